@@ -1,0 +1,22 @@
+"""The citizen service: the mini-program JSON API under /api/citizen/v1 and the H5 pages under /m/."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+PREFIX = "/api/citizen/v1"
+
+
+def init_app(app: Flask) -> Api:
+    app.config.update(
+        CITIZEN_API_TITLE="泗水县社保卡一卡通 居民服务接口",
+        CITIZEN_API_VERSION="v1",
+        CITIZEN_OPENAPI_VERSION="3.0.3",
+        CITIZEN_OPENAPI_URL_PREFIX=PREFIX,
+        CITIZEN_OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = Api(app, config_prefix="CITIZEN")
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    from citizen_app import pages
+    app.register_blueprint(pages.bp)
+    return api

@@ -1,0 +1,9 @@
+"""Arrival notices: the outbox, the SMS and WeChat senders, the scheduler's jobs and the status webhook."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Registers the webhook blueprint (when present). The scheduler runs as its own process."""
+    return None

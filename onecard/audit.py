@@ -1,0 +1,184 @@
+"""The append-only audit trail, chained by hashes.
+
+Every state change in the platform calls ``record(...)`` inside its own
+transaction. Each entry's hash covers its content and the previous entry's
+hash, and a single head row holds the latest sequence number and hash, so
+``verify_chain()`` detects an entry that was changed, removed, inserted or cut
+off the end. The head row is updated first thing in ``record``: on PostgreSQL
+that row lock, on SQLite the write lock, serialises concurrent writers so the
+chain never forks. Database triggers also refuse UPDATE and DELETE on entries.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import DDL, event
+
+from onecard.actors import Actor
+from onecard.extensions import db
+from onecard.privacy import mask_text
+from onecard.timeutil import utcnow
+
+GENESIS = "0" * 64
+
+
+class AuditEntry(db.Model):
+    """审计记录: one state change, who did it, for whom, before and after."""
+    __tablename__ = "audit_entries"
+    id = sa.Column(sa.Integer, primary_key=True)
+    seq = sa.Column(sa.BigInteger, nullable=False, unique=True)
+    at = sa.Column(sa.DateTime, nullable=False)
+    actor_kind = sa.Column(sa.String(20), nullable=False)
+    actor_id = sa.Column(sa.Integer)
+    actor_label = sa.Column(sa.String(100), nullable=False, default="")
+    on_behalf_of = sa.Column(sa.Integer)          # resident id for assisted actions
+    action = sa.Column(sa.String(80), nullable=False, index=True)
+    entity_type = sa.Column(sa.String(40), nullable=False)
+    entity_id = sa.Column(sa.String(40))
+    before = sa.Column(sa.Text)                    # canonical JSON, masked
+    after = sa.Column(sa.Text)
+    note = sa.Column(sa.String(500))
+    ip = sa.Column(sa.String(64))
+    channel = sa.Column(sa.String(20), nullable=False, default="api")
+    prev_hash = sa.Column(sa.String(64), nullable=False)
+    hash = sa.Column(sa.String(64), nullable=False)
+    __table_args__ = (
+        sa.Index("ix_audit_entity", "entity_type", "entity_id"),
+        sa.Index("ix_audit_on_behalf", "on_behalf_of"),
+    )
+
+
+class AuditHead(db.Model):
+    """The chain's tip: one row (id=1)."""
+    __tablename__ = "audit_head"
+    id = sa.Column(sa.Integer, primary_key=True)
+    last_seq = sa.Column(sa.BigInteger, nullable=False, default=0)
+    last_hash = sa.Column(sa.String(64), nullable=False, default=GENESIS)
+
+
+# Append-only at the database too: an application bug cannot rewrite history.
+APPEND_ONLY_DDL = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_entries_no_update BEFORE UPDATE ON audit_entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_entries_no_delete BEFORE DELETE ON audit_entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_entries_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit_entries is append-only'; END; $$ LANGUAGE plpgsql",
+        "DROP TRIGGER IF EXISTS audit_entries_no_change ON audit_entries",
+        "CREATE TRIGGER audit_entries_no_change BEFORE UPDATE OR DELETE ON audit_entries "
+        "FOR EACH ROW EXECUTE FUNCTION audit_entries_append_only()",
+    ],
+}
+
+
+def install_append_only(bind_or_op, dialect_name: str) -> None:
+    """Used by create_all (event below) and by the Alembic migration."""
+    for stmt in APPEND_ONLY_DDL.get(dialect_name, []):
+        bind_or_op.execute(sa.text(stmt))
+
+
+@event.listens_for(AuditEntry.__table__, "after_create")
+def _after_create(target, connection, **kw):
+    install_append_only(connection, connection.dialect.name)
+
+
+@event.listens_for(AuditHead.__table__, "after_create")
+def _seed_head(target, connection, **kw):
+    connection.execute(DDL(f"INSERT INTO audit_head (id, last_seq, last_hash) VALUES (1, 0, '{GENESIS}')"))
+
+
+def _canonical(value) -> str | None:
+    if value is None:
+        return None
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
+    return mask_text(text)
+
+
+def _entry_hash(prev_hash: str, fields: dict) -> str:
+    payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
+
+
+def _hashed_fields(e: AuditEntry) -> dict:
+    return {
+        "seq": e.seq, "at": e.at.isoformat(timespec="microseconds"), "actor_kind": e.actor_kind,
+        "actor_id": e.actor_id, "actor_label": e.actor_label, "on_behalf_of": e.on_behalf_of,
+        "action": e.action, "entity_type": e.entity_type, "entity_id": e.entity_id,
+        "before": e.before, "after": e.after, "note": e.note, "ip": e.ip, "channel": e.channel,
+    }
+
+
+def record(action: str, *, actor: Actor, entity_type: str, entity_id=None, before=None, after=None,
+           note: str | None = None, on_behalf_of: int | None = None) -> AuditEntry:
+    """Append one entry in the caller's transaction (the caller commits). Values are masked before storage."""
+    session = db.session
+    head = session.execute(
+        sa.update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + 1)
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    ).one()
+    entry = AuditEntry(
+        seq=head.last_seq, at=utcnow(), actor_kind=actor.kind, actor_id=actor.id,
+        actor_label=(actor.label or "")[:100], on_behalf_of=on_behalf_of or actor.on_behalf_of,
+        action=action, entity_type=entity_type, entity_id=None if entity_id is None else str(entity_id),
+        before=_canonical(before), after=_canonical(after), note=mask_text(note)[:500] if note else None,
+        ip=actor.ip, channel=actor.channel, prev_hash=head.last_hash,
+    )
+    entry.hash = _entry_hash(entry.prev_hash, _hashed_fields(entry))
+    session.add(entry)
+    session.execute(sa.update(AuditHead).where(AuditHead.id == 1).values(last_hash=entry.hash))
+    return entry
+
+
+@dataclass
+class ChainReport:
+    ok: bool
+    checked: int
+    problems: list[str]
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "checked": self.checked, "problems": self.problems}
+
+
+def verify_chain(batch_size: int = 5000) -> ChainReport:
+    """Recompute every hash in order; report each broken link, gap and a truncated tail."""
+    problems: list[str] = []
+    prev_hash, expected_seq, checked = GENESIS, 1, 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            sa.select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch_size)
+        ).scalars().all()
+        if not rows:
+            break
+        for e in rows:
+            if e.seq != expected_seq:
+                problems.append(f"序号 {expected_seq} 处记录缺失或顺序被改动（实际为 {e.seq}）")
+            if e.prev_hash != prev_hash:
+                problems.append(f"序号 {e.seq} 的前序哈希与上一条记录不符（有记录被删除或插入）")
+            if _entry_hash(e.prev_hash, _hashed_fields(e)) != e.hash:
+                problems.append(f"序号 {e.seq} 的内容与其哈希不符（记录被改动）")
+            prev_hash, expected_seq, checked = e.hash, e.seq + 1, checked + 1
+            last_id = e.id
+        db.session.expunge_all()
+    head = db.session.get(AuditHead, 1)
+    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != prev_hash):
+        problems.append(f"链尾不符：登记的最新序号为 {head.last_seq}，实际校验到 {expected_seq - 1}（末尾记录被删除）")
+    return ChainReport(ok=not problems, checked=checked, problems=problems)
+
+
+def entries_for(entity_type: str, entity_id) -> list[AuditEntry]:
+    return db.session.execute(
+        sa.select(AuditEntry).where(AuditEntry.entity_type == entity_type,
+                                    AuditEntry.entity_id == str(entity_id)).order_by(AuditEntry.seq)
+    ).scalars().all()
+
+
+def at_iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="seconds") + "Z"

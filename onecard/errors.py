@@ -1,0 +1,64 @@
+"""Domain errors: every refusal the services make is one of these kinds.
+
+A service raises them with a stable machine code, a Chinese message a person
+can act on and, where one input is at fault, the field's name. The HTTP doors
+turn them into ``{"error": {"code", "message", "field"}}`` with the kind's status;
+the CLI prints the message and exits non-zero.
+"""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    default_code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 details: object | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.field = field
+        self.details = details
+
+    def to_dict(self) -> dict:
+        body: dict = {"code": self.code, "message": self.message, "field": self.field}
+        if self.details is not None:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class Invalid(DomainError):
+    """Input that breaks a rule: a bad ID number, an amount above the standard..."""
+    status = 422
+    default_code = "invalid"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    default_code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    default_code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    default_code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request is well formed but the state of things refuses it (wrong state, duplicate)."""
+    status = 409
+    default_code = "conflict"
+
+
+class RateLimited(DomainError):
+    status = 429
+    default_code = "rate_limited"
+
+
+class Unavailable(DomainError):
+    status = 503
+    default_code = "unavailable"

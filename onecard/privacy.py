@@ -1,0 +1,158 @@
+"""Protection of sensitive fields: encryption at rest, blind index, masking.
+
+ID numbers, bank account / card numbers and mobile numbers are stored only as
+AES-256-GCM ciphertext (column type ``Encrypted``) beside a keyed HMAC blind
+index (``blind_index``) that makes exact look-ups and joins possible without
+decrypting. Everything shown to a person goes through a ``mask_*`` function.
+Keys come from configuration (ONECARD_FIELD_KEY, ONECARD_BLIND_INDEX_KEY).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import re
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.types import String, TypeDecorator
+
+_state: dict = {"keys": None, "blind": None}
+_PREFIX = "v1"
+
+
+def _decode_key(text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except Exception as exc:  # noqa: BLE001 - any decoding problem is a config error
+        raise RuntimeError("字段加密密钥必须是 urlsafe-base64 编码的 32 字节") from exc
+    if len(raw) != 32:
+        raise RuntimeError("字段加密密钥必须是 32 字节 (AES-256)")
+    return raw
+
+
+def configure(field_keys: str, blind_index_key: str) -> None:
+    """Install keys. The first field key encrypts; every listed key can decrypt (rotation)."""
+    keys = [_decode_key(k) for k in field_keys.split(",") if k.strip()]
+    if not keys:
+        raise RuntimeError("缺少字段加密密钥 ONECARD_FIELD_KEY")
+    _state["keys"] = [(hashlib.sha256(k).hexdigest()[:8], AESGCM(k)) for k in keys]
+    _state["blind"] = _decode_key(blind_index_key)
+
+
+def _keys():
+    if _state["keys"] is None:
+        raise RuntimeError("privacy.configure() has not been called (create_app does it)")
+    return _state["keys"]
+
+
+def encrypt(plain: str | None) -> str | None:
+    if plain is None:
+        return None
+    key_id, aead = _keys()[0]
+    nonce = os.urandom(12)
+    # The key id is bound as associated data so a ciphertext cannot be replayed under another key label.
+    ct = aead.encrypt(nonce, plain.encode("utf-8"), key_id.encode())
+    return f"{_PREFIX}:{key_id}:{base64.b64encode(nonce + ct).decode()}"
+
+
+def decrypt(token: str | None) -> str | None:
+    if token is None:
+        return None
+    prefix, key_id, payload = token.split(":", 2)
+    if prefix != _PREFIX:
+        raise ValueError("unknown ciphertext version")
+    for kid, aead in _keys():
+        if kid == key_id:
+            blob = base64.b64decode(payload)
+            return aead.decrypt(blob[:12], blob[12:], key_id.encode()).decode("utf-8")
+    raise ValueError("no key for this ciphertext")
+
+
+def blind_index(value: str | None, purpose: str) -> str | None:
+    """Keyed HMAC of a normalised value. ``purpose`` separates domains (an ID's index never equals an account's)."""
+    if value is None:
+        return None
+    key = _state["blind"]
+    if key is None:
+        raise RuntimeError("privacy.configure() has not been called")
+    return hmac.new(key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+class Encrypted(TypeDecorator):
+    """A text column stored as AES-GCM ciphertext; Python sees plaintext."""
+    impl = String(160)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return encrypt(value)
+
+    def process_result_value(self, value, dialect):
+        return decrypt(value)
+
+
+# ---- masking -------------------------------------------------------------
+
+def mask_id(id_number: str | None) -> str | None:
+    """370831199001011234 -> 370831********1234 (area code and last 4 kept)."""
+    if not id_number:
+        return id_number
+    if len(id_number) <= 10:
+        return "*" * len(id_number)
+    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+
+
+def mask_tail(number: str | None, keep: int = 4) -> str | None:
+    """Account, card or mobile number showing only the last ``keep`` digits."""
+    if not number:
+        return number
+    return "*" * max(len(number) - keep, 0) + number[-keep:]
+
+
+def mask_mobile(mobile: str | None) -> str | None:
+    return mask_tail(mobile, 4)
+
+
+def mask_account(account: str | None) -> str | None:
+    return mask_tail(account, 4)
+
+
+def mask_name(name: str | None) -> str | None:
+    """Public-disclosure style: 张三 -> 张*, 张三明 -> 张*明, 欧阳小明 -> 欧**明."""
+    if not name:
+        return name
+    if len(name) == 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def last4(number: str | None) -> str | None:
+    return number[-4:] if number else None
+
+
+# ---- logs -----------------------------------------------------------------
+
+_ID_RE = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
+_LONG_NUMBER_RE = re.compile(r"(?<!\d)\d{7,28}(\d{4})(?!\d)")
+
+
+def mask_text(text: str) -> str:
+    """Mask anything that looks like an ID, account or mobile number inside free text."""
+    text = _ID_RE.sub(lambda m: m.group(1) + "********" + m.group(2), text)
+    return _LONG_NUMBER_RE.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(1), text)
+
+
+class MaskingFilter(logging.Filter):
+    """Installed on the app's log handlers so no log line carries a full ID, account or mobile."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not lose the line
+            return True
+        record.msg = mask_text(message)
+        record.args = ()
+        return True

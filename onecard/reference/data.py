@@ -1,0 +1,30 @@
+"""The county's fixed reference data, from the pilot plan (泗水县, area code 370831)."""
+from __future__ import annotations
+
+COUNTY_AREA_CODE = "370831"
+
+# 泗水县's 13 towns and street offices (code = 9-digit township code, synthetic suffixes).
+TOWNS = [
+    ("370831001", "济河街道"), ("370831002", "泗河街道"), ("370831100", "泉林镇"), ("370831101", "泗张镇"),
+    ("370831102", "圣水峪镇"), ("370831103", "金庄镇"), ("370831104", "苗馆镇"), ("370831105", "中册镇"),
+    ("370831106", "柘沟镇"), ("370831107", "华村镇"), ("370831108", "杨柳镇"), ("370831109", "星村镇"),
+    ("370831110", "高峪镇"),
+]
+
+# The six cooperating banks of attachment 1, with the names departments write in spreadsheets.
+BANKS = [
+    ("ICBC", "工商银行", "工商银行泗水县支行", "工行,中国工商银行,工商银行"),
+    ("CCB", "建设银行", "建设银行泗水县支行", "建行,中国建设银行,建设银行,建行银行"),
+    ("BOC", "中国银行", "中国银行泗水县支行", "中行,中国银行"),
+    ("ABC", "农业银行", "农业银行泗水县支行", "农行,中国农业银行,农业银行"),
+    ("PSBC", "邮储银行", "邮储银行泗水县支行", "邮政储蓄银行,中国邮政储蓄银行,邮政银行,邮储"),
+    ("RCB", "农商银行", "泗水县农商银行", "农村商业银行,泗水农商银行,泗水县农商银行,农商行,信用社,农村信用社"),
+]
+
+# Business departments of step (一), plus the two coordinating bureaus.
+DEPARTMENTS = [
+    ("01", "县自然资源和规划局", "business"), ("02", "县教育体育局", "business"), ("03", "县民政局", "business"),
+    ("04", "县财政局", "finance"), ("05", "县人力资源社会保障局", "hrss"), ("06", "县农业农村局", "business"),
+    ("07", "县卫生健康局", "business"), ("08", "县退役军人局", "business"), ("09", "县医保局", "business"),
+    ("10", "县总工会", "business"), ("11", "县残疾人联合会", "business"),
+]

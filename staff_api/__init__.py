@@ -1,0 +1,26 @@
+"""The staff API under /api/staff/v1, documented at /api/staff/v1/openapi.json.
+
+One module per domain; each is a flask-smorest Blueprint registered here.
+"""
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+PREFIX = "/api/staff/v1"
+
+
+def init_app(app: Flask) -> Api:
+    app.config.update(
+        STAFF_API_TITLE="泗水县社保卡一卡通平台 工作人员接口",
+        STAFF_API_VERSION="v1",
+        STAFF_OPENAPI_VERSION="3.0.3",
+        STAFF_OPENAPI_URL_PREFIX=PREFIX,
+        STAFF_OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = Api(app, config_prefix="STAFF", spec_kwargs={"info": {"description": "惠民惠农财政补贴“一卡通”发放：工作人员接口"}})
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    from staff_api import auth, reference
+    for module in (auth, reference):
+        api.register_blueprint(module.bp)
+    return api

@@ -1,0 +1,43 @@
+"""What every staff view shares: who is calling, and the standard error schema."""
+from __future__ import annotations
+
+from flask import request
+from marshmallow import Schema, fields
+
+from onecard.actors import Actor
+from onecard.staff import service as staff_service
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+def client_ip() -> str | None:
+    # Behind the county's reverse proxy set ProxyFix; here the socket address is what we know.
+    return request.remote_addr
+
+
+def current_actor(channel: str = "api") -> Actor:
+    """The signed-in staff member, or a 401 DomainError."""
+    # Cached per request (not on g: an app context can outlive one request, as in tests).
+    actor = request.environ.get("onecard.staff_actor")
+    if actor is None:
+        actor = staff_service.authenticate(bearer_token(), ip=client_ip(), channel=channel)
+        request.environ["onecard.staff_actor"] = actor
+    return actor
+
+
+class ErrorBody(Schema):
+    code = fields.String()
+    message = fields.String()
+    field = fields.String(allow_none=True)
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBody)
+
+
+SECURITY = [{"bearer": []}]

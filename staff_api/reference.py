@@ -1,0 +1,90 @@
+"""Reference data for forms and the audit chain check."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from onecard import audit
+from onecard.extensions import db
+from onecard.reference.models import Bank, Department, Town, Village
+from onecard.staff import permissions
+from staff_api.common import SECURITY, current_actor
+
+bp = Blueprint("staff_reference", __name__, url_prefix="/api/staff/v1", description="基础数据与审计校验")
+
+
+class TownSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+
+
+class VillageSchema(TownSchema):
+    town_id = fields.Integer()
+
+
+class BankSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    branch_name = fields.String()
+
+
+class DepartmentSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    kind = fields.String()
+
+
+class ChainSchema(Schema):
+    ok = fields.Boolean()
+    checked = fields.Integer()
+    problems = fields.List(fields.String())
+
+
+@bp.get("/towns")
+@bp.response(200, TownSchema(many=True))
+@bp.doc(security=SECURITY)
+def towns():
+    """镇街列表。"""
+    current_actor()
+    return db.session.execute(sa.select(Town).order_by(Town.code)).scalars().all()
+
+
+@bp.get("/villages")
+@bp.response(200, VillageSchema(many=True))
+@bp.doc(security=SECURITY)
+def villages():
+    """村（社区）列表。"""
+    current_actor()
+    return db.session.execute(sa.select(Village).order_by(Village.code)).scalars().all()
+
+
+@bp.get("/banks")
+@bp.response(200, BankSchema(many=True))
+@bp.doc(security=SECURITY)
+def banks():
+    """合作银行。"""
+    current_actor()
+    return db.session.execute(sa.select(Bank).order_by(Bank.id)).scalars().all()
+
+
+@bp.get("/departments")
+@bp.response(200, DepartmentSchema(many=True))
+@bp.doc(security=SECURITY)
+def departments():
+    """业务主管部门。"""
+    current_actor()
+    return db.session.execute(sa.select(Department).order_by(Department.code)).scalars().all()
+
+
+@bp.get("/audit/verify")
+@bp.response(200, ChainSchema)
+@bp.doc(security=SECURITY)
+def verify_audit_chain():
+    """校验审计链：任何记录被改动、删除或插入都会报告。"""
+    actor = current_actor()
+    permissions.require(actor, "audit.verify")
+    return audit.verify_chain().to_dict()

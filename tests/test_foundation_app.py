@@ -1,0 +1,78 @@
+"""The app factory, configuration, health check and error format."""
+from __future__ import annotations
+
+import pytest
+
+from onecard import create_app
+from onecard.config import DEV_FIELD_KEY, check_production
+
+
+def test_healthz_reports_database_ok(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json == {"status": "ok", "db": "ok"}
+
+
+def test_healthz_answers_503_with_reason_when_database_unreachable():
+    app = create_app({"ENV": "testing", "DATABASE_URL": "postgresql+psycopg://127.0.0.1:1/none?connect_timeout=1",
+                      "PASSWORD_HASH_PROFILE": "test"})
+    r = app.test_client().get("/healthz")
+    assert r.status_code == 503
+    assert r.json["db"] == "unreachable"
+    assert r.json["reason"]
+
+
+def test_production_refuses_development_secrets():
+    with pytest.raises(RuntimeError) as e:
+        check_production({"ENV": "production", "FIELD_KEY": DEV_FIELD_KEY, "DEV_LOGIN": False,
+                          "PASSWORD_HASH_PROFILE": "production"})
+    assert "ONECARD_FIELD_KEY" in str(e.value)
+
+
+def test_production_refuses_dev_login(monkeypatch):
+    import base64
+    import os
+    values = {"ENV": "production", "SECRET_KEY": "x" * 40,
+              "FIELD_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+              "BLIND_INDEX_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+              "TWILIO_AUTH_TOKEN": "real-token", "PASSWORD_HASH_PROFILE": "production", "DEV_LOGIN": True}
+    with pytest.raises(RuntimeError) as e:
+        check_production(values)
+    assert "DEV_LOGIN" in str(e.value)
+    values["DEV_LOGIN"] = False
+    check_production(values)  # real secrets and no dev login: starts
+
+
+def test_environment_variables_configure_the_app(monkeypatch, tmp_path):
+    monkeypatch.setenv("ONECARD_DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
+    monkeypatch.setenv("ONECARD_TOKEN_TTL_MINUTES", "15")
+    app = create_app({"PASSWORD_HASH_PROFILE": "test"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("env.db")
+    assert app.config["TOKEN_TTL_MINUTES"] == 15
+
+
+def test_unknown_route_answers_json_404(client):
+    r = client.get("/api/staff/v1/no-such-thing")
+    assert r.status_code == 404
+    assert r.json["error"]["code"] == "not_found"
+
+
+def test_malformed_json_is_a_clear_4xx(client):
+    r = client.post("/api/staff/v1/auth/login", data="{not json", content_type="application/json")
+    assert 400 <= r.status_code < 500
+    assert "error" in r.json
+
+
+def test_missing_field_names_the_field(client):
+    r = client.post("/api/staff/v1/auth/login", json={"username": "a"})
+    assert r.status_code == 422
+    assert r.json["error"]["field"] == "password"
+
+
+def test_sqlite_default_uses_wal_and_foreign_keys(db):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    import sqlalchemy as sa
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
