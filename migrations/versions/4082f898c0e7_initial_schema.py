@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 622720b7cc9c
+Revision ID: 4082f898c0e7
 Revises: 
-Create Date: 2026-11-26 03:06:43.733279
+Create Date: 2026-11-26 03:12:48.406886
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '622720b7cc9c'
+revision = '4082f898c0e7'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -310,6 +310,49 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cards_resident_id'), ['resident_id'], unique=False)
         batch_op.create_index('uq_cards_one_live_per_resident', ['resident_id'], unique=True, sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
 
+    op.create_table('ledger_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('payee_resident_id', sa.Integer(), nullable=True),
+    sa.Column('route', sa.String(length=12), nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=False),
+    sa.Column('account_last4', sa.String(length=4), nullable=False),
+    sa.Column('town_id', sa.Integer(), nullable=False),
+    sa.Column('village_id', sa.Integer(), nullable=True),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('outcome', sa.String(length=8), nullable=False),
+    sa.Column('failure_code', sa.String(length=20), nullable=True),
+    sa.Column('failure_reason', sa.String(length=200), nullable=True),
+    sa.Column('reissue_of_line_id', sa.Integer(), nullable=True),
+    sa.Column('approved_at', sa.DateTime(), nullable=True),
+    sa.Column('occurred_at', sa.DateTime(), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("outcome = 'paid' or failure_reason is not null", name=op.f('ck_ledger_entries_failure_has_reason')),
+    sa.CheckConstraint("outcome in ('paid','failed')", name=op.f('ck_ledger_entries_outcome')),
+    sa.CheckConstraint("route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_ledger_entries_route')),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_ledger_entries_amount_positive')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_ledger_entries_bank_id_banks')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_ledger_entries_department_id_departments')),
+    sa.ForeignKeyConstraint(['payee_resident_id'], ['residents.id'], name=op.f('fk_ledger_entries_payee_resident_id_residents')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_ledger_entries_project_id_projects')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_ledger_entries_resident_id_residents')),
+    sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_ledger_entries_town_id_towns')),
+    sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_ledger_entries_village_id_villages')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries')),
+    sa.UniqueConstraint('line_id', name=op.f('uq_ledger_entries_line_id'))
+    )
+    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ledger_entries_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ledger_entries_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ledger_entries_department_id'), ['department_id'], unique=False)
+        batch_op.create_index('ix_ledger_project_period', ['project_id', 'period'], unique=False)
+        batch_op.create_index('ix_ledger_resident_time', ['resident_id', 'occurred_at'], unique=False)
+
     op.create_table('proxy_appointments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('resident_id', sa.Integer(), nullable=False),
@@ -451,6 +494,14 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_proxy_appointments_account_bidx'))
 
     op.drop_table('proxy_appointments')
+    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_resident_time')
+        batch_op.drop_index('ix_ledger_project_period')
+        batch_op.drop_index(batch_op.f('ix_ledger_entries_department_id'))
+        batch_op.drop_index(batch_op.f('ix_ledger_entries_batch_id'))
+        batch_op.drop_index(batch_op.f('ix_ledger_entries_bank_id'))
+
+    op.drop_table('ledger_entries')
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.drop_index('uq_cards_one_live_per_resident', sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
         batch_op.drop_index(batch_op.f('ix_cards_resident_id'))
