@@ -60,17 +60,17 @@ def parse_attachment2(data, filename: str, department_id: int) -> list[tuple[int
             except Invalid as exc:
                 errors.add(row_no, column, values.get(column), exc.message)
                 row_ok = False
-        if not row_ok:
-            continue
-        key = (fields["category"], fields["name"])
-        if key in seen:
-            errors.add(row_no, "项目资金小类名称", fields["name"], f"与第{seen[key]}行重复（同一大类下小类名称相同）")
-            continue
-        seen[key] = row_no
-        if key in existing:
-            errors.add(row_no, "项目资金小类名称", fields["name"], "本部门已登记过该项目，请勿重复导入")
-            continue
-        good.append((row_no, fields))
+        if "category" in fields and "name" in fields:   # duplicates are checked even on otherwise bad rows
+            key = (fields["category"], fields["name"])
+            if key in seen:
+                errors.add(row_no, "项目资金小类名称", fields["name"], f"与第{seen[key]}行重复（同一大类下小类名称相同）")
+                row_ok = False
+            elif key in existing:
+                errors.add(row_no, "项目资金小类名称", fields["name"], "本部门已登记过该项目，请勿重复导入")
+                row_ok = False
+            seen.setdefault(key, row_no)
+        if row_ok:
+            good.append((row_no, fields))
     if not good and not errors:
         errors.add(None, None, None, "文件中没有项目，请在表头下方逐行填写")
     errors.raise_if_any()
