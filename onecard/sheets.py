@@ -160,7 +160,7 @@ def _blank(value) -> bool:
 
 def _with_headers(raw_rows: Iterator[list], required: list[str], aliases: dict[str, str]) -> Iterator[tuple[int, dict]]:
     wanted = {header_key(h) for h in required}
-    aliases = {header_key(k): v for k, v in aliases.items()}
+    aliases = {header_key(k): header_key(v) for k, v in aliases.items()}
     headers: list[str] | None = None
     first_seen: list | None = None
     row_no = 0
