@@ -145,6 +145,14 @@ def update_project(args, project_id):
     return service.update_project(current_actor(), project_id, args)
 
 
+@bp.delete("/projects/<int:project_id>")
+@bp.response(204)
+@bp.doc(security=SECURITY)
+def delete_project(project_id):
+    """删除登记有误且尚未编码的项目（本部门经办或管理员）。"""
+    service.delete_project(current_actor(), project_id)
+
+
 @bp.post("/projects/<int:project_id>/code")
 @bp.response(200, ProjectSchema)
 @bp.doc(security=SECURITY)
@@ -158,7 +166,7 @@ def code_project(project_id):
 @bp.response(200, ProjectSchema)
 @bp.doc(security=SECURITY)
 def retire_project(args, project_id):
-    """停用项目（人社局管理员）；编码保留不再使用。"""
+    """停用已编码的项目（人社局管理员）；编码保留不再使用。"""
     return service.retire_project(current_actor(), project_id, note=args.get("note"))
 
 

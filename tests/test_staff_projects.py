@@ -156,3 +156,16 @@ def test_every_change_is_audited(client, county, admin, make_staff, db):
 
 def test_unauthenticated_is_401(client, db):
     assert client.get(f"{API}/projects").status_code == 401
+
+
+def test_uncoded_project_is_deleted_not_retired(client, county, admin, make_staff):
+    op = _operator(make_staff, county)
+    pid = client.post(f"{API}/projects", headers=op.auth, json=_body()).json["id"]
+    r = client.post(f"{API}/projects/{pid}/retire", headers=admin.auth, json={})
+    assert r.status_code == 409 and r.json["error"]["code"] == "project_not_coded"
+    assert client.delete(f"{API}/projects/{pid}", headers=op.auth).status_code == 204
+    assert client.get(f"{API}/projects/{pid}", headers=op.auth).status_code == 404
+    pid = client.post(f"{API}/projects", headers=op.auth, json=_body()).json["id"]
+    client.post(f"{API}/projects/{pid}/code", headers=admin.auth)
+    r = client.delete(f"{API}/projects/{pid}", headers=op.auth)
+    assert r.status_code == 409 and r.json["error"]["code"] == "project_coded"

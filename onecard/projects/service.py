@@ -34,7 +34,9 @@ DEPARTMENT_ROLES = frozenset({"dept_operator", "dept_reviewer"})
 PROJECT_MACHINE = StateMachine(
     name="project",
     state_attr="status",
-    transitions={"registered": frozenset({"coded", "retired"}), "coded": frozenset({"retired"}),
+    # A project is retired only once coded (the schema keeps a code on every retired project);
+    # a registration made in error is deleted instead (delete_project).
+    transitions={"registered": frozenset({"coded"}), "coded": frozenset({"retired"}),
                  "retired": frozenset()},
     labels=PROJECT_STATES,
     timestamps={"coded": "coded_at", "retired": "retired_at"},
@@ -334,9 +336,27 @@ def retire_project(actor: Actor, project_id: int, *, note: str | None = None) ->
     project = _load(actor, project_id, "project.retire", for_update=True)
     if project.status == "retired":
         raise Conflict("项目已停用", code="project_retired", field="status")
+    if project.status == "registered":
+        raise Conflict("项目尚未编码，无需停用；登记有误可直接删除", code="project_not_coded", field="status")
     PROJECT_MACHINE.transition(project, "retired", actor, action="project.retired", note=note)
     db.session.commit()
     return project
+
+
+def delete_project(actor: Actor, project_id: int) -> None:
+    """Delete a registration made in error: only while not yet coded and not used by any list."""
+    project = _load(actor, project_id, "project.edit", for_update=True)
+    if project.status != "registered":
+        raise Conflict("已编码的项目不能删除，只能停用", code="project_coded", field="status")
+    before = snapshot(project)
+    db.session.delete(project)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("项目已有发放名单等记录，不能删除", code="project_in_use") from None
+    audit.record("project.deleted", actor=actor, entity_type="project", entity_id=project_id, before=before)
+    db.session.commit()
 
 
 def import_projects(actor: Actor, data, filename: str, *, department_id: int | None = None) -> list[Project]:
