@@ -144,6 +144,9 @@ def parse_status(value: object) -> str:
     return status
 
 
+_KEYS = [(c, header_key(c)) for c in COLUMNS]
+
+
 class _Lookups:
     """Reference data resolved once per import."""
 
@@ -152,12 +155,13 @@ class _Lookups:
         self.bank_cache: dict[str, int] = {}
         self.towns = reference.town_index()
         self.villages = reference.village_index()
+        self.dates: dict = {}
 
 
 def _parse(row_no: int, cells: dict, lookups: _Lookups, errors: SheetErrors) -> Row | None:
     """Validate one row in plain Python; record every bad column, return None if any."""
     ok = True
-    v = {c: cells.get(header_key(c)) for c in COLUMNS}
+    v = {c: cells.get(k) for c, k in _KEYS}
 
     def check(column, fn, *args, **kwargs):
         nonlocal ok
@@ -189,7 +193,15 @@ def _parse(row_no: int, cells: dict, lookups: _Lookups, errors: SheetErrors) -> 
             account = check("金融账号", normalize_bank_account, v["金融账号"], field="account")
     dates = {}
     for column in ("申领日期", "发卡日期", "激活日期"):
-        dates[column] = None if v[column] is None else check(column, parse_date, v[column], field="date")
+        raw = v[column]
+        if raw is None:
+            dates[column] = None
+        elif raw in lookups.dates:       # registry dates repeat a lot: parse each spelling once
+            dates[column] = lookups.dates[raw]
+        else:
+            dates[column] = check(column, parse_date, raw, field="date")
+            if dates[column] is not None and len(lookups.dates) < 100_000:
+                lookups.dates[raw] = dates[column]
     town_id = village_id = None
     if v["镇街"] is None:
         errors.add(row_no, "镇街", None, "镇街不能为空")
