@@ -169,3 +169,68 @@ def test_uncoded_project_is_deleted_not_retired(client, county, admin, make_staf
     client.post(f"{API}/projects/{pid}/code", headers=admin.auth)
     r = client.delete(f"{API}/projects/{pid}", headers=op.auth)
     assert r.status_code == 409 and r.json["error"]["code"] == "project_coded"
+
+
+def test_concurrent_coding_in_one_department_gives_distinct_codes(app, client, county, admin, make_staff, db):
+    import threading
+
+    from onecard.extensions import db as _db
+    from onecard.projects import service
+    from onecard.projects.models import Project
+
+    op = _operator(make_staff, county)
+    ids = [client.post(f"{API}/projects", headers=op.auth, json=_body(name=f"项目{i}")).json["id"] for i in range(4)]
+    actor = admin.actor
+    barrier = threading.Barrier(len(ids))
+    failures = []
+
+    def work(pid):
+        with app.app_context():
+            try:
+                barrier.wait()
+                service.code_project(actor, pid)
+            except Exception as exc:  # noqa: BLE001 - recorded for the assertion
+                failures.append(repr(exc))
+            finally:
+                _db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(pid,)) for pid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.session.expire_all()
+    assert failures == []
+    codes = sorted(db.session.execute(sa.select(Project.code).where(Project.id.in_(ids))).scalars())
+    assert codes == ["0301001", "0301002", "0301003", "0301004"]
+
+
+def test_concurrent_duplicate_registration_gives_one_project(app, county, make_staff, db):
+    import threading
+
+    from onecard.extensions import db as _db
+    from onecard.projects import service
+    from onecard.projects.models import Project
+
+    actor = _operator(make_staff, county).actor
+    barrier = threading.Barrier(3)
+    outcomes = []
+
+    def work():
+        with app.app_context():
+            try:
+                barrier.wait()
+                service.register_project(actor, _body())
+                outcomes.append("ok")
+            except Exception as exc:  # noqa: BLE001
+                outcomes.append(getattr(exc, "code", repr(exc)))
+            finally:
+                _db.session.remove()
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "project_duplicate", "project_duplicate"]
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Project)).scalar() == 1

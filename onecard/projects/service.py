@@ -307,9 +307,12 @@ def update_project(actor: Actor, project_id: int, values: dict) -> Project:
     return project
 
 
+_CODE_ATTEMPTS = 8   # each concurrent coder in the department can lose the race once
+
+
 def code_project(actor: Actor, project_id: int) -> Project:
     """The bureau gives a registered project its unified code (DD CC SSS, see onecard.projects.coding)."""
-    for attempt in range(3):
+    for attempt in range(_CODE_ATTEMPTS):
         project = _load(actor, project_id, "project.code", for_update=True)
         if project.status != "registered":
             raise Conflict(f"项目当前为“{PROJECT_STATES[project.status]}”，只有待编码的项目可以赋码",
@@ -326,7 +329,7 @@ def code_project(actor: Actor, project_id: int) -> Project:
         except IntegrityError:
             # Another project of the same department took this number at the same moment: compute again.
             db.session.rollback()
-            if attempt == 2:
+            if attempt == _CODE_ATTEMPTS - 1:
                 raise Conflict("赋码冲突，请稍后重试", code="code_busy") from None
     raise AssertionError("unreachable")
 
