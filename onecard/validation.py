@@ -441,3 +441,24 @@ def normalize_text(value: object, *, field: str, max_len: int, required: bool = 
     if len(s) > max_len:
         _fail("text_too_long", field, f"{label}最多{max_len}个字，当前{len(s)}个字，请删减")
     return s
+
+
+# ---------------------------------------------------------------- phone (mobile or landline)
+_LANDLINE_RE = re.compile(r"(0\d{2,3})([2-9]\d{6,7})((?:转|EXT|#)\d{1,6})?")
+
+
+def normalize_phone(value: object, *, field: str = "phone") -> str:
+    """A mobile number (11 digits) or a landline with area code ("0537-4221234", optional 转分机).
+
+    Contacts of departments are often office landlines. Codes: phone_required, phone_format.
+    """
+    if _is_blank(value):
+        _fail("phone_required", field, "联系电话不能为空，请填写手机号或带区号的固定电话")
+    try:
+        return normalize_mobile(value, field=field)
+    except Invalid:
+        pass
+    m = _LANDLINE_RE.fullmatch(_clean(value, "-()（）").upper())
+    if not m:
+        _fail("phone_format", field, "联系电话格式不正确，请填写11位手机号或带区号的固定电话，如 0537-4221234")
+    return f"{m[1]}-{m[2]}{m[3] or ''}"
