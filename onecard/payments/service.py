@@ -450,7 +450,7 @@ def line_view(x: BatchLine) -> dict:
 # ---------------------------------------------------------------- bank files
 
 def _file_dir() -> str:
-    path = os.path.join(current_app.instance_path, "bank_files")
+    path = current_app.config.get("BANK_FILE_DIR") or os.path.join(current_app.instance_path, "bank_files")
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -473,6 +473,9 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
         layout = bankfiles.layout_for(bank.code)
         project = db.session.get(Project, batch.project_id)
         path = bank_file_path(batch)
+        # Written under a private name and put in place only once the batch is really marked sent,
+        # so a concurrent (refused) export never touches the file the bank receives.
+        tmp_path = f"{path}.{uuid.uuid4().hex}.tmp"
 
         def rows():
             last = 0
@@ -487,13 +490,18 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
                 for r in chunk:
                     yield r.id, r.payee_name, r.account, r.amount_fen, project.code, batch.period
 
-        checksum = bankfiles.write_payment_file(path, layout, batch.number, batch.submitted_count,
+        checksum = bankfiles.write_payment_file(tmp_path, layout, batch.number, batch.submitted_count,
                                                 batch.submitted_fen, rows())
-        db.session.execute(sa.update(_lines).where(_lines.c.batch_id == batch.id, _lines.c.status == "pending")
-                           .values(status="sent"))
-        BATCH_MACHINE.transition(batch, "sent", actor, extra_values={
-            "sent_by": actor.id, "file_sha256": checksum, "bank_layout": layout.code},
-            audit_after={"file_sha256": checksum})
+        try:
+            db.session.execute(sa.update(_lines).where(_lines.c.batch_id == batch.id,
+                                                       _lines.c.status == "pending").values(status="sent"))
+            BATCH_MACHINE.transition(batch, "sent", actor, extra_values={
+                "sent_by": actor.id, "file_sha256": checksum, "bank_layout": layout.code},
+                audit_after={"file_sha256": checksum})
+        except BaseException:
+            os.remove(tmp_path)
+            raise
+        os.replace(tmp_path, path)
         return {**batch_view(batch), "file_name": os.path.basename(path)}
     return idempotency.run(actor, "batch.export", idempotency_key, {"batch_id": batch_id}, work)
 
