@@ -201,9 +201,9 @@ class BatchLine(db.Model):
     """
     __tablename__ = "batch_lines"
     id = sa.Column(sa.Integer, primary_key=True)
-    batch_id = sa.Column(sa.Integer, sa.ForeignKey("batches.id"), nullable=False, index=True)
+    batch_id = sa.Column(sa.Integer, sa.ForeignKey("batches.id"), nullable=False)   # ix_batch_lines_batch_status
     recipient_row_id = sa.Column(sa.Integer, sa.ForeignKey("recipient_rows.id"))
-    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), index=True)    # beneficiary
+    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"))    # beneficiary (see the indexes below)
     project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"), nullable=False)
     department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False)
     period = sa.Column(sa.String(7), nullable=False)

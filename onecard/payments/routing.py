@@ -206,3 +206,34 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
             reason = f"暂缓：{who}社保卡状态为“{CARD_LABELS.get(status, status)}”，不能收款"
         out.append({**base, "status": "held", "route_reason": reason})
     return out
+
+
+def insert_own_card_lines(batch, project: Project, candidates, now) -> None:
+    """Rule 2 set-based, for the common case of a batch: a per-person project and a beneficiary whose own card
+    is usable. One INSERT ... SELECT; everyone else goes through ``route_rows``, which applies the same rule
+    first, so both paths give the same route for the same person.
+
+    ``candidates`` is a SELECT of recipient row ids still to be routed.
+    """
+    from onecard.lists.models import RecipientRow
+    from onecard.payments.models import BatchLine
+    if project.per_household:
+        return
+    lines = BatchLine.__table__
+    rr = RecipientRow.__table__
+    r = Resident.__table__
+    c = Card.__table__
+    cols = ["batch_id", "recipient_row_id", "resident_id", "project_id", "department_id", "period", "name",
+            "amount_fen", "status", "route", "route_reason", "payee_resident_id", "payee_name", "bank_id", "account",
+            "account_last4", "town_id", "village_id", "created_at"]
+    sel = (sa.select(sa.literal(batch.id), rr.c.id, rr.c.resident_id, sa.literal(project.id),
+                     sa.literal(project.department_id), sa.literal(batch.period), rr.c.name, rr.c.amount_fen,
+                     sa.literal("pending"), sa.literal("own_card"), sa.literal("发放至本人社保卡金融账户"), r.c.id,
+                     r.c.name, c.c.bank_id, sa.type_coerce(c.c.account, RAW), c.c.account_last4, r.c.town_id,
+                     r.c.village_id, sa.literal(now, sa.DateTime))
+           .select_from(rr.join(r, r.c.id == rr.c.resident_id)
+                        .join(c, sa.and_(c.c.resident_id == r.c.id, c.c.status == "active",
+                                         c.c.account.is_not(None))))
+           .where(rr.c.id.in_(candidates), r.c.deceased_on.is_(None),
+                  sa.or_(rr.c.match_result.is_(None), rr.c.match_result != "name_mismatch")))
+    db.session.execute(sa.insert(lines).from_select(cols, sel))
