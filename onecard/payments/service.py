@@ -573,12 +573,13 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
     for item in details:
         count += 1
         fen += item["amount_fen"]
-        buf.append({**item, "token": token})
+        item["token"] = token
+        buf.append(item)
         if len(buf) >= CHUNK:
-            db.session.execute(sa.insert(st), buf)
+            _executemany(st.name, buf)
             buf = []
     if buf:
-        db.session.execute(sa.insert(st), buf)
+        _executemany(st.name, buf)
     if digest is not None and digest.hexdigest() != header.checksum:
         problems.append("明细校验值（SHA-256）与首行不符，文件可能被改动或不完整")
     if (count, fen) != (header.count, header.total_fen):
