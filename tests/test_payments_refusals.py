@@ -217,3 +217,22 @@ def test_failure_worklist_is_scoped_and_reissue_is_refused_for_other_departments
     assert client.get(f"{API}/payment-failures", headers=pay.abc.auth).json == []
     r = post(client, "/reissues", pay.agri_operator, project_id=pay.pension.id, period=PERIOD)
     assert r.status_code == 403
+
+
+def test_held_person_joins_a_later_batch_once_the_card_is_fixed(client, db, pay, pension_list):
+    b = _create(client, pay)
+    held = db.session.execute(sa.select(BatchLine).where(BatchLine.batch_id == b["id"], BatchLine.name == "孙玉凤")
+                              ).scalar_one()
+    assert held.status == "held"
+    r = post(client, "/batches", pay.operator, project_id=pay.pension.id, period=PERIOD)
+    assert r.status_code == 409 and r.json["error"]["code"] == "nothing_to_pay"
+    from onecard.cards.models import Card
+    card = db.session.execute(sa.select(Card).where(Card.resident_id == pay.people["孙玉凤"].id)).scalar_one()
+    card.status = "active"      # 解除挂失
+    db.session.commit()
+    r = post(client, "/batches", pay.operator, project_id=pay.pension.id, period=PERIOD)
+    assert r.status_code == 201 and r.json["line_count"] == 1
+    db.session.expire_all()
+    assert db.session.get(BatchLine, held.id).status == "rejoined"
+    later = client.get(f"{API}/batches/{r.json['id']}/lines?status=pending", headers=pay.operator.auth).json
+    assert [x["name"] for x in later] == ["孙玉凤"] and later[0]["route"] == "own_card"
