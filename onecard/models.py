@@ -3,7 +3,16 @@ from onecard.audit import AuditEntry, AuditHead  # noqa: F401
 from onecard.cards.models import Card, CardApplication  # noqa: F401
 from onecard.contacts.models import DepartmentContact  # noqa: F401
 from onecard.lists.models import RecipientList, RecipientRow  # noqa: F401
-from onecard.payments.models import ArrivalEvent, LedgerEntry  # noqa: F401
+from onecard.payments.models import (  # noqa: F401
+    Agreement,
+    ArrivalEvent,
+    Batch,
+    BatchLine,
+    IdempotencyKey,
+    LedgerEntry,
+    PassbookAccount,
+    ResultStaging,
+)
 from onecard.people.models import Household, ProxyAppointment, Resident, ResidentCategory  # noqa: F401
 from onecard.projects.models import Project  # noqa: F401
 from onecard.reference.models import Bank, Department, Town, Village  # noqa: F401

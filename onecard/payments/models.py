@@ -66,3 +66,210 @@ class LedgerEntry(db.Model):
         sa.Index("ix_ledger_resident_time", "resident_id", "occurred_at"),
         sa.Index("ix_ledger_project_period", "project_id", "period"),
     )
+
+
+# ---------------------------------------------------------------- disbursement (issue 4)
+# Additive: ArrivalEvent and LedgerEntry above keep their columns (other packages read them).
+
+from onecard.privacy import Encrypted  # noqa: E402
+
+AGREEMENT_STATES = {"active": "有效", "terminated": "已终止"}
+FEEDBACK_METHODS = {"file": "结果文件回盘", "api": "接口回传"}
+
+agreement_projects = sa.Table(
+    "agreement_projects", db.metadata,
+    sa.Column("agreement_id", sa.Integer, sa.ForeignKey("agreements.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), primary_key=True),
+)
+
+
+class Agreement(db.Model):
+    """代发协议: a department entrusts a cooperating bank with paying some of its projects."""
+    __tablename__ = "agreements"
+    id = sa.Column(sa.Integer, primary_key=True)
+    number = sa.Column(sa.String(40), nullable=False, unique=True)        # 协议编号
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False, index=True)
+    bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False, index=True)
+    payment_schedule = sa.Column(sa.String(200), nullable=False)          # 发放时间安排
+    feedback_method = sa.Column(sa.String(8), nullable=False, default="file")
+    fund_supervision = sa.Column(sa.String(200), nullable=False)          # 资金监管方式
+    reconciliation_method = sa.Column(sa.String(200), nullable=False)     # 对账方式
+    valid_from = sa.Column(sa.Date, nullable=False)
+    valid_until = sa.Column(sa.Date, nullable=False)
+    status = sa.Column(sa.String(12), nullable=False, default="active")
+    created_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (
+        sa.CheckConstraint("valid_from <= valid_until", name="validity"),
+        sa.CheckConstraint("status in ('active','terminated')", name="status"),
+        sa.CheckConstraint("feedback_method in ('file','api')", name="feedback_method"),
+    )
+
+
+class PassbookAccount(db.Model):
+    """一本通: the older passbook account a resident is paid through during the parallel period."""
+    __tablename__ = "passbook_accounts"
+    id = sa.Column(sa.Integer, primary_key=True)
+    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), nullable=False)
+    bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False)
+    account = sa.Column(Encrypted, nullable=False)
+    account_bidx = sa.Column(sa.String(40), nullable=False, index=True)
+    account_last4 = sa.Column(sa.String(4), nullable=False)
+    status = sa.Column(sa.String(8), nullable=False, default="active")
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (
+        sa.UniqueConstraint("resident_id", "bank_id"),
+        sa.CheckConstraint("status in ('active','closed')", name="status"),
+    )
+
+
+BATCH_STATES = ["draft", "submitted", "reviewed", "approved", "sent", "feedback_received", "reconciled", "closed",
+                "returned", "cancelled"]
+# Line states. LIVE_LINE_STATES are the ones the never-twice index covers.
+LINE_STATES = ["held", "pending", "sent", "paid", "failed", "superseded", "rejoined", "cancelled"]
+LIVE_LINE_STATES = ("pending", "sent", "paid", "failed")
+ROUTES = ("own_card", "head_card", "proxy", "passbook")
+_LIVE_SQL = "status in ('pending','sent','paid','failed')"
+
+
+class Batch(db.Model):
+    """发放批次: one payment run of a project and period through its agent bank."""
+    __tablename__ = "batches"
+    id = sa.Column(sa.Integer, primary_key=True)
+    number = sa.Column(sa.String(40), unique=True)                       # 批次号, set after insert
+    kind = sa.Column(sa.String(8), nullable=False, default="regular")    # regular or reissue (补发)
+    project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"), nullable=False, index=True)
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False, index=True)
+    bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False, index=True)   # agent bank
+    agreement_id = sa.Column(sa.Integer, sa.ForeignKey("agreements.id"), nullable=False)
+    list_id = sa.Column(sa.Integer, sa.ForeignKey("recipient_lists.id"))
+    period = sa.Column(sa.String(7), nullable=False)
+    status = sa.Column(sa.String(20), nullable=False, default="draft")
+    line_count = sa.Column(sa.Integer, nullable=False, default=0)         # payable lines (not held)
+    total_fen = sa.Column(sa.BigInteger, nullable=False, default=0)
+    held_count = sa.Column(sa.Integer, nullable=False, default=0)
+    submitted_count = sa.Column(sa.Integer)                               # fixed at submission
+    submitted_fen = sa.Column(sa.BigInteger)
+    paid_count = sa.Column(sa.Integer)
+    paid_fen = sa.Column(sa.BigInteger)
+    failed_count = sa.Column(sa.Integer)
+    failed_fen = sa.Column(sa.BigInteger)
+    bank_layout = sa.Column(sa.String(12))
+    file_sha256 = sa.Column(sa.String(64))                                # checksum of the exported detail lines
+    return_reason = sa.Column(sa.String(300))
+    created_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    submitted_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    reviewed_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    approved_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    sent_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    submitted_at = sa.Column(sa.DateTime)
+    reviewed_at = sa.Column(sa.DateTime)
+    approved_at = sa.Column(sa.DateTime)
+    sent_at = sa.Column(sa.DateTime)
+    feedback_at = sa.Column(sa.DateTime)
+    reconciled_at = sa.Column(sa.DateTime)
+    closed_at = sa.Column(sa.DateTime)
+    returned_at = sa.Column(sa.DateTime)
+    cancelled_at = sa.Column(sa.DateTime)
+    status_changed_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (
+        sa.CheckConstraint("status in (" + ",".join(f"'{s}'" for s in BATCH_STATES) + ")", name="status"),
+        sa.CheckConstraint("kind in ('regular','reissue')", name="kind"),
+        sa.CheckConstraint("line_count >= 0 and total_fen >= 0", name="totals"),
+        sa.Index("ix_batches_project_period", "project_id", "period"),
+    )
+
+
+class BatchLine(db.Model):
+    """发放明细: one person's payment in a batch, with where it goes and why.
+
+    Never twice (the database's guarantee, not only a check): the partial unique
+    index ``uq_batch_lines_one_live_payment`` allows at most one *live* line
+    (pending, sent, paid, failed) per beneficiary, project and period across all
+    batches. Lines that do not pay leave the index: ``held`` (could not be routed;
+    the person may join a later batch once fixed), ``rejoined`` (a held line whose
+    person was taken into a later batch), ``cancelled`` (its draft batch was
+    cancelled) and ``superseded`` (a failed line replaced by its re-issue). A failed
+    line stays live until its re-issue is created: the re-issue marks it superseded
+    with a compare-and-set in the same transaction that inserts the new line, so at
+    every commit exactly one live line exists for the person and period, and two
+    re-issues of one failure, two batches from one list, or two overlapping batches
+    cannot both hold a live line: the second insert violates the index and is refused.
+    A failed line carries no money, so superseding it never hides a payment: a paid
+    line can never leave the index.
+    """
+    __tablename__ = "batch_lines"
+    id = sa.Column(sa.Integer, primary_key=True)
+    batch_id = sa.Column(sa.Integer, sa.ForeignKey("batches.id"), nullable=False)   # ix_batch_lines_batch
+    recipient_row_id = sa.Column(sa.Integer, sa.ForeignKey("recipient_rows.id"))
+    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"))    # beneficiary (see the indexes below)
+    project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"), nullable=False)
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False)
+    period = sa.Column(sa.String(7), nullable=False)
+    name = sa.Column(sa.String(40), nullable=False)                     # beneficiary as listed
+    amount_fen = sa.Column(sa.BigInteger, nullable=False)
+    status = sa.Column(sa.String(12), nullable=False)
+    route = sa.Column(sa.String(12))
+    route_reason = sa.Column(sa.String(200), nullable=False)            # why this account (or why held)
+    payee_resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"))
+    payee_name = sa.Column(sa.String(40))
+    bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"))          # bank of the payee's account
+    account = sa.Column(Encrypted)
+    account_last4 = sa.Column(sa.String(4))
+    proxy_appointment_id = sa.Column(sa.Integer, sa.ForeignKey("proxy_appointments.id"))
+    town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"))
+    village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
+    outcome = sa.Column(sa.String(8))                                   # paid or failed, from the bank
+    failure_code = sa.Column(sa.String(20))
+    failure_reason = sa.Column(sa.String(200))
+    reissue_of_line_id = sa.Column(sa.Integer, sa.ForeignKey("batch_lines.id"))
+    result_at = sa.Column(sa.DateTime)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (
+        sa.CheckConstraint("status in (" + ",".join(f"'{s}'" for s in LINE_STATES) + ")", name="status"),
+        sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
+        sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name="route"),
+        sa.CheckConstraint("status in ('held','rejoined','cancelled') or (route is not null and account is not null"
+                           " and resident_id is not null and bank_id is not null)", name="routed_has_account"),
+        sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name="outcome"),
+        sa.Index("uq_batch_lines_one_live_payment", "resident_id", "project_id", "period", unique=True,
+                 sqlite_where=sa.text(_LIVE_SQL), postgresql_where=sa.text(_LIVE_SQL)),
+        # Status is left out of these on purpose: a batch moves every line's status several times, and each
+        # index holding it would be rewritten for every line at every step.
+        sa.Index("ix_batch_lines_batch", "batch_id"),
+        sa.Index("ix_batch_lines_project_period", "project_id", "period"),
+        sa.Index("uq_batch_lines_one_reissue", "reissue_of_line_id", unique=True,
+                 sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"),
+                 postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'")),
+    )
+
+
+class ResultStaging(db.Model):
+    """Bank results being imported, checked set-based against the batch before anything changes.
+
+    Rows live only inside the import's transaction (inserted, checked, applied, deleted).
+    """
+    __tablename__ = "payment_result_staging"
+    id = sa.Column(sa.Integer, primary_key=True)
+    token = sa.Column(sa.String(32), nullable=False)
+    seq = sa.Column(sa.Integer, nullable=False)            # position in the file, for reports
+    line_id = sa.Column(sa.Integer, nullable=False)
+    amount_fen = sa.Column(sa.BigInteger, nullable=False)
+    outcome = sa.Column(sa.String(8), nullable=False)
+    failure_code = sa.Column(sa.String(20))
+    failure_reason = sa.Column(sa.String(200))
+    __table_args__ = (sa.Index("ix_result_staging_token_line", "token", "line_id"),)
+
+
+class IdempotencyKey(db.Model):
+    """A used idempotency key: a retried unsafe request with the same key gets the first answer back."""
+    __tablename__ = "idempotency_keys"
+    id = sa.Column(sa.Integer, primary_key=True)
+    key = sa.Column(sa.String(80), nullable=False)
+    actor = sa.Column(sa.String(40), nullable=False)       # "staff:12"
+    endpoint = sa.Column(sa.String(80), nullable=False)
+    request_hash = sa.Column(sa.String(64), nullable=False)
+    response = sa.Column(sa.Text, nullable=False)          # JSON
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (sa.UniqueConstraint("actor", "key"),)

@@ -1,0 +1,213 @@
+"""Bank payment files (代发文件) and result files (回盘文件): one layout per bank.
+
+Generic layout (``generic``, every bank unless listed in LAYOUT_BY_BANK), encoded GBK, lines end CRLF:
+
+    payment file
+      H,<batch number>,<count>,<total fen>,<sha256 of the detail bytes>
+      D,<line id>,<payee name>,<account>,<amount fen>,<project code>,<period>
+    result file
+      H,<batch number>,<count>,<total fen>,<sha256 of the detail bytes>
+      D,<line id>,<amount fen>,<S|F>,<failure code>,<bank's reason text>
+
+Rural commercial bank variant (``rcb``), encoded GB18030, fields separated by ``|``, amounts in yuan
+with two decimals, header tag ``HEAD`` and detail tag ``DTL`` (same fields, same order).
+
+The checksum is the SHA-256 (hex) of the encoded detail lines exactly as they appear in the file,
+CRLFs included. GBK cannot hold every name (rare characters such as 䶮): exporting such a name to
+a GBK bank is refused with the line, never written as '?'. Failure codes are FAILURE_CODES.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from onecard.errors import Invalid
+
+FAILURE_CODES = {
+    "frozen": "账户冻结",
+    "lost": "卡片挂失",
+    "name_mismatch": "户名不符",
+    "closed": "账户已销户",
+    "no_account": "账号不存在",
+    "inactive": "账户未激活",
+    "other": "其他原因",
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    code: str
+    encoding: str
+    sep: str
+    header_tag: str
+    detail_tag: str
+    yuan: bool
+
+    def money(self, fen: int) -> str:
+        return f"{fen // 100}.{fen % 100:02d}" if self.yuan else str(fen)
+
+    def parse_money(self, text: str, where: str) -> int:
+        text = text.strip()
+        try:
+            if self.yuan:
+                whole, _, frac = text.partition(".")
+                if len(frac) != 2 or not whole.isdigit() or not frac.isdigit():
+                    raise ValueError
+                return int(whole) * 100 + int(frac)
+            if not text.isdigit():
+                raise ValueError
+            return int(text)
+        except ValueError:
+            raise Invalid(f"{where}金额格式不正确：{text[:20]}", code="result_file_format", field="file") from None
+
+
+GENERIC = Layout("generic", "gbk", ",", "H", "D", False)
+RCB = Layout("rcb", "gb18030", "|", "HEAD", "DTL", True)
+LAYOUT_BY_BANK = {"RCB": RCB}
+
+
+def layout_for(bank_code: str) -> Layout:
+    return LAYOUT_BY_BANK.get(bank_code, GENERIC)
+
+
+def _clean_field(value: str, layout: Layout) -> str:
+    # Separators and line breaks inside a value would shift columns; names never contain them legitimately.
+    return value.replace(layout.sep, " ").replace("\r", " ").replace("\n", " ")
+
+
+def write_payment_file(path: str, layout: Layout, batch_number: str, count: int, total_fen: int,
+                       rows: Iterator[tuple]) -> str:
+    """Write the file at ``path``; ``rows`` yields (line id, payee name, account, amount fen, project code, period).
+
+    Details go to a side file first (hashed as written), then the header with the checksum is put in front;
+    memory stays flat whatever the batch size. Returns the checksum.
+    """
+    digest = hashlib.sha256()
+    body_path = path + ".body"
+    written, written_fen = 0, 0
+    try:
+        written, written_fen = _write_details(body_path, layout, rows, digest)
+    except BaseException:
+        if os.path.exists(body_path):
+            os.remove(body_path)
+        raise
+    if written != count or written_fen != total_fen:
+        os.remove(body_path)
+        from onecard.errors import Conflict
+        raise Conflict("导出的明细与批次合计不一致，已停止导出", code="totals_mismatch")
+    checksum = digest.hexdigest()
+    header = layout.sep.join([layout.header_tag, batch_number, str(count), layout.money(total_fen), checksum]) + "\r\n"
+    with open(path, "wb") as out, open(body_path, "rb") as body:
+        out.write(header.encode(layout.encoding))
+        while chunk := body.read(1 << 20):
+            out.write(chunk)
+    os.remove(body_path)
+    return checksum
+
+
+def _write_details(body_path: str, layout: Layout, rows, digest) -> tuple[int, int]:
+    written, written_fen = 0, 0
+    with open(body_path, "wb") as body:
+        buf = io.BytesIO()
+        for line_id, name, account, amount, project_code, period in rows:
+            text = layout.sep.join([layout.detail_tag, str(line_id), _clean_field(name or "", layout), account,
+                                    layout.money(amount), project_code or "", period]) + "\r\n"
+            try:
+                data = text.encode(layout.encoding)
+            except UnicodeEncodeError:
+                raise Invalid(f"明细 {line_id} 的户名含有该银行编码（{layout.encoding.upper()}）无法表示的字，"
+                              "请与银行确认户名写法后再导出", code="unencodable_character", field="payee_name") from None
+            buf.write(data)
+            written += 1
+            written_fen += amount
+            if buf.tell() > 1 << 20:
+                chunk = buf.getvalue()
+                digest.update(chunk)
+                body.write(chunk)
+                buf = io.BytesIO()
+        chunk = buf.getvalue()
+        digest.update(chunk)
+        body.write(chunk)
+    return written, written_fen
+
+
+@dataclass
+class ResultHeader:
+    batch_number: str
+    count: int
+    total_fen: int
+    checksum: str | None
+
+
+def write_result_file(layout: Layout, batch_number: str, results: list[tuple]) -> bytes:
+    """A bank's result file (used by the demo, the tests and the benchmark's bank side).
+
+    ``results``: (line id, amount fen, 'S' or 'F', failure code, reason text).
+    """
+    lines = []
+    for line_id, amount, flag, code, reason in results:
+        lines.append(layout.sep.join([layout.detail_tag, str(line_id), layout.money(amount), flag, code or "",
+                                      reason or ""]) + "\r\n")
+    body = "".join(lines).encode(layout.encoding)
+    total = sum(r[1] for r in results)
+    header = layout.sep.join([layout.header_tag, batch_number, str(len(results)), layout.money(total),
+                              hashlib.sha256(body).hexdigest()]) + "\r\n"
+    return header.encode(layout.encoding) + body
+
+
+def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
+    """Read a result file: returns (header, iterator of detail dicts, digest getter).
+
+    The iterator validates each line as it goes and feeds the checksum; refusals are Invalid with the line number.
+    """
+    first = stream.readline()
+    try:
+        head = first.decode(layout.encoding).rstrip("\r\n").split(layout.sep)
+    except UnicodeDecodeError:
+        raise Invalid("回盘文件编码不正确", code="result_file_format", field="file") from None
+    if len(head) != 5 or head[0] != layout.header_tag:
+        raise Invalid(f"回盘文件首行应为 {layout.header_tag}{layout.sep}批次号{layout.sep}笔数{layout.sep}金额"
+                      f"{layout.sep}校验值", code="result_file_format", field="file")
+    if not head[2].isdigit():
+        raise Invalid("回盘文件首行笔数格式不正确", code="result_file_format", field="file")
+    header = ResultHeader(head[1].strip(), int(head[2]), layout.parse_money(head[3], "首行"), head[4].strip().lower())
+    digest = hashlib.sha256()
+
+    def details():
+        no = 1
+        for raw in stream:
+            no += 1
+            if not raw.strip():
+                continue
+            digest.update(raw)
+            try:
+                parts = raw.decode(layout.encoding).rstrip("\r\n").split(layout.sep)
+            except UnicodeDecodeError:
+                raise Invalid(f"第{no}行编码不正确", code="result_file_format", field="file") from None
+            if len(parts) != 6 or parts[0] != layout.detail_tag or not parts[1].strip().isdigit():
+                raise Invalid(f"第{no}行格式不正确", code="result_file_format", field="file")
+            yield parse_result_item(int(parts[1]), layout.parse_money(parts[2], f"第{no}行"), parts[3].strip(),
+                                    parts[4].strip(), parts[5].strip(), where=f"第{no}行", seq=no)
+
+    return header, details(), digest
+
+
+def parse_result_item(line_id: int, amount_fen: int, flag: str, code: str, reason: str, *, where: str,
+                      seq: int) -> dict:
+    """One result, from a file or the JSON API: S (paid) or F (failed, with a known failure code)."""
+    flag = flag.upper()
+    if flag in ("S", "PAID"):
+        return {"seq": seq, "line_id": line_id, "amount_fen": amount_fen, "outcome": "paid", "failure_code": None,
+                "failure_reason": None}
+    if flag not in ("F", "FAILED"):
+        raise Invalid(f"{where}结果应为 S（成功）或 F（失败）", code="result_file_format", field="file")
+    if code not in FAILURE_CODES:
+        raise Invalid(f"{where}失败原因代码“{code[:20]}”不在约定范围内（{'、'.join(FAILURE_CODES)}）",
+                      code="unknown_failure_code", field="failure_code")
+    text = reason[:150] if reason else ""
+    label = FAILURE_CODES[code]
+    return {"seq": seq, "line_id": line_id, "amount_fen": amount_fen, "outcome": "failed", "failure_code": code,
+            "failure_reason": f"{label}（{text}）" if text and text != label else label}

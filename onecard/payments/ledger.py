@@ -1,0 +1,114 @@
+"""Ledger exports (台账): the department's ledger and the finance bureau's supervision report, as xlsx.
+
+Both read the append-only ledger_entries only. Text cells are written as strings with a leading
+= + - @ neutralised, so a name or reason can never become a live spreadsheet formula.
+"""
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+import xlsxwriter
+
+from onecard.actors import Actor
+from onecard.extensions import db
+from onecard.payments.models import LedgerEntry
+from onecard.payments.routing import ROUTE_LABELS
+from onecard.people.models import Resident
+from onecard.projects.models import Project
+from onecard.reference.models import Bank, Department, Town, Village
+from onecard.staff import permissions
+from onecard.timeutil import local_str
+from onecard.validation import format_yuan, parse_period
+
+
+def safe_text(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _workbook(title: str, headers: list[str], rows) -> bytes:
+    out = io.BytesIO()
+    wb = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": True})
+    ws = wb.add_worksheet(title)
+    bold = wb.add_format({"bold": True})
+    for c, h in enumerate(headers):
+        ws.write_string(0, c, h, bold)
+    r = 0
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row):
+            if isinstance(value, int) and not isinstance(value, bool):
+                ws.write_number(r, c, value)
+            else:
+                ws.write_string(r, c, safe_text(value))
+    wb.close()
+    return out.getvalue()
+
+
+def department_ledger(actor: Actor, *, project_id: int | None = None, period: str | None = None) -> bytes:
+    """台账 of the actor's department (everything for finance/auditors): one row per payment outcome."""
+    permissions.require(actor, "ledger.export")
+    payee = sa.orm.aliased(Resident)
+    stmt = (sa.select(LedgerEntry, Project.code, Project.name, Resident.name, Resident.id_masked, Town.name,
+                      Village.name, Bank.name, payee.name)
+            .join(Project, Project.id == LedgerEntry.project_id)
+            .join(Resident, Resident.id == LedgerEntry.resident_id)
+            .join(Town, Town.id == LedgerEntry.town_id)
+            .outerjoin(Village, Village.id == LedgerEntry.village_id)
+            .join(Bank, Bank.id == LedgerEntry.bank_id)
+            .outerjoin(payee, payee.id == LedgerEntry.payee_resident_id)
+            .where(permissions.scope_filter(actor, LedgerEntry))
+            .order_by(LedgerEntry.id))
+    if project_id:
+        stmt = stmt.where(LedgerEntry.project_id == project_id)
+    if period:
+        stmt = stmt.where(LedgerEntry.period == parse_period(period))
+    headers = ["项目编码", "项目名称", "期间", "姓名", "身份证号（脱敏）", "镇街", "村（社区）", "金额（元）", "金额（分）",
+               "结果", "失败原因", "支付路径", "收款人（非本人时）", "收款银行", "账号后四位", "批次", "补发原明细",
+               "审批时间", "发生时间"]
+
+    def rows():
+        for e, pcode, pname, name, idm, town, village, bank, payee_name in db.session.execute(
+                stmt.execution_options(yield_per=2000)):
+            yield [pcode, pname, e.period, name, idm, town, village, format_yuan(e.amount_fen), e.amount_fen,
+                   "成功" if e.outcome == "paid" else "失败", e.failure_reason, ROUTE_LABELS.get(e.route, e.route),
+                   payee_name, bank, e.account_last4, e.batch_id, e.reissue_of_line_id or "",
+                   local_str(e.approved_at), local_str(e.occurred_at)]
+    return _workbook("台账", headers, rows())
+
+
+def _month(col):
+    if db.engine.dialect.name == "postgresql":
+        return sa.func.to_char(col, "YYYY-MM")
+    return sa.func.strftime("%Y-%m", col)
+
+
+def supervision_rows(actor: Actor, *, month: str | None = None) -> list[dict]:
+    """Finance supervision: paid and failed counts and fen by project, department, town, bank and month."""
+    permissions.require(actor, "ledger.supervise")
+    m = _month(LedgerEntry.occurred_at).label("month")
+    paid = LedgerEntry.outcome == "paid"
+    stmt = (sa.select(Project.name, Department.name, Town.name, Bank.name, m,
+                      sa.func.count().filter(paid), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)
+                                                                     .filter(paid), 0),
+                      sa.func.count().filter(~paid), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)
+                                                                      .filter(~paid), 0))
+            .join(Project, Project.id == LedgerEntry.project_id)
+            .join(Department, Department.id == LedgerEntry.department_id)
+            .join(Town, Town.id == LedgerEntry.town_id)
+            .join(Bank, Bank.id == LedgerEntry.bank_id)
+            .group_by(Project.name, Department.name, Town.name, Bank.name, m)
+            .order_by(m, Department.name, Project.name, Town.name, Bank.name))
+    if month:
+        stmt = stmt.where(m == parse_period(month))
+    return [{"project": p, "department": d, "town": t, "bank": b, "month": mo, "paid_count": pc,
+             "paid_fen": int(pf), "failed_count": fc, "failed_fen": int(ff)}
+            for p, d, t, b, mo, pc, pf, fc, ff in db.session.execute(stmt)]
+
+
+def supervision_report(actor: Actor, *, month: str | None = None) -> bytes:
+    data = supervision_rows(actor, month=month)
+    headers = ["月份", "主管部门", "项目", "镇街", "代发银行", "成功笔数", "成功金额（元）", "失败笔数", "失败金额（元）"]
+    return _workbook("资金监管", headers, ([r["month"], r["department"], r["project"], r["town"], r["bank"],
+                                         r["paid_count"], format_yuan(r["paid_fen"]), r["failed_count"],
+                                         format_yuan(r["failed_fen"])] for r in data))

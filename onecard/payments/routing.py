@@ -1,0 +1,239 @@
+"""Routing (支付路径): which account each payment goes to, and why. One function for batches and re-issues.
+
+The plan's rules, in the order applied:
+1. A per-household project (到户资金) pays the household head's (户主) usable card.
+2. Otherwise the beneficiary's own usable card (status 正常).
+3. If the own card is not usable: a legally appointed proxy (代管代持) — only when the
+   beneficiary is in a protected group (低保户, 特困供养人员, 残疾人, 建档立卡贫困户,
+   未成年人) valid today, and the appointment is valid today, not revoked, and records its
+   legal basis and appointing body — pays the appointment's account or the proxy's card.
+4. A project still paid through the 一本通 passbook in the parallel period pays the
+   beneficiary's (or head's) passbook account at the project's bank.
+5. Otherwise the line is held (暂缓) with the reason, and can join a later batch once fixed.
+
+Lookups run per chunk of rows (a handful of indexed queries), decisions in plain
+Python; account ciphertext is copied as is, never decrypted here.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import sqlalchemy as sa
+
+from onecard.cards.lifecycle import CARD_LABELS
+from onecard.cards.models import Card
+from onecard.extensions import db
+from onecard.lists.models import MATCH_RESULTS
+from onecard.payments.models import PassbookAccount
+from onecard.people.models import CATEGORIES, Household, ProxyAppointment, Resident, ResidentCategory
+from onecard.projects.models import Project
+
+RAW = sa.String  # ciphertext is selected raw (type_coerce) so it is copied, never decrypted
+
+ROUTE_LABELS = {"own_card": "本人社保卡", "head_card": "户主社保卡", "proxy": "代管代持人账户", "passbook": "一本通账户"}
+
+
+def _chunks(ids: list[int], size: int = 900):
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+def _active_cards(resident_ids: Iterable[int]) -> dict[int, tuple]:
+    ids = sorted({i for i in resident_ids if i})
+    out: dict[int, tuple] = {}
+    for part in _chunks(ids):
+        for rid, bank_id, account, last4 in db.session.execute(
+            sa.select(Card.resident_id, Card.bank_id, sa.type_coerce(Card.account, RAW), Card.account_last4)
+            .where(Card.resident_id.in_(part), Card.status == "active", Card.account.is_not(None))
+        ):
+            out[rid] = (bank_id, account, last4)
+    return out
+
+
+def _live_card_status(resident_ids: Iterable[int]) -> dict[int, str]:
+    ids = sorted({i for i in resident_ids if i})
+    out: dict[int, str] = {}
+    for part in _chunks(ids):
+        for rid, status in db.session.execute(
+            sa.select(Card.resident_id, Card.status).where(Card.resident_id.in_(part), Card.status != "cancelled")
+        ):
+            out[rid] = status
+    return out
+
+
+def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
+    """Route each row (keys: resident_id, match_result) and return the line fields to store.
+
+    Every result has status ('pending' or 'held'), route, route_reason (中文), payee_resident_id,
+    payee_name, bank_id, account (raw ciphertext), account_last4, proxy_appointment_id, town_id, village_id.
+    """
+    resident_ids = [r["resident_id"] for r in rows if r.get("resident_id")]
+    people: dict[int, tuple] = {}
+    for part in _chunks(sorted(set(resident_ids))):
+        for row in db.session.execute(
+            sa.select(Resident.id, Resident.name, Resident.household_id, Resident.deceased_on, Resident.town_id,
+                      Resident.village_id).where(Resident.id.in_(part))
+        ):
+            people[row.id] = row
+    heads: dict[int, int | None] = {}
+    if project.per_household:
+        hh_ids = sorted({p.household_id for p in people.values() if p.household_id})
+        for part in _chunks(hh_ids):
+            for hid, head in db.session.execute(
+                    sa.select(Household.id, Household.head_id).where(Household.id.in_(part))):
+                heads[hid] = head
+    cards = _active_cards(list(people) + [h for h in heads.values() if h])
+
+    # Fallbacks are looked up only for the few whose card cannot be used.
+    def target_of(rid: int) -> int | None:
+        p = people[rid]
+        return heads.get(p.household_id) if project.per_household else rid
+
+    need_fallback = [rid for rid in people if target_of(rid) not in cards]
+    proxies: dict[int, ProxyAppointment] = {}
+    categories: dict[int, set[str]] = {}
+    passbooks: dict[int, tuple] = {}
+    proxy_names: dict[int, str] = {}
+    if need_fallback:
+        for part in _chunks(need_fallback):
+            for rid, cat, since, until in db.session.execute(
+                sa.select(ResidentCategory.resident_id, ResidentCategory.category, ResidentCategory.since,
+                          ResidentCategory.until).where(ResidentCategory.resident_id.in_(part))
+            ):
+                if (since is None or since <= today) and (until is None or until >= today):
+                    categories.setdefault(rid, set()).add(cat)
+            for appt in db.session.execute(
+                sa.select(ProxyAppointment).where(
+                    ProxyAppointment.resident_id.in_(part), ProxyAppointment.revoked_at.is_(None),
+                    ProxyAppointment.valid_from <= today,
+                    sa.or_(ProxyAppointment.valid_until.is_(None), ProxyAppointment.valid_until >= today))
+                .order_by(ProxyAppointment.id)
+            ).scalars():
+                proxies.setdefault(appt.resident_id, appt)
+        proxy_cards = _active_cards(a.proxy_resident_id for a in proxies.values())
+        cards.update(proxy_cards)
+        for part in _chunks(sorted({a.proxy_resident_id for a in proxies.values()})):
+            for pid, name in db.session.execute(sa.select(Resident.id, Resident.name).where(Resident.id.in_(part))):
+                proxy_names[pid] = name
+        if project.via_passbook:
+            owners = sorted({t for t in (target_of(r) for r in need_fallback) if t})
+            for part in _chunks(owners):
+                for rid, bank_id, account, last4 in db.session.execute(
+                    sa.select(PassbookAccount.resident_id, PassbookAccount.bank_id,
+                              sa.type_coerce(PassbookAccount.account, RAW), PassbookAccount.account_last4)
+                    .where(PassbookAccount.resident_id.in_(part), PassbookAccount.bank_id == project.bank_id,
+                           PassbookAccount.status == "active")
+                ):
+                    passbooks[rid] = (bank_id, account, last4)
+        statuses = _live_card_status(need_fallback + [h for h in heads.values() if h])
+    else:
+        statuses = {}
+    head_names: dict[int, str] = {}
+    if project.per_household:
+        missing = sorted({h for h in heads.values() if h and h not in people})
+        for part in _chunks(missing):
+            for pid, name in db.session.execute(sa.select(Resident.id, Resident.name).where(Resident.id.in_(part))):
+                head_names[pid] = name
+
+    def name_of(rid: int) -> str:
+        if rid in people:
+            return people[rid].name
+        return head_names.get(rid) or proxy_names.get(rid, "")
+
+    out = []
+    for r in rows:
+        rid = r.get("resident_id")
+        base = {"route": None, "payee_resident_id": None, "payee_name": None, "bank_id": None, "account": None,
+                "account_last4": None, "proxy_appointment_id": None, "town_id": None, "village_id": None}
+        if not rid or rid not in people:
+            reason = MATCH_RESULTS.get(r.get("match_result") or "", "未匹配到居民")
+            out.append({**base, "status": "held", "route_reason": f"暂缓：{reason}"})
+            continue
+        p = people[rid]
+        base["town_id"], base["village_id"] = p.town_id, p.village_id
+        if p.deceased_on is not None:
+            out.append({**base, "status": "held", "route_reason": "暂缓：居民已登记死亡，请核实后处理"})
+            continue
+        if r.get("match_result") == "name_mismatch":
+            out.append({**base, "status": "held", "route_reason": "暂缓：姓名与社保卡登记不符，请核实"})
+            continue
+        target = target_of(rid)
+        if project.per_household and not target:
+            out.append({**base, "status": "held", "route_reason": "暂缓：该户未登记户主，请先登记户主"})
+            continue
+        if target in cards:
+            bank_id, account, last4 = cards[target]
+            route = "head_card" if project.per_household else "own_card"
+            reason = ("到户资金，发放至户主本人社保卡金融账户" if project.per_household
+                      else "发放至本人社保卡金融账户")
+            out.append({**base, "status": "pending", "route": route, "route_reason": reason,
+                        "payee_resident_id": target, "payee_name": name_of(target), "bank_id": bank_id,
+                        "account": account, "account_last4": last4})
+            continue
+        appt = proxies.get(rid)
+        protected = categories.get(rid, set()) & set(CATEGORIES)
+        if (appt is not None and appt.category in protected and (appt.legal_basis or "").strip()
+                and (appt.appointed_by or "").strip()):
+            if appt.account:
+                acct = db.session.execute(sa.select(sa.type_coerce(ProxyAppointment.account, RAW))
+                                          .where(ProxyAppointment.id == appt.id)).scalar_one()
+                bank_id, account, last4 = appt.bank_id or project.bank_id, acct, appt.account_last4
+            elif appt.proxy_resident_id in cards:
+                bank_id, account, last4 = cards[appt.proxy_resident_id]
+            else:
+                bank_id = None
+            if bank_id is not None:
+                out.append({**base, "status": "pending", "route": "proxy",
+                            "route_reason": f"本人无可用社保卡，{CATEGORIES[appt.category]}由法定代管代持人代收"
+                                            f"（依据：{appt.legal_basis}，{appt.appointed_by}指定）",
+                            "payee_resident_id": appt.proxy_resident_id,
+                            "payee_name": name_of(appt.proxy_resident_id), "bank_id": bank_id, "account": account,
+                            "account_last4": last4, "proxy_appointment_id": appt.id})
+                continue
+        if project.via_passbook and target in passbooks:
+            bank_id, account, last4 = passbooks[target]
+            out.append({**base, "status": "pending", "route": "passbook",
+                        "route_reason": "并行期：社保卡暂不可用，发放至已登记的“一本通”账户",
+                        "payee_resident_id": target, "payee_name": name_of(target), "bank_id": bank_id,
+                        "account": account, "account_last4": last4})
+            continue
+        status = statuses.get(target)
+        who = "户主" if project.per_household and target != rid else "本人"
+        if status is None:
+            reason = f"暂缓：{who}未申领社保卡"
+        else:
+            reason = f"暂缓：{who}社保卡状态为“{CARD_LABELS.get(status, status)}”，不能收款"
+        out.append({**base, "status": "held", "route_reason": reason})
+    return out
+
+
+def insert_own_card_lines(batch, project: Project, candidates, now) -> None:
+    """Rule 2 set-based, for the common case of a batch: a per-person project and a beneficiary whose own card
+    is usable. One INSERT ... SELECT; everyone else goes through ``route_rows``, which applies the same rule
+    first, so both paths give the same route for the same person.
+
+    ``candidates`` is a SELECT of recipient row ids still to be routed.
+    """
+    from onecard.lists.models import RecipientRow
+    from onecard.payments.models import BatchLine
+    if project.per_household:
+        return
+    lines = BatchLine.__table__
+    rr = RecipientRow.__table__
+    r = Resident.__table__
+    c = Card.__table__
+    cols = ["batch_id", "recipient_row_id", "resident_id", "project_id", "department_id", "period", "name",
+            "amount_fen", "status", "route", "route_reason", "payee_resident_id", "payee_name", "bank_id", "account",
+            "account_last4", "town_id", "village_id", "created_at"]
+    sel = (sa.select(sa.literal(batch.id), rr.c.id, rr.c.resident_id, sa.literal(project.id),
+                     sa.literal(project.department_id), sa.literal(batch.period), rr.c.name, rr.c.amount_fen,
+                     sa.literal("pending"), sa.literal("own_card"), sa.literal("发放至本人社保卡金融账户"), r.c.id,
+                     r.c.name, c.c.bank_id, sa.type_coerce(c.c.account, RAW), c.c.account_last4, r.c.town_id,
+                     r.c.village_id, sa.literal(now, sa.DateTime))
+           .select_from(rr.join(r, r.c.id == rr.c.resident_id)
+                        .join(c, sa.and_(c.c.resident_id == r.c.id, c.c.status == "active",
+                                         c.c.account.is_not(None))))
+           .where(rr.c.id.in_(candidates), r.c.deceased_on.is_(None),
+                  sa.or_(rr.c.match_result.is_(None), rr.c.match_result != "name_mismatch")))
+    db.session.execute(sa.insert(lines).from_select(cols, sel))

@@ -1,0 +1,55 @@
+"""Agency agreements (代发协议) and passbook accounts through the API."""
+from __future__ import annotations
+
+from tests.fixtures_payments import make_project
+
+API = "/api/staff/v1"
+
+
+def _body(project_ids, bank_id, **extra):
+    return {"number": "XY-2026-001", "bank_id": bank_id, "project_ids": project_ids,
+            "payment_schedule": "每月10日前", "fund_supervision": "财政专户监管", "reconciliation_method": "逐笔回盘",
+            "valid_from": "2026-01-01", "valid_until": "2027-12-31", **extra}
+
+
+def test_operator_registers_own_departments_agreement_and_bank_sees_it(client, db, county, make_staff):
+    hrss = county["departments"]["县人力资源社会保障局"]
+    rcb = county["banks"]["RCB"]
+    p = make_project(hrss, rcb, "城乡居民基础养老金")
+    op = make_staff("dept_operator", department_id=hrss)
+    r = client.post(f"{API}/agreements", headers=op.auth, json=_body([p.id], rcb))
+    assert r.status_code == 201, r.json
+    assert r.json["project_ids"] == [p.id] and r.json["status"] == "active"
+    again = client.post(f"{API}/agreements", headers=op.auth, json=_body([p.id], rcb))
+    assert again.status_code == 409 and again.json["error"]["code"] == "agreement_number_taken"
+    bank = make_staff("bank_operator", bank_id=rcb)
+    other_bank = make_staff("bank_operator", bank_id=county["banks"]["ABC"])
+    assert len(client.get(f"{API}/agreements", headers=bank.auth).json) == 1
+    assert client.get(f"{API}/agreements", headers=other_bank.auth).json == []
+
+
+def test_agreement_refuses_other_departments_projects_and_bad_dates(client, db, county, make_staff):
+    hrss, agri = county["departments"]["县人力资源社会保障局"], county["departments"]["县农业农村局"]
+    rcb = county["banks"]["RCB"]
+    foreign = make_project(agri, rcb, "耕地地力保护补贴")
+    op = make_staff("dept_operator", department_id=hrss)
+    r = client.post(f"{API}/agreements", headers=op.auth, json=_body([foreign.id], rcb))
+    assert r.status_code == 422 and r.json["error"]["code"] == "agreement_project_scope"
+    own = make_project(hrss, rcb, "高龄津贴")
+    r = client.post(f"{API}/agreements", headers=op.auth, json=_body([own.id], rcb, valid_until="2025-01-01"))
+    assert r.status_code == 422 and r.json["error"]["code"] == "agreement_validity"
+    r = client.post(f"{API}/agreements", headers=op.auth, json=_body([own.id], rcb, department_id=agri))
+    assert r.status_code == 403
+
+
+def test_passbook_account_is_stored_masked(client, db, county, make_staff):
+    from tests.factories import make_resident, new_account
+    r0 = make_resident(county["towns"][0], county["villages"][0])
+    op = make_staff("dept_operator", department_id=county["departments"]["县农业农村局"])
+    acct = new_account()
+    r = client.post(f"{API}/passbook-accounts", headers=op.auth,
+                    json={"resident_id": r0.id, "bank_id": county["banks"]["ABC"], "account": acct})
+    assert r.status_code == 201 and r.json["account_last4"] == acct[-4:] and acct not in r.get_data(as_text=True)
+    r = client.post(f"{API}/passbook-accounts", headers=op.auth,
+                    json={"resident_id": r0.id, "bank_id": county["banks"]["ABC"], "account": acct})
+    assert r.status_code == 409
