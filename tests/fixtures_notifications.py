@@ -10,7 +10,6 @@ from datetime import datetime
 
 import pytest
 
-from onecard.extensions import db
 from onecard.payments.models import ArrivalEvent
 from onecard.projects.models import Project
 from tests.factories import make_resident
