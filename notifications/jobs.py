@@ -30,7 +30,7 @@ from flask import current_app
 from notifications.models import CLAIMABLE, Notice, NoticeAttempt, WechatSubscription
 from notifications.senders import SendResult, SmsSender, sender_from_config
 from onecard.extensions import db
-from onecard.privacy import decrypt
+from onecard.privacy import decrypt, mask_text
 from onecard.timeutil import SHANGHAI, utcnow
 
 log = logging.getLogger("onecard.notifications")
@@ -170,6 +170,8 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
     attempts_rows = []
     for o in outcomes:
         r = o.result
+        if r.error:
+            r.error = mask_text(r.error)[:300]   # provider messages quote the full number
         values: dict = {"claim_token": None, "lease_until": None, "state_changed_at": o.at}
         kind = o.kind
         if kind in ("sent", "reconciled"):
