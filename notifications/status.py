@@ -37,9 +37,10 @@ def record_status(notice_id: int, sid: str, message_status: str, error_code: str
         else:
             values["error_code"] = error_code or None
             values["error_message"] = DELIVERY_ERRORS.get(error_code or "", "短信未能送达")
-        # compare-and-set: only from sent (or claimed, when the callback beat the drainer's write-back)
+        # compare-and-set: from sent; from claimed when the callback beat the drainer's write-back;
+        # from retry_wait when the send timed out but got through (this settles the uncertainty).
         res = db.session.execute(sa.update(Notice).where(Notice.id == notice_id,
-                                                         Notice.state.in_(("sent", "claimed")))
+                                                         Notice.state.in_(("sent", "claimed", "retry_wait")))
                                  .values(**values).execution_options(synchronize_session=False))
         moved = res.rowcount == 1
     elif message_status:

@@ -72,3 +72,22 @@ def test_late_sent_callback_does_not_undo_delivered(twilio_app, client, db, arri
     fake_twilio.deliver_via(client, n.provider_sid, "sent")
     db.session.expire_all()
     assert db.session.get(Notice, n.id).state == "delivered"
+
+
+def test_callback_for_a_timed_out_send_settles_it_without_a_resend(twilio_app, client, db, arrive, fake_twilio,
+                                                                   monkeypatch):
+    monkeypatch.setitem(twilio_app.config, "TWILIO_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setitem(twilio_app.config, "NOTICE_RETRY_BASE_SECONDS", 3600.0)
+    arrive()
+    service.enqueue_arrivals()
+    fake_twilio.script([{"delay": 1.0}])
+    drain_once()
+    db.session.expire_all()
+    n = db.session.execute(sa.select(Notice)).scalars().one()
+    assert n.state == "retry_wait" and n.provider_sid is None
+    r = fake_twilio.deliver_via(client, fake_twilio.messages[0].sid, "delivered")
+    assert r.json["moved"] is True
+    db.session.expire_all()
+    n = db.session.get(Notice, n.id)
+    assert n.state == "delivered" and n.uncertain_since is None
+    assert len(fake_twilio.messages) == 1
