@@ -168,6 +168,7 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
     base = float(_cfg("NOTICE_RETRY_BASE_SECONDS", 30.0))
     max_attempts = int(_cfg("NOTICE_MAX_ATTEMPTS", 8))
     attempts_rows = []
+    sent_rows = []
     for o in outcomes:
         r = o.result
         if r.error:
@@ -175,8 +176,8 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
         values: dict = {"claim_token": None, "lease_until": None, "state_changed_at": o.at}
         kind = o.kind
         if kind in ("sent", "reconciled"):
-            values.update(state="sent", provider_sid=r.sid, provider_status=r.status, sent_at=o.at,
-                          uncertain_since=None, error_code=None, error_message=None)
+            sent_rows.append({"nid": o.notice_id, "psid": r.sid, "pstatus": r.status, "at": o.at})
+            values = None
         elif kind == "failed":
             values.update(state="failed", error_code=r.code, error_message=r.error, uncertain_since=None)
         else:  # retry (certainly not sent) or unknown (maybe sent: keep uncertain_since)
@@ -190,11 +191,13 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
             else:
                 values.update(state="retry_wait",
                               next_attempt_at=o.at + timedelta(seconds=backoff_seconds(o.attempts, base)))
-        res = db.session.execute(
-            sa.update(Notice).where(Notice.id == o.notice_id, Notice.claim_token == token, Notice.state == "claimed")
-            .values(**values).execution_options(synchronize_session=False))
-        if res.rowcount != 1:
-            log.warning("notice %s: claim lost before write-back (lease expired?)", o.notice_id)
+        if values is not None:
+            res = db.session.execute(
+                sa.update(Notice).where(Notice.id == o.notice_id, Notice.claim_token == token,
+                                        Notice.state == "claimed")
+                .values(**values).execution_options(synchronize_session=False))
+            if res.rowcount != 1:
+                log.warning("notice %s: claim lost before write-back (lease expired?)", o.notice_id)
         attempts_rows.append({"notice_id": o.notice_id, "at": o.at, "http_status": r.http_status,
                               "outcome": {"sent": "sent", "reconciled": "reconciled", "failed": "failed",
                                           "retry": "retry", "unknown": "unknown"}[o.kind],
@@ -202,8 +205,16 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
                               "error": (r.error or None) and r.error[:300]})
         name = kind if kind in ("sent", "reconciled", "failed") else "retry"
         setattr(stats, name, getattr(stats, name) + 1)
+    if sent_rows:
+        # the common case in one executemany (Core table: an ORM update with a list would be a bulk-by-pk)
+        t = Notice.__table__
+        db.session.execute(
+            sa.update(t).where(t.c.id == sa.bindparam("nid"), t.c.claim_token == token, t.c.state == "claimed")
+            .values(state="sent", provider_sid=sa.bindparam("psid"), provider_status=sa.bindparam("pstatus"),
+                    sent_at=sa.bindparam("at"), state_changed_at=sa.bindparam("at"), claim_token=None,
+                    lease_until=None, uncertain_since=None, error_code=None, error_message=None), sent_rows)
     if attempts_rows:
-        db.session.execute(sa.insert(NoticeAttempt), attempts_rows)
+        db.session.execute(sa.insert(NoticeAttempt.__table__), attempts_rows)
     db.session.commit()
 
 
