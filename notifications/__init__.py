@@ -5,5 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Registers the webhook blueprint (when present). The scheduler runs as its own process."""
-    return None
+    """Registers the Twilio status webhook. The scheduler runs as its own process (`onecard scheduler`)."""
+    from notifications import webhook
+    app.register_blueprint(webhook.bp)
+

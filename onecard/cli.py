@@ -98,6 +98,9 @@ def audit_verify_command():
 
 
 COMMANDS = [init_db_command, create_admin_command, demo_command, audit_verify_command]
+from notifications.cli import COMMANDS as NOTIFICATION_COMMANDS  # noqa: E402  (scheduler, notices-drain)
+
+COMMANDS += NOTIFICATION_COMMANDS
 
 
 def register_commands(app: Flask) -> None:

@@ -58,6 +58,12 @@ SETTINGS: list[Setting] = [
     Setting("WECHAT_API_BASE_URL", "", "override of https://api.weixin.qq.com/ (tests point it at a fake)"),
     Setting("WECHAT_ARRIVAL_TEMPLATE_ID", "", "subscribe-message template for arrival notices"),
     Setting("DEV_LOGIN", True, "allow the documented development login (refused in production)", bool),
+    Setting("NOTICE_BATCH_SIZE", 50, "notices one drainer claims at a time", int),
+    Setting("NOTICE_LEASE_SECONDS", 120.0, "how long a claim lasts before another drainer may take the notice", float),
+    Setting("NOTICE_RETRY_BASE_SECONDS", 30.0, "first retry delay; doubles each attempt (with jitter)", float),
+    Setting("NOTICE_MAX_ATTEMPTS", 8, "attempts before a notice is marked failed", int),
+    Setting("NOTICE_INTERVAL_SECONDS", 5.0, "seconds between two scheduler runs", float),
+    Setting("TWILIO_TIMEOUT_SECONDS", 15.0, "HTTP timeout of one Twilio request", float),
     Setting("RUN_SCHEDULER_IN_DEV_SERVER", False, "start the notice scheduler inside `onecard run`", bool),
 ]
 

@@ -1,4 +1,5 @@
 """Imports every model so the metadata (create_all, Alembic) sees the whole schema."""
+from notifications.models import Notice, NoticeAttempt, NoticeTemplate, WechatSubscription  # noqa: F401
 from onecard.audit import AuditEntry, AuditHead  # noqa: F401
 from onecard.cards.models import Card, CardApplication  # noqa: F401
 from onecard.contacts.models import DepartmentContact  # noqa: F401

@@ -1,0 +1,361 @@
+"""The drainer: claims small batches of due notices and sends them, exactly once.
+
+Safety, step by step:
+* A claim is ONE statement (PostgreSQL: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED
+  LIMIT n) RETURNING; SQLite: the same UPDATE ... RETURNING, which takes the single write lock
+  before it reads), committed before anything is sent. It gives the rows a claim token and a
+  lease; a notice whose lease expired (its drainer was killed) is claimable again.
+* The claim also sets ``uncertain_since`` (kept if already set): from that moment a send may
+  happen. Only a definite answer (accepted, 429, a permanent refusal) clears it. A claim that
+  finds it set from an earlier claim reconciles with Twilio (messages to that number since then,
+  same text) before sending, so a message that got through before a timeout, a 5xx or a SIGKILL
+  is recorded, not sent again.
+* Results are written back with a compare-and-set on the claim token, one short transaction per
+  batch, separate from any payment transaction: a notice can never hold up or undo a payment.
+* Quiet hours hold due notices until the morning; a token bucket paces each drainer.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from notifications.models import CLAIMABLE, Notice, NoticeAttempt, WechatSubscription
+from notifications.senders import SendResult, SmsSender, sender_from_config
+from onecard.extensions import db
+from onecard.privacy import decrypt, mask_text
+from onecard.timeutil import SHANGHAI, utcnow
+
+log = logging.getLogger("onecard.notifications")
+
+WEBHOOK_PATH = "/hooks/twilio/status"
+# Keys of the arrival subscribe-message template as configured in the mini-program console.
+WECHAT_FIELDS = ("thing1", "amount2", "date3", "thing4")
+WECHAT_RETRY_CODES = {-1, 45009, 45011}
+
+
+@dataclass
+class DrainStats:
+    claimed: int = 0
+    sent: int = 0
+    reconciled: int = 0
+    retry: int = 0
+    failed: int = 0
+    held: int = 0
+    batches: int = 0
+    by_code: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("claimed", "sent", "reconciled", "retry", "failed", "held", "batches")}
+
+
+class TokenBucket:
+    """Pacing for one drainer: ``rate`` sends per second on average, bursts of at most ``rate``."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> None:
+        if self.rate <= 0:
+            return
+        with self.lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                time.sleep((1 - self.tokens) / self.rate)
+
+
+def parse_quiet_hours(spec: str | None) -> tuple[int, int] | None:
+    """'21:00-08:00' -> (1260, 480) minutes of the local day; empty -> None."""
+    spec = (spec or "").strip()
+    if not spec:
+        return None
+    try:
+        start, end = spec.split("-")
+        sh, sm = (int(x) for x in start.split(":"))
+        eh, em = (int(x) for x in end.split(":"))
+    except ValueError as exc:
+        raise RuntimeError(f"ONECARD_QUIET_HOURS 格式应为 21:00-08:00，收到 {spec!r}") from exc
+    return sh * 60 + sm, eh * 60 + em
+
+
+def quiet_until(now_utc: datetime, spec: str | None) -> datetime | None:
+    """If ``now_utc`` (naive UTC) falls in the quiet hours (Asia/Shanghai), the naive UTC time they end."""
+    window = parse_quiet_hours(spec)
+    if window is None:
+        return None
+    start, end = window
+    local = now_utc.replace(tzinfo=UTC).astimezone(SHANGHAI)
+    minute = local.hour * 60 + local.minute
+    inside = (start <= minute < end) if start < end else (minute >= start or minute < end)
+    if not inside:
+        return None
+    end_local = local.replace(hour=end // 60, minute=end % 60, second=0, microsecond=0)
+    if end_local <= local:
+        end_local += timedelta(days=1)
+    return end_local.astimezone(UTC).replace(tzinfo=None)
+
+
+def _cfg(name: str, default):
+    value = current_app.config.get(name)
+    return default if value is None or value == "" else value
+
+
+def backoff_seconds(attempts: int, base: float, cap: float = 3600.0) -> float:
+    """Exponential backoff with jitter: base * 2^(n-1), capped, times a random 0.5-1.5."""
+    return min(cap, base * (2 ** max(attempts - 1, 0))) * random.uniform(0.5, 1.5)
+
+
+def claim(channel: str, limit: int, lease_seconds: float, now: datetime) -> tuple[str, list]:
+    """Atomically claim up to ``limit`` due notices of ``channel``; commits; returns (token, rows)."""
+    db.session.commit()   # start from a fresh transaction: on SQLite the UPDATE then takes the write lock first
+    token = uuid.uuid4().hex
+    due = sa.or_(sa.and_(Notice.state.in_(CLAIMABLE), Notice.next_attempt_at <= now),
+                 sa.and_(Notice.state == "claimed", Notice.lease_until < now))
+    pick = (sa.select(Notice.id).where(Notice.channel == channel, due)
+            .order_by(Notice.next_attempt_at, Notice.id).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (sa.update(Notice).where(Notice.id.in_(pick.scalar_subquery()))
+            .values(state="claimed", claim_token=token, lease_until=now + timedelta(seconds=lease_seconds),
+                    uncertain_since=sa.func.coalesce(Notice.uncertain_since, now),
+                    first_attempt_at=sa.func.coalesce(Notice.first_attempt_at, now),
+                    attempts=Notice.attempts + 1, state_changed_at=now)
+            .returning(Notice.id, Notice.recipient, Notice.body, Notice.uncertain_since, Notice.attempts,
+                       Notice.event_id, Notice.resident_id)
+            .execution_options(synchronize_session=False))
+    rows = db.session.execute(stmt).all()
+    db.session.commit()
+    return token, sorted(rows, key=lambda r: r.id)
+
+
+def hold_for_quiet_hours(until: datetime, now: datetime) -> int:
+    """Move every due notice to 'held' until the quiet hours end (one statement, both channels)."""
+    n = db.session.execute(
+        sa.update(Notice).where(Notice.state.in_(CLAIMABLE), Notice.next_attempt_at <= now)
+        .values(state="held", next_attempt_at=until, state_changed_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return n
+
+
+@dataclass
+class Outcome:
+    notice_id: int
+    result: SendResult
+    kind: str          # sent, reconciled, retry, unknown, failed
+    attempts: int
+    at: datetime
+
+
+def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
+    """Record a batch's outcomes in one transaction; a row whose claim we lost is left alone."""
+    base = float(_cfg("NOTICE_RETRY_BASE_SECONDS", 30.0))
+    max_attempts = int(_cfg("NOTICE_MAX_ATTEMPTS", 8))
+    attempts_rows = []
+    sent_rows = []
+    for o in outcomes:
+        r = o.result
+        if r.error:
+            r.error = mask_text(r.error)[:300]   # provider messages quote the full number
+        values: dict = {"claim_token": None, "lease_until": None, "state_changed_at": o.at}
+        kind = o.kind
+        if kind in ("sent", "reconciled"):
+            sent_rows.append({"nid": o.notice_id, "psid": r.sid, "pstatus": r.status, "at": o.at})
+            values = None
+        elif kind == "failed":
+            values.update(state="failed", error_code=r.code, error_message=r.error, uncertain_since=None)
+        else:  # retry (certainly not sent) or unknown (maybe sent: keep uncertain_since)
+            if kind == "retry":
+                values["uncertain_since"] = None
+            values.update(error_code=r.code, error_message=r.error)
+            if o.attempts >= max_attempts:
+                values.update(state="failed", error_code="retries_exhausted",
+                              error_message=f"重试{o.attempts}次仍未成功：{r.error or r.code or ''}"[:300])
+                kind = "failed"
+            else:
+                values.update(state="retry_wait",
+                              next_attempt_at=o.at + timedelta(seconds=backoff_seconds(o.attempts, base)))
+        if values is not None:
+            res = db.session.execute(
+                sa.update(Notice).where(Notice.id == o.notice_id, Notice.claim_token == token,
+                                        Notice.state == "claimed")
+                .values(**values).execution_options(synchronize_session=False))
+            if res.rowcount != 1:
+                log.warning("notice %s: claim lost before write-back (lease expired?)", o.notice_id)
+        attempts_rows.append({"notice_id": o.notice_id, "at": o.at, "http_status": r.http_status,
+                              "outcome": {"sent": "sent", "reconciled": "reconciled", "failed": "failed",
+                                          "retry": "retry", "unknown": "unknown"}[o.kind],
+                              "provider_code": r.code, "provider_sid": r.sid,
+                              "error": (r.error or None) and r.error[:300]})
+        name = kind if kind in ("sent", "reconciled", "failed") else "retry"
+        setattr(stats, name, getattr(stats, name) + 1)
+    if sent_rows:
+        # the common case in one executemany (Core table: an ORM update with a list would be a bulk-by-pk)
+        t = Notice.__table__
+        db.session.execute(
+            sa.update(t).where(t.c.id == sa.bindparam("nid"), t.c.claim_token == token, t.c.state == "claimed")
+            .values(state="sent", provider_sid=sa.bindparam("psid"), provider_status=sa.bindparam("pstatus"),
+                    sent_at=sa.bindparam("at"), state_changed_at=sa.bindparam("at"), claim_token=None,
+                    lease_until=None, uncertain_since=None, error_code=None, error_message=None), sent_rows)
+    if attempts_rows:
+        db.session.execute(sa.insert(NoticeAttempt.__table__), attempts_rows)
+    db.session.commit()
+
+
+def _status_callback(notice_id: int) -> str:
+    return f"{current_app.config.get('PUBLIC_BASE_URL', '').rstrip('/')}{WEBHOOK_PATH}?notice={notice_id}"
+
+
+def _drain_sms_batch(sender: SmsSender, bucket: TokenBucket, claimed_at: datetime, rows, now_fn) -> list[Outcome]:
+    outcomes = []
+    for row in rows:
+        claim_time = now_fn()
+        to = decrypt(row.recipient) if row.recipient else None
+        if not to:
+            outcomes.append(Outcome(row.id, SendResult("failed", code="no_mobile", error="未登记手机号码"),
+                                    "failed", row.attempts, claim_time))
+            continue
+        # The claim sets uncertain_since to its own time only when it was empty, so an older value
+        # means an earlier claim may have sent this notice: look before sending again.
+        if row.uncertain_since is not None and row.uncertain_since < claimed_at:
+            try:
+                sid = sender.find_sent(to, row.body, row.uncertain_since)
+            except Exception as exc:  # noqa: BLE001 - any provider trouble: stay uncertain, try later
+                outcomes.append(Outcome(row.id, SendResult("unknown", error=f"对账失败：{exc.__class__.__name__}"),
+                                        "unknown", row.attempts, now_fn()))
+                continue
+            if sid and not _sid_owned_elsewhere(sid, row.id):
+                outcomes.append(Outcome(row.id, SendResult("reconciled", sid=sid, status="sent"), "reconciled",
+                                        row.attempts, now_fn()))
+                continue
+        bucket.acquire()
+        result = sender.send(to, row.body, _status_callback(row.id))
+        outcomes.append(Outcome(row.id, result, result.outcome, row.attempts, now_fn()))
+    return outcomes
+
+
+def _sid_owned_elsewhere(sid: str, notice_id: int) -> bool:
+    return db.session.execute(sa.select(sa.literal(1)).where(Notice.provider_sid == sid, Notice.id != notice_id)
+                              .limit(1)).first() is not None
+
+
+def _drain_wechat_batch(claimed_at: datetime, rows, now_fn) -> list[Outcome]:
+    """Subscribe messages: no reconciliation is possible, so an uncertain one is never re-sent."""
+    from wechatpy.exceptions import WeChatClientException
+
+    from onecard import wechat
+    from onecard.payments.models import ArrivalEvent
+    from onecard.projects.models import Project
+    template_id = current_app.config.get("WECHAT_ARRIVAL_TEMPLATE_ID")
+    ids = [r.event_id for r in rows]
+    events = {e.id: e for e in db.session.execute(
+        sa.select(ArrivalEvent.id, ArrivalEvent.amount_fen, ArrivalEvent.account_last4, ArrivalEvent.paid_at,
+                  Project.name).join(Project, Project.id == ArrivalEvent.project_id)
+        .where(ArrivalEvent.id.in_(ids))).all()}
+    db.session.commit()   # the token storage writes on its own connection: hold no transaction here
+    outcomes = []
+    refused = []
+    granted_used = []
+    from onecard.timeutil import to_local
+    from onecard.validation import format_fen
+    for row in rows:
+        if row.uncertain_since is not None and row.uncertain_since < claimed_at:
+            outcomes.append(Outcome(row.id, SendResult("failed", code="uncertain",
+                                                       error="上次发送结果不明，为免重复不再发送（短信为准）"),
+                                    "failed", row.attempts, now_fn()))
+            continue
+        ev = events.get(row.event_id)
+        data = {
+            WECHAT_FIELDS[0]: {"value": ev.name[:20]},
+            WECHAT_FIELDS[1]: {"value": f"¥{format_fen(ev.amount_fen)}"},
+            WECHAT_FIELDS[2]: {"value": to_local(ev.paid_at).strftime("%Y-%m-%d")},
+            WECHAT_FIELDS[3]: {"value": f"已发放至尾号{ev.account_last4}的社保卡"[:20]},
+        }
+        try:
+            res = wechat.send_subscribe_message(decrypt(row.recipient), template_id, data, page="pages/index/index")
+            outcomes.append(Outcome(row.id, SendResult("sent", sid=str(res.get("msgid", "")), status="sent"),
+                                    "sent", row.attempts, now_fn()))
+            granted_used.append(row.resident_id)
+        except WeChatClientException as exc:
+            code = exc.errcode
+            if code in WECHAT_RETRY_CODES:
+                outcomes.append(Outcome(row.id, SendResult("retry", code=str(code), error=str(exc.errmsg)[:300]),
+                                        "retry", row.attempts, now_fn()))
+            else:
+                if code == 43101:
+                    refused.append(row.resident_id)
+                outcomes.append(Outcome(row.id, SendResult("failed", code=str(code), error=str(exc.errmsg)[:300]),
+                                        "failed", row.attempts, now_fn()))
+        except Exception as exc:  # noqa: BLE001 - timeouts etc.: maybe sent; never risk a duplicate
+            outcomes.append(Outcome(row.id, SendResult("failed", code="uncertain", error=exc.__class__.__name__),
+                                    "failed", row.attempts, now_fn()))
+    sub = WechatSubscription
+    for resident_id in granted_used:
+        db.session.execute(sa.update(sub).where(sub.resident_id == resident_id, sub.template_id == template_id,
+                                                sub.remaining > 0).values(remaining=sub.remaining - 1))
+    if refused:
+        db.session.execute(sa.update(sub).where(sub.resident_id.in_(refused), sub.template_id == template_id)
+                           .values(remaining=0, refused_at=now_fn()))
+    return outcomes
+
+
+def drain_once(*, sender: SmsSender | None = None, batch_size: int | None = None, lease_seconds: float | None = None,
+               now: datetime | None = None, max_batches: int | None = None,
+               channels: tuple[str, ...] = ("sms", "wechat")) -> DrainStats:
+    """Send every due notice now (until none is left to claim), in claimed batches."""
+    cfg = current_app.config
+    sender = sender or sender_from_config(cfg)
+    batch_size = batch_size or int(_cfg("NOTICE_BATCH_SIZE", 50))
+    lease_seconds = lease_seconds or float(_cfg("NOTICE_LEASE_SECONDS", 120))
+    bucket = TokenBucket(float(cfg.get("SMS_RATE_PER_SECOND") or 0))
+
+    def now_fn():
+        return now or utcnow()
+
+    stats = DrainStats()
+    quiet = quiet_until(now_fn(), cfg.get("QUIET_HOURS"))
+    if quiet is not None:
+        stats.held += hold_for_quiet_hours(quiet, now_fn())
+        return stats
+    if "wechat" in channels and not cfg.get("WECHAT_ARRIVAL_TEMPLATE_ID"):
+        channels = tuple(c for c in channels if c != "wechat")
+    for channel in channels:
+        while max_batches is None or stats.batches < max_batches:
+            claimed_at = now_fn()
+            token, rows = claim(channel, batch_size, lease_seconds, claimed_at)
+            if not rows:
+                break
+            stats.batches += 1
+            stats.claimed += len(rows)
+            if channel == "sms":
+                outcomes = _drain_sms_batch(sender, bucket, claimed_at, rows, now_fn)
+            else:
+                outcomes = _drain_wechat_batch(claimed_at, rows, now_fn)
+            _write_back(token, outcomes, stats)
+            if now is not None and all(o.kind in ("retry", "unknown") for o in outcomes):
+                break   # a fixed clock would re-claim the same rows forever once their backoff is zero
+    return stats
+
+
+def tick() -> dict:
+    """One scheduler run: enqueue new arrival events, then drain."""
+    from notifications import service
+    enq = service.enqueue_arrivals()
+    stats = drain_once()
+    return {"enqueued": enq, **stats.to_dict()}

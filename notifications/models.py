@@ -1,0 +1,144 @@
+"""The arrival-notice outbox (到账通知): notices, their attempts, templates and WeChat subscription grants.
+
+A notice is one message about one ArrivalEvent on one channel ("sms" or "wechat"); the
+unique (event, channel) key makes a replayed event add nothing. The drainer claims notices
+with a lease; ``uncertain_since`` marks a notice whose last send may have reached the
+provider without us learning the answer (a timeout, a 5xx, a killed process), so the next
+drainer reconciles with the provider before it sends again.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from onecard.extensions import db
+from onecard.lifecycle import StateMachine
+from onecard.timeutil import utcnow
+
+CHANNELS = ("sms", "wechat")
+
+STATES = {
+    "pending": "待发送",
+    "claimed": "发送中",
+    "retry_wait": "等待重试",
+    "held": "暂缓（免打扰时段）",
+    "sent": "已发送",
+    "delivered": "已送达",
+    "undelivered": "未送达",
+    "failed": "发送失败",
+    "skipped": "不发送",
+}
+# States a drainer may claim (when next_attempt_at has come); "claimed" only once its lease expired.
+CLAIMABLE = ("pending", "retry_wait", "held")
+
+NOTICE_MACHINE = StateMachine(
+    name="notice",
+    state_attr="state",
+    transitions={
+        "pending": frozenset({"claimed", "held", "skipped"}),
+        "held": frozenset({"claimed", "skipped"}),
+        "retry_wait": frozenset({"claimed", "skipped", "failed"}),
+        # a lease that expired is claimed again by another drainer
+        "claimed": frozenset({"claimed", "sent", "retry_wait", "held", "failed"}),
+        "sent": frozenset({"delivered", "undelivered", "failed"}),
+        "delivered": frozenset(),
+        "undelivered": frozenset({"pending"}),   # staff retry
+        "failed": frozenset({"pending"}),        # staff retry
+        "skipped": frozenset({"pending"}),       # resident switched SMS back on / staff retry
+    },
+    labels=STATES,
+    changed_at_attr="state_changed_at",
+)
+
+SKIP_REASONS = {
+    "opt_out": "居民已关闭到账短信",
+    "no_mobile": "未登记手机号码",
+}
+
+
+class Notice(db.Model):
+    """到账通知: one SMS or WeChat message about one payment."""
+    __tablename__ = "notices"
+    id = sa.Column(sa.Integer, primary_key=True)
+    event_id = sa.Column(sa.Integer, sa.ForeignKey("arrival_events.id"), nullable=False)
+    channel = sa.Column(sa.String(8), nullable=False)
+    payment_key = sa.Column(sa.String(40), nullable=False, index=True)   # copied from the event (batch views)
+    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), nullable=False, index=True)
+    project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"), nullable=False)
+    period = sa.Column(sa.String(7), nullable=False)
+    # scope columns copied in so permissions.scope_filter works without joins
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False, index=True)
+    town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"), nullable=False)
+    village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
+    # The recipient as AES-GCM ciphertext copied from residents.mobile (or the openid for WeChat):
+    # the number on record when the money arrived; decrypted only by the sender.
+    recipient = sa.Column(sa.String(160))
+    recipient_masked = sa.Column(sa.String(64))
+    body = sa.Column(sa.Text, nullable=False)            # never a full ID or account number
+    state = sa.Column(sa.String(12), nullable=False, default="pending")
+    skip_reason = sa.Column(sa.String(20))
+    attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    next_attempt_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    claim_token = sa.Column(sa.String(32))
+    lease_until = sa.Column(sa.DateTime)
+    uncertain_since = sa.Column(sa.DateTime)             # a send may have happened; reconcile before re-sending
+    first_attempt_at = sa.Column(sa.DateTime)
+    provider_sid = sa.Column(sa.String(64), index=True)
+    provider_status = sa.Column(sa.String(20))
+    error_code = sa.Column(sa.String(20))
+    error_message = sa.Column(sa.String(300))
+    sent_at = sa.Column(sa.DateTime)
+    delivered_at = sa.Column(sa.DateTime)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    state_changed_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "channel"),
+        sa.CheckConstraint("channel in ('sms','wechat')", name="channel"),
+        sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered',"
+                           "'failed','skipped')", name="state"),
+        sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name="skip_has_reason"),
+        sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)",
+                           name="claim_has_lease"),
+        sa.Index("ix_notices_due", "channel", "state", "next_attempt_at"),
+        sa.Index("ix_notices_project_period", "project_id", "period"),
+    )
+
+
+class NoticeAttempt(db.Model):
+    """One try at sending a notice (or reconciling it), with the provider's answer."""
+    __tablename__ = "notice_attempts"
+    id = sa.Column(sa.Integer, primary_key=True)
+    notice_id = sa.Column(sa.Integer, sa.ForeignKey("notices.id"), nullable=False, index=True)
+    at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    outcome = sa.Column(sa.String(12), nullable=False)   # sent, retry, failed, unknown, reconciled, held
+    http_status = sa.Column(sa.Integer)
+    provider_code = sa.Column(sa.String(20))
+    provider_sid = sa.Column(sa.String(64))
+    error = sa.Column(sa.String(300))
+    __table_args__ = (
+        sa.CheckConstraint("outcome in ('sent','retry','failed','unknown','reconciled','held','callback')",
+                           name="outcome"),
+    )
+
+
+class NoticeTemplate(db.Model):
+    """短信模板: the text of the arrival SMS, a default (project_code '*') and overrides per project code."""
+    __tablename__ = "notice_templates"
+    id = sa.Column(sa.Integer, primary_key=True)
+    project_code = sa.Column(sa.String(20), nullable=False, unique=True)
+    body = sa.Column(sa.String(300), nullable=False)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class WechatSubscription(db.Model):
+    """订阅消息授权: how many one-time subscribe messages a resident granted for a template."""
+    __tablename__ = "wechat_subscriptions"
+    id = sa.Column(sa.Integer, primary_key=True)
+    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), nullable=False)
+    template_id = sa.Column(sa.String(64), nullable=False)
+    remaining = sa.Column(sa.Integer, nullable=False, default=0)
+    refused_at = sa.Column(sa.DateTime)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    __table_args__ = (
+        sa.UniqueConstraint("resident_id", "template_id"),
+        sa.CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
+    )

@@ -1,0 +1,283 @@
+"""Use cases of the arrival notices (到账通知): filling the outbox, staff views and retries, opt-out.
+
+``enqueue_arrivals`` is what the scheduler calls; the other functions are what staff, residents
+(through the citizen service) and the bureau may do. Sending lives in ``notifications.jobs``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
+from notifications import text
+from notifications.models import (
+    NOTICE_MACHINE,
+    SKIP_REASONS,
+    Notice,
+    NoticeAttempt,
+    NoticeTemplate,
+    WechatSubscription,
+)
+from onecard import audit
+from onecard.actors import Actor
+from onecard.errors import Forbidden, Invalid, NotFound
+from onecard.extensions import db
+from onecard.payments.models import ArrivalEvent
+from onecard.people.models import Resident
+from onecard.privacy import encrypt
+from onecard.projects.models import Project
+from onecard.staff import permissions
+from onecard.timeutil import utcnow
+
+permissions.register({
+    "notice.read": {"admin", "finance", "auditor", "dept_operator", "dept_reviewer", "town_staff", "village_staff"},
+    "notice.retry": {"admin", "dept_operator"},
+    "notice.template": {"admin"},
+    "notice.opt_out": {"admin", "town_staff", "village_staff"},
+})
+
+ENQUEUE_CHUNK = 5000
+
+
+def _insert_ignore(model):
+    """INSERT ... ON CONFLICT DO NOTHING for the current dialect (the unique key absorbs replays and races)."""
+    if db.engine.dialect.name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def _new_events(channel: str, extra_where=(), extra_join=None, limit: int = ENQUEUE_CHUNK):
+    e, r, p = ArrivalEvent, Resident, Project
+    stmt = (sa.select(e.id, e.payment_key, e.resident_id, e.project_id, e.period, e.amount_fen, e.account_last4,
+                      e.paid_at, p.code.label("project_code"), p.name.label("project_name"), p.department_id,
+                      r.town_id, r.village_id, sa.type_coerce(r.mobile, sa.String).label("mobile_ciphertext"),
+                      r.mobile_masked, r.sms_opt_out, r.wechat_openid)
+            .join(r, r.id == e.resident_id).join(p, p.id == e.project_id))
+    if extra_join is not None:
+        stmt = extra_join(stmt)
+    exists = sa.select(sa.literal(1)).where(Notice.event_id == e.id, Notice.channel == channel)
+    return stmt.where(~sa.exists(exists), *extra_where).order_by(e.id).limit(limit)
+
+
+def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
+    """Turn new arrival events into notices: one SMS notice per event (skipped with a reason when the
+    resident switched SMS off or has no mobile), plus a WeChat notice when the resident bound the
+    mini-program and granted the arrival template. Set-based and idempotent: a replayed event, or a
+    second scheduler enqueueing at the same time, adds nothing. Commits per chunk."""
+    cfg = current_app.config
+    templates = text.load_templates()
+    signature = cfg.get("SMS_SIGNATURE", "")
+    counts = {"sms": 0, "sms_skipped": 0, "wechat": 0}
+    now = utcnow()
+
+    def rows_for(rows, channel):
+        out = []
+        for row in rows:
+            body = text.render(templates, signature, project_code=row.project_code, project_name=row.project_name,
+                               period=row.period, amount_fen=row.amount_fen, last4=row.account_last4,
+                               paid_at=row.paid_at)
+            values = {"event_id": row.id, "channel": channel, "payment_key": row.payment_key,
+                      "resident_id": row.resident_id, "project_id": row.project_id, "period": row.period,
+                      "department_id": row.department_id, "town_id": row.town_id, "village_id": row.village_id,
+                      "body": body, "state": "pending", "skip_reason": None, "attempts": 0,
+                      "next_attempt_at": now, "created_at": now, "state_changed_at": now}
+            if channel == "sms":
+                values["recipient"] = row.mobile_ciphertext
+                values["recipient_masked"] = row.mobile_masked
+                reason = "opt_out" if row.sms_opt_out else ("no_mobile" if not row.mobile_ciphertext else None)
+                if reason:
+                    values.update(state="skipped", skip_reason=reason)
+                    counts["sms_skipped"] += 1
+                else:
+                    counts["sms"] += 1
+            else:
+                values["recipient"] = encrypt(row.wechat_openid)
+                values["recipient_masked"] = "微信订阅消息"
+                counts["wechat"] += 1
+            out.append(values)
+        return out
+
+    while True:
+        rows = db.session.execute(_new_events("sms", limit=chunk)).all()
+        if not rows:
+            break
+        db.session.execute(_insert_ignore(Notice), rows_for(rows, "sms"))
+        db.session.commit()
+
+    template_id = cfg.get("WECHAT_ARRIVAL_TEMPLATE_ID")
+    if template_id:
+        def join_grant(stmt):
+            return stmt.join(WechatSubscription, sa.and_(WechatSubscription.resident_id == ArrivalEvent.resident_id,
+                                                         WechatSubscription.template_id == template_id))
+        while True:
+            rows = db.session.execute(_new_events(
+                "wechat", extra_where=(Resident.wechat_openid.is_not(None), WechatSubscription.remaining > 0),
+                extra_join=join_grant, limit=chunk)).all()
+            if not rows:
+                break
+            db.session.execute(_insert_ignore(Notice), rows_for(rows, "wechat"))
+            db.session.commit()
+    db.session.commit()
+    return counts
+
+
+# ---------------------------------------------------------------- residents' choice
+
+def set_sms_opt_out(actor: Actor, resident_id: int, off: bool) -> Resident:
+    """A resident switches the arrival SMS off (off=True) or back on, themselves (citizen actor for
+    that resident) or assisted by town/village staff in scope. Switching off also skips SMS notices
+    not yet sent; switching on affects only payments from now on. Audited."""
+    resident = db.session.get(Resident, resident_id)
+    if resident is None:
+        raise NotFound("居民不存在", code="resident_not_found", field="resident_id")
+    if actor.kind == "citizen":
+        if actor.id != resident_id:
+            raise Forbidden("只能设置本人的到账短信", code="forbidden_scope")
+    elif actor.kind == "staff":
+        permissions.require(actor, "notice.opt_out", resident)
+    elif actor.kind != "system":
+        raise Forbidden("没有权限", code="forbidden")
+    before = bool(resident.sms_opt_out)
+    resident.sms_opt_out = bool(off)
+    skipped = 0
+    if off:
+        skipped = db.session.execute(
+            sa.update(Notice).where(Notice.resident_id == resident_id, Notice.channel == "sms",
+                                    Notice.state.in_(("pending", "held", "retry_wait")))
+            .values(state="skipped", skip_reason="opt_out", state_changed_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount
+    audit.record("resident.sms_opt_out" if off else "resident.sms_opt_in", actor=actor, entity_type="resident",
+                 entity_id=resident_id, before={"sms_opt_out": before}, after={"sms_opt_out": bool(off),
+                                                                               "skipped_notices": skipped},
+                 on_behalf_of=resident_id if actor.kind == "staff" else None)
+    db.session.commit()
+    return resident
+
+
+def grant_wechat_subscription(actor: Actor, resident_id: int, template_id: str, times: int = 1) -> WechatSubscription:
+    """Record that a resident accepted ``times`` one-time subscribe messages for a template (the
+    mini-program reports wx.requestSubscribeMessage's answer). Only the resident or the system."""
+    if actor.kind == "citizen" and actor.id != resident_id:
+        raise Forbidden("只能为本人登记订阅", code="forbidden_scope")
+    if actor.kind not in ("citizen", "system"):
+        raise Forbidden("没有权限", code="forbidden")
+    if not template_id or times < 1 or times > 100:
+        raise Invalid("订阅模板或次数不正确", code="subscription_invalid", field="times")
+    sub = db.session.execute(sa.select(WechatSubscription).where(
+        WechatSubscription.resident_id == resident_id, WechatSubscription.template_id == template_id)
+    ).scalar_one_or_none()
+    if sub is None:
+        sub = WechatSubscription(resident_id=resident_id, template_id=template_id, remaining=0)
+        db.session.add(sub)
+        db.session.flush()
+    sub.remaining = sub.remaining + times
+    sub.refused_at = None
+    audit.record("wechat.subscription_granted", actor=actor, entity_type="resident", entity_id=resident_id,
+                 after={"template_id": template_id, "remaining": sub.remaining})
+    db.session.commit()
+    return sub
+
+
+# ---------------------------------------------------------------- templates
+
+def set_template(actor: Actor, project_code: str | None, body: str) -> NoticeTemplate:
+    """The bureau sets the SMS text for one project code (or the default with project_code None)."""
+    permissions.require(actor, "notice.template")
+    body = text.check_template(body)
+    key = (project_code or "").strip() or text.DEFAULT_KEY
+    row = db.session.execute(sa.select(NoticeTemplate).where(NoticeTemplate.project_code == key)).scalar_one_or_none()
+    before = row.body if row else None
+    if row is None:
+        row = NoticeTemplate(project_code=key, body=body)
+        db.session.add(row)
+    else:
+        row.body = body
+    db.session.flush()
+    audit.record("notice.template", actor=actor, entity_type="notice_template", entity_id=key,
+                 before={"body": before}, after={"body": body})
+    db.session.commit()
+    return row
+
+
+# ---------------------------------------------------------------- staff views
+
+@dataclass
+class NoticeFilter:
+    batch_id: int | None = None
+    resident_id: int | None = None
+    project_id: int | None = None
+    period: str | None = None
+    state: str | None = None
+    channel: str | None = None
+
+
+def _batch_condition(batch_id: int):
+    """Notices of a batch: payment_key 'line:<id>' of the batch's lines. The ledger always knows the
+    paid lines; the disbursement package's batch_lines table is used as well when it exists."""
+    from onecard.payments.models import LedgerEntry
+    keys = sa.select(sa.literal("line:") + sa.cast(LedgerEntry.line_id, sa.String)).where(
+        LedgerEntry.batch_id == batch_id)
+    if sa.inspect(db.engine).has_table("batch_lines"):
+        bl = sa.table("batch_lines", sa.column("id", sa.Integer), sa.column("batch_id", sa.Integer))
+        keys = sa.union(keys, sa.select(sa.literal("line:") + sa.cast(bl.c.id, sa.String))
+                        .where(bl.c.batch_id == batch_id))
+    return Notice.payment_key.in_(keys)
+
+
+def list_notices(actor: Actor, flt: NoticeFilter, *, limit: int = 200, offset: int = 0) -> list[Notice]:
+    """What was sent, delivered or failed and why, per batch or per resident, within the actor's scope."""
+    permissions.require(actor, "notice.read")
+    if flt.batch_id is None and flt.resident_id is None and flt.project_id is None:
+        raise Invalid("请按批次、居民或项目查询到账通知", code="notice_filter_required", field="batch_id")
+    stmt = sa.select(Notice).where(permissions.scope_filter(actor, Notice))
+    if flt.batch_id is not None:
+        stmt = stmt.where(_batch_condition(flt.batch_id))
+    if flt.resident_id is not None:
+        stmt = stmt.where(Notice.resident_id == flt.resident_id)
+    if flt.project_id is not None:
+        stmt = stmt.where(Notice.project_id == flt.project_id)
+    if flt.period:
+        stmt = stmt.where(Notice.period == flt.period)
+    if flt.state:
+        stmt = stmt.where(Notice.state == flt.state)
+    if flt.channel:
+        stmt = stmt.where(Notice.channel == flt.channel)
+    return list(db.session.execute(stmt.order_by(Notice.id).limit(limit).offset(offset)).scalars())
+
+
+def get_notice(actor: Actor, notice_id: int) -> tuple[Notice, list[NoticeAttempt]]:
+    """One notice with every attempt, for staff in scope (404 outside it)."""
+    notice = db.session.get(Notice, notice_id)
+    if notice is None:
+        raise NotFound("通知不存在", code="notice_not_found")
+    permissions.require(actor, "notice.read", notice, hide=True)
+    attempts = db.session.execute(sa.select(NoticeAttempt).where(NoticeAttempt.notice_id == notice_id)
+                                  .order_by(NoticeAttempt.id)).scalars().all()
+    return notice, list(attempts)
+
+
+def retry_notice(actor: Actor, notice_id: int) -> Notice:
+    """Staff put a failed, undelivered or skipped notice back in the outbox (admin, department
+    operators for their projects). Refuses a resident who switched SMS off, and notices still in flight."""
+    notice = db.session.get(Notice, notice_id)
+    if notice is None:
+        raise NotFound("通知不存在", code="notice_not_found")
+    permissions.require(actor, "notice.retry", notice)
+    if notice.channel == "sms":
+        resident = db.session.get(Resident, notice.resident_id)
+        if resident.sms_opt_out:
+            raise Invalid("该居民已关闭到账短信，不能重发", code="notice_opted_out", field="notice_id")
+        if not notice.recipient:
+            raise Invalid("该居民未登记手机号码，请先登记后再重发", code="notice_no_mobile", field="notice_id")
+    NOTICE_MACHINE.transition(notice, "pending", actor, action="notice.retry", extra_values={
+        "next_attempt_at": utcnow(), "attempts": 0, "error_code": None, "error_message": None,
+        "skip_reason": None, "claim_token": None, "lease_until": None},
+        audit_after={"previous_error": notice.error_code})
+    db.session.commit()
+    return notice
+
+
+def skip_label(reason: str | None) -> str | None:
+    return SKIP_REASONS.get(reason, reason) if reason else None

@@ -1,0 +1,85 @@
+"""Arrival notices for staff: what was sent, delivered or failed and why, per batch or per resident; retry."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from notifications import service
+from notifications.models import STATES
+from staff_api.common import SECURITY, current_actor
+
+bp = Blueprint("staff_notices", __name__, url_prefix="/api/staff/v1", description="到账通知（短信、微信订阅消息）")
+
+
+class NoticeQuery(Schema):
+    batch_id = fields.Integer(validate=validate.Range(min=1))
+    resident_id = fields.Integer(validate=validate.Range(min=1))
+    project_id = fields.Integer(validate=validate.Range(min=1))
+    period = fields.String(validate=validate.Length(max=7))
+    state = fields.String(validate=validate.OneOf(list(STATES)))
+    channel = fields.String(validate=validate.OneOf(["sms", "wechat"]))
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class NoticeSchema(Schema):
+    id = fields.Integer()
+    channel = fields.String()
+    payment_key = fields.String()
+    resident_id = fields.Integer()
+    project_id = fields.Integer()
+    period = fields.String()
+    recipient = fields.String(attribute="recipient_masked", metadata={"description": "脱敏号码"})
+    body = fields.String(metadata={"description": "发送的内容（不含完整证件号、账号）"})
+    state = fields.String()
+    state_label = fields.Function(lambda n: STATES.get(n.state, n.state))
+    skip_reason = fields.String(allow_none=True)
+    skip_reason_label = fields.Function(lambda n: service.skip_label(n.skip_reason))
+    attempts = fields.Integer()
+    error_code = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+    provider_status = fields.String(allow_none=True)
+    next_attempt_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class AttemptSchema(Schema):
+    at = fields.DateTime()
+    outcome = fields.String()
+    http_status = fields.Integer(allow_none=True)
+    provider_code = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class NoticeDetailSchema(NoticeSchema):
+    history = fields.List(fields.Nested(AttemptSchema))
+
+
+@bp.get("/notices")
+@bp.arguments(NoticeQuery, location="query")
+@bp.response(200, NoticeSchema(many=True))
+@bp.doc(security=SECURITY)
+def list_notices(args):
+    """按批次、居民或项目（可加期间）查询到账通知：发送、送达、失败及原因（号码脱敏）。"""
+    limit, offset = args.pop("limit"), args.pop("offset")
+    return service.list_notices(current_actor(), service.NoticeFilter(**args), limit=limit, offset=offset)
+
+
+@bp.get("/notices/<int:notice_id>")
+@bp.response(200, NoticeDetailSchema)
+@bp.doc(security=SECURITY)
+def get_notice(notice_id):
+    """一条通知及每次发送尝试。"""
+    notice, attempts = service.get_notice(current_actor(), notice_id)
+    notice.history = attempts
+    return notice
+
+
+@bp.post("/notices/<int:notice_id>/retry")
+@bp.response(200, NoticeSchema)
+@bp.doc(security=SECURITY)
+def retry_notice(notice_id):
+    """重发失败、未送达或未发送的通知（人社局管理员、本部门经办）。"""
+    return service.retry_notice(current_actor(), notice_id)

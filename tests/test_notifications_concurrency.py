@@ -1,0 +1,103 @@
+"""Two drainers at once, and a drainer killed mid-batch: every notice is sent exactly once."""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import threading
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import sqlalchemy as sa
+
+from notifications import service
+from notifications.jobs import drain_once
+from notifications.models import Notice, NoticeAttempt
+from onecard.timeutil import utcnow
+
+
+def _sent_per_notice(fake_twilio) -> collections.Counter:
+    return collections.Counter(int(parse_qs(urlsplit(m.status_callback).query)["notice"][0])
+                               for m in fake_twilio.messages)
+
+
+def _fill(arrive, n):
+    for _ in range(n):
+        arrive()
+    service.enqueue_arrivals()
+
+
+def _states(db):
+    db.session.expire_all()
+    return collections.Counter(db.session.execute(sa.select(Notice.state)).scalars())
+
+
+def test_two_drainer_threads_send_each_notice_exactly_once(twilio_app, db, arrive, fake_twilio):
+    _fill(arrive, 40)
+    ids = set(db.session.execute(sa.select(Notice.id)).scalars())
+    db.session.commit()
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker():
+        try:
+            with twilio_app.app_context():
+                barrier.wait()
+                drain_once(batch_size=4)
+                from onecard.extensions import db as _db
+                _db.session.remove()
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    sent = _sent_per_notice(fake_twilio)
+    assert set(sent) == ids and max(sent.values()) == 1
+    assert _states(db) == {"sent": 40}
+
+
+def test_two_drainer_processes_send_each_notice_exactly_once(twilio_app, db, arrive, fake_twilio, drain_process):
+    _fill(arrive, 20)
+    db.session.commit()
+    procs = [drain_process("--no-enqueue", "--batch-size", "3", env=twilio_app.fake_twilio_env) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    claimed = [json.loads(out.strip().splitlines()[-1])["claimed"] for out, _ in outputs]
+    assert sum(claimed) == 20
+    sent = _sent_per_notice(fake_twilio)
+    assert len(sent) == 20 and max(sent.values()) == 1
+    assert _states(db) == {"sent": 20}
+
+
+def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twilio_app, db, arrive, fake_twilio,
+                                                                            drain_process):
+    _fill(arrive, 5)
+    db.session.commit()
+    fake_twilio.set_delay(60)   # the first create is accepted, its answer never arrives
+    env = {**twilio_app.fake_twilio_env, "ONECARD_TWILIO_TIMEOUT_SECONDS": "120"}
+    p = drain_process("--no-enqueue", "--batch-size", "5", "--lease-seconds", "1", env=env)
+    deadline = time.monotonic() + 60
+    while not fake_twilio.create_requests and time.monotonic() < deadline:
+        assert p.poll() is None, p.communicate()
+        time.sleep(0.05)
+    assert len(fake_twilio.messages) == 1
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    fake_twilio.set_delay(0)
+    assert _states(db) == {"claimed": 5}
+    # wait out the dead drainer's lease (1 s)
+    lease_until = max(db.session.execute(sa.select(Notice.lease_until)).scalars())
+    while utcnow() <= lease_until:
+        time.sleep(0.05)
+    stats = drain_once()
+    assert (stats.claimed, stats.reconciled, stats.sent) == (5, 1, 4)
+    sent = _sent_per_notice(fake_twilio)
+    assert len(sent) == 5 and max(sent.values()) == 1
+    assert _states(db) == {"sent": 5}
+    outcomes = collections.Counter(db.session.execute(sa.select(NoticeAttempt.outcome)).scalars())
+    assert outcomes == {"reconciled": 1, "sent": 4}
