@@ -2,6 +2,7 @@
 from onecard.audit import AuditEntry, AuditHead  # noqa: F401
 from onecard.cards.models import Card, CardApplication  # noqa: F401
 from onecard.lists.models import RecipientList, RecipientRow  # noqa: F401
+from onecard.oversight.models import Disclosure, RiskFinding, RiskRun  # noqa: F401
 from onecard.payments.models import ArrivalEvent, LedgerEntry  # noqa: F401
 from onecard.people.models import Household, ProxyAppointment, Resident, ResidentCategory  # noqa: F401
 from onecard.projects.models import Project  # noqa: F401
