@@ -237,7 +237,7 @@ def check_above_standard(t: dict) -> list[dict]:
     for r in db.session.execute(stmt):
         ev = {**_common(r), "standard_yuan": format_yuan(int(r.standard_fen))}
         out.append(_finding("above_standard", f"{r.resident_id}:{r.project_id}", r,
-                            f"{mask_name(r.name)} 的“{r.project}”有 {r.n} 笔高于标准 {format_yuan(int(r.standard_fen))} 元",
+                            f"{mask_name(r.name)} 的“{r.project}”有 {r.n} 笔高于标准 {format_yuan(int(r.standard_fen))}",
                             ev, department_id=r.department_id, project_id=r.project_id, resident_id=r.resident_id,
                             amount_fen=r.fen))
     return out
@@ -284,7 +284,7 @@ def check_unactivated_card(t: dict) -> list[dict]:
         ev = {**_person(r), "card_status": r.status, "account": "****" + (r.account_last4 or ""),
               "payments": int(r.n), "amount_yuan": format_yuan(int(r.fen)), "ledger_ids": _ids(r.ledger_ids)}
         out.append(_finding("unactivated_card", f"card:{r.card_id}", r,
-                            f"{mask_name(r.name)} 的社保卡尚未激活，卡上已有 {format_yuan(int(r.fen))} 元", ev,
+                            f"{mask_name(r.name)} 的社保卡尚未激活，卡上已有 {format_yuan(int(r.fen))}", ev,
                             department_id=r.department_id, resident_id=r.holder_id, amount_fen=r.fen))
     return out
 
