@@ -141,3 +141,11 @@ def test_xlsx_export_has_every_dimension_and_neutralises_formulas(client, financ
     labels = [row[0].value for row in book["项目"].iter_rows(min_row=2)]
     assert "'=HYPERLINK(\"http://x\")" in labels
     assert all(cell.data_type != "f" for row in book["项目"].iter_rows() for cell in row)
+
+
+def test_dimensions_can_be_chosen_and_are_documented(client, finance, world):
+    r = client.get("/api/staff/v1/openapi.json")
+    assert "/api/staff/v1/oversight/stats/rows" in r.json["paths"] and "/api/staff/v1/audit/entries" in r.json["paths"]
+    r = client.get(URL + "?dimension=town&dimension=bank", headers=finance.auth)
+    assert r.status_code == 200 and set(r.json["dimensions"]) == {"town", "bank"}
+    assert client.get(URL + "?dimension=galaxy", headers=finance.auth).status_code == 422
