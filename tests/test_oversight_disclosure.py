@@ -112,3 +112,34 @@ def test_staff_list_is_scoped(client, finance, make_staff, paid, ov):
     assert len(client.get(STAFF, headers=finance.auth).json) == 1
     other = make_staff("dept_operator", department_id=ov.dept("县残疾人联合会"))
     assert client.get(STAFF, headers=other.auth).json == []
+
+
+def test_two_concurrent_publishes_make_one_disclosure(app, finance, paid, db):
+    import threading
+
+    from onecard.errors import Conflict
+    from onecard.oversight import disclosure
+    from onecard.oversight.models import Disclosure
+    actor, project_id = finance.actor, paid["project"].id
+    db.session.remove()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def publish():
+        with app.app_context():
+            barrier.wait()
+            try:
+                disclosure.publish(actor, project_id=project_id, period="2026-03")
+                outcomes.append("published")
+            except Conflict as exc:
+                outcomes.append(exc.code)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=publish) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["already_published", "published"]
+    assert db.session.execute(sa.select(sa.func.count(Disclosure.id))).scalar() == 1
