@@ -48,6 +48,9 @@ class LedgerEntry(db.Model):
     route = sa.Column(sa.String(12), nullable=False)       # own_card, head_card, proxy, passbook
     bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False, index=True)
     account_last4 = sa.Column(sa.String(4), nullable=False)
+    # Blind index of the account paid into (privacy.blind_index(account, "account")): lets oversight
+    # find one account receiving for many unrelated people without decrypting anything.
+    account_bidx = sa.Column(sa.String(40), index=True)
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"), nullable=False)
     village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
     amount_fen = sa.Column(sa.BigInteger, nullable=False)

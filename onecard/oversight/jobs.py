@@ -1,0 +1,29 @@
+"""Scheduled oversight work, for the notifications scheduler process to pick up.
+
+``JOBS`` is a list of (function, APScheduler trigger kwargs). Each function runs inside an app context
+when the scheduler provides one, and builds the app itself otherwise.
+"""
+from __future__ import annotations
+
+from flask import has_app_context
+
+from onecard.actors import SYSTEM
+
+
+def scheduled_risk_run() -> int:
+    """Nightly risk checks (风险核查) with the system actor; returns the run id."""
+    from onecard.oversight import risks
+
+    if has_app_context():
+        return risks.run_all_checks(SYSTEM, trigger="schedule").id
+    from onecard import create_app
+    with create_app().app_context():
+        return risks.run_all_checks(SYSTEM, trigger="schedule").id
+
+
+# Every night at 02:30 Asia/Shanghai, after the banks' result files of the day are imported.
+JOBS = [
+    (scheduled_risk_run, {"trigger": "cron", "hour": 2, "minute": 30, "timezone": "Asia/Shanghai",
+                          "id": "oversight.risk_checks", "replace_existing": True, "coalesce": True,
+                          "max_instances": 1}),
+]

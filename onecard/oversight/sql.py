@@ -1,0 +1,52 @@
+"""The few SQL expressions that differ between SQLite and PostgreSQL, in one place.
+
+Everything else in oversight is portable SQLAlchemy Core; these helpers pick the
+dialect's spelling so the figures are still computed by the database.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from onecard.extensions import db
+
+
+def dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def days_between(start, end):
+    """Fractional days from ``start`` to ``end`` (two DateTime columns), computed by the database."""
+    if dialect() == "postgresql":
+        return sa.func.extract("epoch", end - start) / 86400.0
+    return sa.func.julianday(end) - sa.func.julianday(start)
+
+
+def local_month(column):
+    """'YYYY-MM' of a naive-UTC DateTime column in Asia/Shanghai time (UTC+8, no daylight saving)."""
+    if dialect() == "postgresql":
+        # Literal (not bound) arguments: PostgreSQL matches GROUP BY expressions textually.
+        return sa.func.to_char(column + sa.text("interval '8 hours'"), sa.literal_column("'YYYY-MM'"))
+    return sa.func.strftime(sa.literal_column("'%Y-%m'"), column, sa.literal_column("'+8 hours'"))
+
+
+def string_agg(column, separator: str = ","):
+    """Comma-joined values of a group (evidence ids), as text."""
+    if dialect() == "postgresql":
+        return sa.func.string_agg(sa.cast(column, sa.Text), separator)
+    return sa.func.group_concat(column, separator)
+
+
+def date_of(column):
+    """The calendar date of a DateTime column, comparable with a Date column on both databases."""
+    if dialect() == "postgresql":
+        return sa.cast(column, sa.Date)
+    return sa.func.date(column)
+
+
+def upsert(table):
+    """INSERT ... ON CONFLICT for the current dialect (both support it)."""
+    if dialect() == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)

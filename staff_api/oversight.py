@@ -1,0 +1,217 @@
+"""Oversight doors: statistics, pilot progress, risk checks, disclosures (公示), the audit trail; and the
+public 公示 pages (no login) under /public."""
+from __future__ import annotations
+
+from flask import Blueprint as FlaskBlueprint
+from flask import Response, jsonify, render_template, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from onecard.errors import DomainError
+from onecard.oversight import auditlog, disclosure, progress, risks, stats
+from onecard.oversight.disclosure import Gone
+from staff_api.common import SECURITY, current_actor
+
+bp = Blueprint("staff_oversight", __name__, url_prefix="/api/staff/v1", description="统计监督、风险核查、公示与审计")
+public_bp = FlaskBlueprint("public_disclosures", __name__, url_prefix="/public")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=None, validate=validate.Range(min=1, max=200))
+
+
+class StatsArgs(Schema):
+    dimension = fields.List(fields.String(), load_default=None, metadata={"description": "可重复；缺省为全部维度"})
+
+
+class StatsRowsArgs(PageArgs):
+    dimension = fields.String(required=True, validate=validate.OneOf(list(stats.DIMENSIONS)))
+    key = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    measure = fields.String(required=True,
+                            validate=validate.OneOf([*stats.LIST_MEASURES, *stats.LEDGER_MEASURES]))
+    failure_code = fields.String(load_default=None, validate=validate.Length(max=20))
+
+
+class ProgressArgs(Schema):
+    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
+    today = fields.Date(load_default=None)
+
+
+class ThresholdsSchema(Schema):
+    account_max_households = fields.Integer(validate=validate.Range(min=1, max=10_000))
+    proxy_max_wards = fields.Integer(validate=validate.Range(min=1, max=10_000))
+
+
+class RiskRunArgs(Schema):
+    thresholds = fields.Nested(ThresholdsSchema, load_default=None)
+    checks = fields.List(fields.String(validate=validate.OneOf([c.code for c in risks.CHECKS])), load_default=None)
+
+
+class FindingArgs(PageArgs):
+    check = fields.String(load_default=None, validate=validate.OneOf([c.code for c in risks.CHECKS]))
+    status = fields.String(load_default=None, validate=validate.OneOf(["open", "confirmed", "dismissed"]))
+
+
+class MarkArgs(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["open", "confirmed", "dismissed"]))
+    note = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class PublishArgs(Schema):
+    project_id = fields.Integer(required=True)
+    period = fields.String(required=True, validate=validate.Length(min=4, max=20))
+
+
+class WithdrawArgs(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=300))
+
+
+class AuditArgs(PageArgs):
+    entity = fields.String(load_default=None, validate=validate.Length(max=40))
+    entity_id = fields.String(load_default=None, validate=validate.Length(max=40))
+    actor = fields.Integer(load_default=None, metadata={"description": "操作人账号编号"})
+    actor_kind = fields.String(load_default=None, validate=validate.OneOf(["staff", "citizen", "system", "bank_api"]))
+    action = fields.String(load_default=None, validate=validate.Length(max=80),
+                           metadata={"description": "精确匹配；以“.”结尾时按前缀匹配"})
+    since = fields.DateTime(load_default=None, metadata={"description": "UTC"})
+    until = fields.DateTime(load_default=None, metadata={"description": "UTC"})
+
+
+def _xlsx(data: bytes, filename: str) -> Response:
+    return Response(data, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/oversight/stats")
+@bp.arguments(StatsArgs, location="query")
+@bp.doc(security=SECURITY)
+def get_stats(args):
+    """统计报表：按部门、项目、镇街、村、银行、月份的名单人数、比对可用与激活比例、发放与失败、补发、到账用时。"""
+    return jsonify(stats.report(current_actor(), args["dimension"]))
+
+
+@bp.get("/oversight/stats.xlsx")
+@bp.doc(security=SECURITY)
+def get_stats_xlsx():
+    """统计报表导出（xlsx）。"""
+    return _xlsx(stats.export_xlsx(current_actor()), "oversight-stats.xlsx")
+
+
+@bp.get("/oversight/stats/rows")
+@bp.arguments(StatsRowsArgs, location="query")
+@bp.doc(security=SECURITY)
+def get_stats_rows(args):
+    """某个统计数字背后的明细（脱敏、分页）。"""
+    return jsonify(stats.rows(current_actor(), **args))
+
+
+@bp.get("/oversight/progress")
+@bp.arguments(ProgressArgs, location="query")
+@bp.doc(security=SECURITY)
+def get_progress(args):
+    """试点进度：各部门按方案时间表的完成、逾期、未到期情况。"""
+    return jsonify(progress.evaluate(current_actor(), year=args["year"], today=args["today"]))
+
+
+@bp.post("/oversight/risk-runs")
+@bp.arguments(RiskRunArgs)
+@bp.doc(security=SECURITY)
+def post_risk_run(args):
+    """运行全部风险核查，生成疑点清单。"""
+    run = risks.run_all_checks(current_actor(), trigger="manual", overrides=args["thresholds"], only=args["checks"])
+    return jsonify(risks.run_dict(run)), 201
+
+
+@bp.get("/oversight/risk-runs")
+@bp.arguments(PageArgs, location="query")
+@bp.doc(security=SECURITY)
+def get_risk_runs(args):
+    """风险核查运行记录。"""
+    return jsonify(risks.list_runs(current_actor(), **args))
+
+
+@bp.get("/oversight/risk-findings")
+@bp.arguments(FindingArgs, location="query")
+@bp.doc(security=SECURITY)
+def get_risk_findings(args):
+    """疑点清单（含证据）。"""
+    return jsonify(risks.list_findings(current_actor(), **args))
+
+
+@bp.post("/oversight/risk-findings/<int:finding_id>/mark")
+@bp.arguments(MarkArgs)
+@bp.doc(security=SECURITY)
+def post_mark_finding(args, finding_id):
+    """财政局标记疑点：确认、排除（须说明）或重新打开。"""
+    return jsonify(risks.mark_finding(current_actor(), finding_id, **args))
+
+
+@bp.get("/oversight/disclosures")
+@bp.doc(security=SECURITY)
+def get_disclosures():
+    """公示列表（本人范围内）。"""
+    return jsonify(disclosure.list_for_staff(current_actor()))
+
+
+@bp.post("/oversight/disclosures")
+@bp.arguments(PublishArgs)
+@bp.doc(security=SECURITY)
+def post_disclosure(args):
+    """发布公示：财政局或项目主管部门审核岗，台账中已有发放记录时。"""
+    d = disclosure.publish(current_actor(), **args)
+    return jsonify(disclosure.to_dict(d)), 201
+
+
+@bp.post("/oversight/disclosures/<int:disclosure_id>/withdraw")
+@bp.arguments(WithdrawArgs)
+@bp.doc(security=SECURITY)
+def post_withdraw(args, disclosure_id):
+    """撤回公示（须填写原因）。"""
+    return jsonify(disclosure.to_dict(disclosure.withdraw(current_actor(), disclosure_id, **args)))
+
+
+@bp.get("/audit/entries")
+@bp.arguments(AuditArgs, location="query")
+@bp.doc(security=SECURITY)
+def get_audit_entries(args):
+    """审计日志查询（审计岗的每次查询本身也记入审计日志）。"""
+    return jsonify(auditlog.list_entries(
+        current_actor(), entity_type=args["entity"], entity_id=args["entity_id"], actor_id=args["actor"],
+        actor_kind=args["actor_kind"], action=args["action"], since=args["since"], until=args["until"],
+        page=args["page"], per_page=args["per_page"]))
+
+
+# ---- public pages (no login) -------------------------------------------------------------
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+@public_bp.get("/disclosures")
+def public_index():
+    return render_template("public/disclosures.html", items=disclosure.public_list())
+
+
+@public_bp.get("/disclosures/<int:disclosure_id>")
+def public_page(disclosure_id):
+    try:
+        view = disclosure.public_view(disclosure_id, page=_page_number())
+    except Gone as exc:
+        return render_template("public/withdrawn.html", message=exc.message), 410
+    except DomainError as exc:
+        return render_template("public/withdrawn.html", message=exc.message), exc.status
+    return render_template("public/disclosure.html", d=view)
+
+
+@public_bp.get("/disclosures/<int:disclosure_id>.json")
+def public_json(disclosure_id):
+    return jsonify(disclosure.public_view(disclosure_id, page=_page_number()))
+
+
+@public_bp.get("/disclosures/<int:disclosure_id>.xlsx")
+def public_download(disclosure_id):
+    filename, data = disclosure.public_xlsx(disclosure_id)
+    return _xlsx(data, filename)
