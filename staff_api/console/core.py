@@ -39,7 +39,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'")
 
 # Endpoints a signed-in user may open while a password change is pending.
-PASSWORD_PENDING_ALLOWED = {"console.password", "console.logout"}
+PASSWORD_PENDING_ALLOWED = {"console.password", "console.password_post", "console.logout"}
 
 
 class LoginRequired(Exception):
