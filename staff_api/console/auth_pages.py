@@ -42,7 +42,6 @@ def login_post():
     # A new session on sign-in (fresh CSRF token): nothing from before the login carries over.
     reset_session(token=result.token, seen=int(time.time()), last_login=_last_login_text(result))
     if result.account.must_change_password:
-        notify("info", "首次登录或密码已被重置，请先修改密码")
         return redirect(url_for("console.password"))
     return redirect(target or url_for("console.home"))
 

@@ -150,7 +150,6 @@ def page(action: str | None = None):
         def wrapper(*args, **kwargs):
             actor = current_actor()
             if request.endpoint not in PASSWORD_PENDING_ALLOWED and current_account().must_change_password:
-                notify("info", "首次登录或密码已被重置，请先修改密码")
                 return redirect(url_for("console.password"))
             if action is not None:
                 permissions.require(actor, action)
@@ -183,7 +182,8 @@ def _layout_context():
     return {
         "actor": actor,
         "role_label": ROLES.get(actor.role, "") if actor else "",
-        "menu": menu_for(actor) if actor else [],
+        # While a password change is pending the menu is hidden: every other page leads back to it.
+        "menu": menu_for(actor) if actor and not current_account().must_change_password else [],
         "csrf_token": csrf_token(),
         "messages": _take_messages(),
         "last_login": state.get("last_login") if actor else None,
