@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +77,9 @@ def spend_nonce(actor: Actor) -> str:
     key = _nonce_key(actor, request.form.get("form_nonce"))
     if key is None:
         return "invalid"
+    # Rows older than a nonce can live guard nothing (the signature has expired): drop them as we go.
+    db.session.execute(sa.delete(ConsoleFormNonce).where(
+        ConsoleFormNonce.used_at < utcnow() - timedelta(seconds=NONCE_MAX_AGE_SECONDS)))
     db.session.add(ConsoleFormNonce(nonce=key, staff_id=actor.id, endpoint=(request.endpoint or "")[:80]))
     try:
         db.session.commit()
