@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
-# Distinguishable colours that keep 3:1 contrast against white (WCAG non-text contrast).
-PALETTE = ["#1f5fa8", "#c25e00", "#2e7d32", "#b0306f", "#5b4bc4", "#7a5c1e", "#0b7285", "#5f6368"]
+# Distinguishable colours with at least 4.5:1 contrast to white, so white numbers inside bars stay legible.
+PALETTE = ["#1f5fa8", "#a65200", "#2e7d32", "#b0306f", "#5b4bc4", "#7a5c1e", "#0b7285", "#5f6368"]
 
 _ids = itertools.count(1)
 
