@@ -36,6 +36,7 @@ SETTINGS: list[Setting] = [
     Setting("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY, "urlsafe-base64 key for the HMAC blind index (exact look-ups)",
             secret=True),
     Setting("TOKEN_TTL_MINUTES", 480, "lifetime of a staff or citizen bearer token", int),
+    Setting("CONSOLE_IDLE_MINUTES", 30, "staff console: minutes without a request before the session ends", int),
     Setting("LOGIN_MAX_FAILURES", 5, "failed logins before an account is locked", int),
     Setting("LOGIN_LOCK_MINUTES", 15, "how long a locked account stays locked", int),
     Setting("PASSWORD_HASH_PROFILE", "production", "argon2 profile: production (RFC 9106 low-memory) or test (cheap)"),

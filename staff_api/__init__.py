@@ -20,8 +20,6 @@ def init_app(app: Flask) -> Api:
     )
     api = Api(app, config_prefix="STAFF", spec_kwargs={"info": {"description": "惠民惠农财政补贴“一卡通”发放：工作人员接口"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    from staff_api import auth, contacts, notices, oversight, payments, projects, reference, registry
+    from staff_api import auth, console, contacts, notices, oversight, payments, projects, reference, registry
     for module in (auth, reference, projects, registry, contacts, payments, notices, oversight):
-        api.register_blueprint(module.bp)
-    app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login
     return api

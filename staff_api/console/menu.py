@@ -1,0 +1,83 @@
+"""The console menu: one table of entries, each guarded by a permission action of permissions.POLICY.
+
+Who sees an entry is ``permissions.can(actor, entry.action)``: the rule lives in the
+policy table only, so each role's menu follows from it. Entries whose service is
+not merged yet point at the "建设中" placeholder and name the action the service
+is expected to register; until that action exists, ``interim_roles`` says who sees
+the placeholder. When the service arrives: set ``endpoint``, check the action name,
+and delete ``interim_roles``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import request, url_for
+
+from onecard.actors import Actor
+from onecard.staff import permissions
+
+FINANCE_SIDE = ("admin", "finance", "auditor")
+DEPARTMENT = ("dept_operator", "dept_reviewer")
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    key: str                  # stable id (also the placeholder's URL part)
+    label: str
+    action: str | None        # permission action; None = every signed-in staff member
+    endpoint: str | None = None   # None = the "建设中" placeholder page
+    group: str = "业务"
+    interim_roles: tuple[str, ...] = ()
+
+
+MENU: list[MenuEntry] = [
+    MenuEntry("home", "工作台首页", None, "console.home", "常用"),
+    MenuEntry("guide", "使用指南", None, "console.guide", "常用"),
+    MenuEntry("projects", "项目目录", "project.read", None, "项目与名单"),
+    MenuEntry("upload", "名单上传", "list.upload", None, "项目与名单"),
+    MenuEntry("matching", "比对结果", "list.read", None, "项目与名单"),
+    MenuEntry("followup", "跟进名单", "followup.read", None, "项目与名单"),
+    MenuEntry("batches", "发放批次", "batch.read", None, "资金发放",
+              interim_roles=(*FINANCE_SIDE, *DEPARTMENT, "bank_operator")),
+    MenuEntry("bank_files", "银行文件", "batch.export", None, "资金发放", interim_roles=("bank_operator",)),
+    MenuEntry("reissue", "失败重发", "batch.reissue", None, "资金发放", interim_roles=("dept_operator",)),
+    MenuEntry("ledger", "台账", "ledger.read", None, "资金发放",
+              interim_roles=(*FINANCE_SIDE, *DEPARTMENT, "bank_operator")),
+    MenuEntry("stats", "统计", "stats.read", None, "监督", interim_roles=(*FINANCE_SIDE, *DEPARTMENT)),
+    MenuEntry("risk", "风险检查", "risk.read", None, "监督", interim_roles=FINANCE_SIDE),
+    MenuEntry("disclosure", "公示", "disclosure.manage", None, "监督",
+              interim_roles=("admin", "dept_operator", "town_staff", "village_staff")),
+    MenuEntry("audit", "审计", "audit.read", None, "监督"),
+    MenuEntry("audit_verify", "审计链校验", "audit.verify", "console.audit_verify", "监督"),
+    MenuEntry("accounts", "账号管理", "staff.read", "console.accounts", "系统"),
+    MenuEntry("reference", "基础数据", "registry.read", "console.reference", "系统"),
+]
+
+BY_KEY = {e.key: e for e in MENU}
+
+
+def visible(actor: Actor, entry: MenuEntry) -> bool:
+    if entry.action is None:
+        return True
+    if entry.action in permissions.POLICY:
+        return permissions.can(actor, entry.action)
+    return actor.role in entry.interim_roles
+
+
+def url_of(entry: MenuEntry) -> str:
+    if entry.endpoint:
+        return url_for(entry.endpoint)
+    return url_for("console.placeholder", key=entry.key)
+
+
+def menu_for(actor: Actor) -> list[tuple[str, list[dict]]]:
+    """The entries this actor sees, grouped, with the current one marked."""
+    here = request.path
+    groups: dict[str, list[dict]] = {}
+    for entry in MENU:
+        if visible(actor, entry):
+            url = url_of(entry)
+            current = here == url or (entry.key != "home" and here.startswith(url.rstrip("/") + "/"))
+            groups.setdefault(entry.group, []).append({"key": entry.key, "label": entry.label, "url": url,
+                                                       "current": current})
+    return list(groups.items())
