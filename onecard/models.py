@@ -4,7 +4,7 @@ from onecard.audit import AuditEntry, AuditHead  # noqa: F401
 from onecard.cards.models import Card, CardApplication  # noqa: F401
 from onecard.contacts.models import DepartmentContact  # noqa: F401
 from onecard.lists.models import RecipientList, RecipientRow  # noqa: F401
-<<<<<<< HEAD
+from onecard.oversight.models import Disclosure, RiskFinding, RiskRun  # noqa: F401
 from onecard.payments.models import (  # noqa: F401
     Agreement,
     ArrivalEvent,
@@ -15,10 +15,6 @@ from onecard.payments.models import (  # noqa: F401
     PassbookAccount,
     ResultStaging,
 )
-=======
-from onecard.oversight.models import Disclosure, RiskFinding, RiskRun  # noqa: F401
-from onecard.payments.models import ArrivalEvent, LedgerEntry  # noqa: F401
->>>>>>> oversight
 from onecard.people.models import Household, ProxyAppointment, Resident, ResidentCategory  # noqa: F401
 from onecard.projects.models import Project  # noqa: F401
 from onecard.reference.models import Bank, Department, Town, Village  # noqa: F401

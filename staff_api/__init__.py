@@ -22,4 +22,7 @@ def init_app(app: Flask) -> Api:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     from staff_api import auth, console, contacts, notices, oversight, payments, projects, reference, registry
     for module in (auth, reference, projects, registry, contacts, payments, notices, oversight):
+        api.register_blueprint(module.bp)
+    app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login
+    app.register_blueprint(console.bp)   # the staff console (pages) under /console
     return api

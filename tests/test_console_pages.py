@@ -33,7 +33,7 @@ def test_each_role_sees_its_own_menu(app, make_staff, county):
         ("bank_operator", (("bank_id", banks["ICBC"]),)): ({"bank_files", "batches"},
                                                             {"upload", "accounts", "risk", "audit_verify"}),
         ("dept_operator", (("department_id", depts["县民政局"]),)): ({"upload", "matching", "batches", "projects"},
-                                                                   {"accounts", "bank_files", "risk"}),
+                                                                   {"accounts", "bank_files", "audit_verify"}),
         ("admin", ()): ({"accounts", "reference", "audit", "audit_verify", "projects"}, {"upload", "bank_files"}),
         ("village_staff", (("village_id", county["villages"][0]),)): ({"followup", "home", "guide"},
                                                                        {"batches", "accounts", "upload"}),

@@ -219,6 +219,7 @@ class BatchLine(db.Model):
     payee_name = sa.Column(sa.String(40))
     bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"))          # bank of the payee's account
     account = sa.Column(Encrypted)
+    account_bidx = sa.Column(sa.String(40))   # copied to the ledger for the shared-account risk check
     account_last4 = sa.Column(sa.String(4))
     proxy_appointment_id = sa.Column(sa.Integer, sa.ForeignKey("proxy_appointments.id"))
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"))

@@ -43,11 +43,12 @@ def _active_cards(resident_ids: Iterable[int]) -> dict[int, tuple]:
     ids = sorted({i for i in resident_ids if i})
     out: dict[int, tuple] = {}
     for part in _chunks(ids):
-        for rid, bank_id, account, last4 in db.session.execute(
-            sa.select(Card.resident_id, Card.bank_id, sa.type_coerce(Card.account, RAW), Card.account_last4)
+        for rid, bank_id, account, last4, bidx in db.session.execute(
+            sa.select(Card.resident_id, Card.bank_id, sa.type_coerce(Card.account, RAW), Card.account_last4,
+                      Card.account_bidx)
             .where(Card.resident_id.in_(part), Card.status == "active", Card.account.is_not(None))
         ):
-            out[rid] = (bank_id, account, last4)
+            out[rid] = (bank_id, account, last4, bidx)
     return out
 
 
@@ -119,13 +120,14 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
         if project.via_passbook:
             owners = sorted({t for t in (target_of(r) for r in need_fallback) if t})
             for part in _chunks(owners):
-                for rid, bank_id, account, last4 in db.session.execute(
+                for rid, bank_id, account, last4, bidx in db.session.execute(
                     sa.select(PassbookAccount.resident_id, PassbookAccount.bank_id,
-                              sa.type_coerce(PassbookAccount.account, RAW), PassbookAccount.account_last4)
+                              sa.type_coerce(PassbookAccount.account, RAW), PassbookAccount.account_last4,
+                              PassbookAccount.account_bidx)
                     .where(PassbookAccount.resident_id.in_(part), PassbookAccount.bank_id == project.bank_id,
                            PassbookAccount.status == "active")
                 ):
-                    passbooks[rid] = (bank_id, account, last4)
+                    passbooks[rid] = (bank_id, account, last4, bidx)
         statuses = _live_card_status(need_fallback + [h for h in heads.values() if h])
     else:
         statuses = {}
@@ -145,7 +147,7 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
     for r in rows:
         rid = r.get("resident_id")
         base = {"route": None, "payee_resident_id": None, "payee_name": None, "bank_id": None, "account": None,
-                "account_last4": None, "proxy_appointment_id": None, "town_id": None, "village_id": None}
+                "account_last4": None, "account_bidx": None, "proxy_appointment_id": None, "town_id": None, "village_id": None}
         if not rid or rid not in people:
             reason = MATCH_RESULTS.get(r.get("match_result") or "", "未匹配到居民")
             out.append({**base, "status": "held", "route_reason": f"暂缓：{reason}"})
@@ -163,13 +165,13 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
             out.append({**base, "status": "held", "route_reason": "暂缓：该户未登记户主，请先登记户主"})
             continue
         if target in cards:
-            bank_id, account, last4 = cards[target]
+            bank_id, account, last4, bidx = cards[target]
             route = "head_card" if project.per_household else "own_card"
             reason = ("到户资金，发放至户主本人社保卡金融账户" if project.per_household
                       else "发放至本人社保卡金融账户")
             out.append({**base, "status": "pending", "route": route, "route_reason": reason,
                         "payee_resident_id": target, "payee_name": name_of(target), "bank_id": bank_id,
-                        "account": account, "account_last4": last4})
+                        "account": account, "account_last4": last4, "account_bidx": bidx})
             continue
         appt = proxies.get(rid)
         protected = categories.get(rid, set()) & set(CATEGORIES)
@@ -179,8 +181,9 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
                 acct = db.session.execute(sa.select(sa.type_coerce(ProxyAppointment.account, RAW))
                                           .where(ProxyAppointment.id == appt.id)).scalar_one()
                 bank_id, account, last4 = appt.bank_id or project.bank_id, acct, appt.account_last4
+                bidx = appt.account_bidx
             elif appt.proxy_resident_id in cards:
-                bank_id, account, last4 = cards[appt.proxy_resident_id]
+                bank_id, account, last4, bidx = cards[appt.proxy_resident_id]
             else:
                 bank_id = None
             if bank_id is not None:
@@ -189,14 +192,14 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
                                             f"（依据：{appt.legal_basis}，{appt.appointed_by}指定）",
                             "payee_resident_id": appt.proxy_resident_id,
                             "payee_name": name_of(appt.proxy_resident_id), "bank_id": bank_id, "account": account,
-                            "account_last4": last4, "proxy_appointment_id": appt.id})
+                            "account_last4": last4, "account_bidx": bidx, "proxy_appointment_id": appt.id})
                 continue
         if project.via_passbook and target in passbooks:
-            bank_id, account, last4 = passbooks[target]
+            bank_id, account, last4, bidx = passbooks[target]
             out.append({**base, "status": "pending", "route": "passbook",
                         "route_reason": "并行期：社保卡暂不可用，发放至已登记的“一本通”账户",
                         "payee_resident_id": target, "payee_name": name_of(target), "bank_id": bank_id,
-                        "account": account, "account_last4": last4})
+                        "account": account, "account_last4": last4, "account_bidx": bidx})
             continue
         status = statuses.get(target)
         who = "户主" if project.per_household and target != rid else "本人"
@@ -225,11 +228,12 @@ def insert_own_card_lines(batch, project: Project, candidates, now) -> None:
     c = Card.__table__
     cols = ["batch_id", "recipient_row_id", "resident_id", "project_id", "department_id", "period", "name",
             "amount_fen", "status", "route", "route_reason", "payee_resident_id", "payee_name", "bank_id", "account",
-            "account_last4", "town_id", "village_id", "created_at"]
+            "account_last4", "account_bidx", "town_id", "village_id", "created_at"]
     sel = (sa.select(sa.literal(batch.id), rr.c.id, rr.c.resident_id, sa.literal(project.id),
                      sa.literal(project.department_id), sa.literal(batch.period), rr.c.name, rr.c.amount_fen,
                      sa.literal("pending"), sa.literal("own_card"), sa.literal("发放至本人社保卡金融账户"), r.c.id,
-                     r.c.name, c.c.bank_id, sa.type_coerce(c.c.account, RAW), c.c.account_last4, r.c.town_id,
+                     r.c.name, c.c.bank_id, sa.type_coerce(c.c.account, RAW), c.c.account_last4, c.c.account_bidx,
+                     r.c.town_id,
                      r.c.village_id, sa.literal(now, sa.DateTime))
            .select_from(rr.join(r, r.c.id == rr.c.resident_id)
                         .join(c, sa.and_(c.c.resident_id == r.c.id, c.c.status == "active",

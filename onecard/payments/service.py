@@ -240,7 +240,8 @@ def _insert_lines(batch: Batch, project: Project, source: list[dict], routed: li
             "name": src["name"], "amount_fen": src["amount_fen"], "status": r["status"], "route": r["route"],
             "route_reason": r["route_reason"], "payee_resident_id": r["payee_resident_id"],
             "payee_name": r["payee_name"], "bank_id": r["bank_id"], "account": r["account"],
-            "account_last4": r["account_last4"], "proxy_appointment_id": r["proxy_appointment_id"],
+            "account_last4": r["account_last4"], "account_bidx": r["account_bidx"],
+            "proxy_appointment_id": r["proxy_appointment_id"],
             "town_id": r["town_id"], "village_id": r["village_id"], "outcome": None, "failure_code": None,
             "failure_reason": None, "reissue_of_line_id": src.get("reissue_of_line_id"), "result_at": None,
             "created_at": now})
@@ -640,13 +641,15 @@ def _write_ledger(batch: Batch, now) -> None:
     """One ledger entry per line outcome and one arrival event per payment, set-based, in the import's transaction."""
     lt = LedgerEntry.__table__
     cols = ["line_id", "batch_id", "project_id", "department_id", "period", "resident_id", "payee_resident_id",
-            "route", "bank_id", "account_last4", "town_id", "village_id", "amount_fen", "outcome", "failure_code",
+            "route", "bank_id", "account_last4", "account_bidx", "town_id", "village_id", "amount_fen", "outcome",
+            "failure_code",
             "failure_reason", "reissue_of_line_id", "approved_at", "occurred_at", "recorded_at"]
     sel = sa.select(
         _lines.c.id, _lines.c.batch_id, _lines.c.project_id, _lines.c.department_id, _lines.c.period,
         _lines.c.resident_id,
         sa.case((_lines.c.payee_resident_id != _lines.c.resident_id, _lines.c.payee_resident_id), else_=None),
-        _lines.c.route, _lines.c.bank_id, _lines.c.account_last4, _lines.c.town_id, _lines.c.village_id,
+        _lines.c.route, _lines.c.bank_id, _lines.c.account_last4, _lines.c.account_bidx, _lines.c.town_id,
+        _lines.c.village_id,
         _lines.c.amount_fen, _lines.c.outcome, _lines.c.failure_code, _lines.c.failure_reason,
         _lines.c.reissue_of_line_id, sa.literal(batch.approved_at, sa.DateTime), sa.literal(now, sa.DateTime),
         sa.literal(now, sa.DateTime),

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4082f898c0e7
+Revision ID: f1b6a182afa8
 Revises: 
-Create Date: 2026-11-26 03:12:48.406886
+Create Date: 2026-11-26 04:14:16.052487
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '4082f898c0e7'
+revision = 'f1b6a182afa8'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -89,6 +89,52 @@ def upgrade():
     sa.UniqueConstraint('code', name=op.f('uq_departments_code')),
     sa.UniqueConstraint('name', name=op.f('uq_departments_name'))
     )
+    op.create_table('idempotency_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=80), nullable=False),
+    sa.Column('actor', sa.String(length=40), nullable=False),
+    sa.Column('endpoint', sa.String(length=80), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('response', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
+    sa.UniqueConstraint('actor', 'key', name=op.f('uq_idempotency_keys_actor_key'))
+    )
+    op.create_table('notice_templates',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_code', sa.String(length=20), nullable=False),
+    sa.Column('body', sa.String(length=300), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notice_templates')),
+    sa.UniqueConstraint('project_code', name=op.f('uq_notice_templates_project_code'))
+    )
+    op.create_table('payment_result_staging',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token', sa.String(length=32), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('outcome', sa.String(length=8), nullable=False),
+    sa.Column('failure_code', sa.String(length=20), nullable=True),
+    sa.Column('failure_reason', sa.String(length=200), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_result_staging'))
+    )
+    with op.batch_alter_table('payment_result_staging', schema=None) as batch_op:
+        batch_op.create_index('ix_result_staging_token_line', ['token', 'line_id'], unique=False)
+
+    op.create_table('risk_runs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('trigger', sa.String(length=10), nullable=False),
+    sa.Column('actor_label', sa.String(length=100), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('params', sa.Text(), nullable=False),
+    sa.Column('counts', sa.Text(), nullable=False),
+    sa.Column('new_findings', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("trigger in ('manual','schedule')", name=op.f('ck_risk_runs_trigger')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_risk_runs'))
+    )
     op.create_table('site_settings',
     sa.Column('key', sa.String(length=60), nullable=False),
     sa.Column('value', sa.Text(), nullable=False),
@@ -102,6 +148,24 @@ def upgrade():
     sa.UniqueConstraint('code', name=op.f('uq_towns_code')),
     sa.UniqueConstraint('name', name=op.f('uq_towns_name'))
     )
+    op.create_table('department_contacts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('position', sa.String(length=100), nullable=False),
+    sa.Column('phone', onecard.privacy.Encrypted(length=160), nullable=False),
+    sa.Column('phone_masked', sa.String(length=24), nullable=False),
+    sa.Column('note', sa.String(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("kind in ('leader','contact')", name=op.f('ck_department_contacts_kind')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_department_contacts_department_id_departments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_department_contacts'))
+    )
+    with op.batch_alter_table('department_contacts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_department_contacts_department_id'), ['department_id'], unique=False)
+
     op.create_table('projects',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=20), nullable=True),
@@ -196,6 +260,71 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_accounts')),
     sa.UniqueConstraint('username', name=op.f('uq_staff_accounts_username'))
     )
+    op.create_table('agreements',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=40), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=False),
+    sa.Column('payment_schedule', sa.String(length=200), nullable=False),
+    sa.Column('feedback_method', sa.String(length=8), nullable=False),
+    sa.Column('fund_supervision', sa.String(length=200), nullable=False),
+    sa.Column('reconciliation_method', sa.String(length=200), nullable=False),
+    sa.Column('valid_from', sa.Date(), nullable=False),
+    sa.Column('valid_until', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("feedback_method in ('file','api')", name=op.f('ck_agreements_feedback_method')),
+    sa.CheckConstraint("status in ('active','terminated')", name=op.f('ck_agreements_status')),
+    sa.CheckConstraint('valid_from <= valid_until', name=op.f('ck_agreements_validity')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_agreements_bank_id_banks')),
+    sa.ForeignKeyConstraint(['created_by'], ['staff_accounts.id'], name=op.f('fk_agreements_created_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_agreements_department_id_departments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_agreements')),
+    sa.UniqueConstraint('number', name=op.f('uq_agreements_number'))
+    )
+    with op.batch_alter_table('agreements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_agreements_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agreements_department_id'), ['department_id'], unique=False)
+
+    op.create_table('console_form_nonces',
+    sa.Column('nonce', sa.String(length=64), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('endpoint', sa.String(length=80), nullable=False),
+    sa.Column('used_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_console_form_nonces_staff_id_staff_accounts')),
+    sa.PrimaryKeyConstraint('nonce', name=op.f('pk_console_form_nonces'))
+    )
+    with op.batch_alter_table('console_form_nonces', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_console_form_nonces_used_at'), ['used_at'], unique=False)
+
+    op.create_table('disclosures',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('row_count', sa.Integer(), nullable=False),
+    sa.Column('total_fen', sa.BigInteger(), nullable=False),
+    sa.Column('published_by', sa.Integer(), nullable=True),
+    sa.Column('published_at', sa.DateTime(), nullable=False),
+    sa.Column('withdrawn_by', sa.Integer(), nullable=True),
+    sa.Column('withdrawn_at', sa.DateTime(), nullable=True),
+    sa.Column('withdraw_reason', sa.String(length=300), nullable=True),
+    sa.Column('status_changed_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("status in ('published','withdrawn')", name=op.f('ck_disclosures_status')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_disclosures_department_id_departments')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_disclosures_project_id_projects')),
+    sa.ForeignKeyConstraint(['published_by'], ['staff_accounts.id'], name=op.f('fk_disclosures_published_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['withdrawn_by'], ['staff_accounts.id'], name=op.f('fk_disclosures_withdrawn_by_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_disclosures'))
+    )
+    with op.batch_alter_table('disclosures', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_disclosures_department_id'), ['department_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_disclosures_project_id'), ['project_id'], unique=False)
+        batch_op.create_index('uq_disclosures_live', ['project_id', 'period'], unique=True, sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
+
     op.create_table('recipient_lists',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -219,6 +348,32 @@ def upgrade():
     with op.batch_alter_table('recipient_lists', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recipient_lists_department_id'), ['department_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_recipient_lists_project_id'), ['project_id'], unique=False)
+
+    op.create_table('registry_imports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('imported_by', sa.Integer(), nullable=True),
+    sa.Column('file_name', sa.String(length=200), nullable=False),
+    sa.Column('file_sha256', sa.String(length=64), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('rows_total', sa.Integer(), nullable=False),
+    sa.Column('rows_applied', sa.Integer(), nullable=False),
+    sa.Column('new_residents', sa.Integer(), nullable=False),
+    sa.Column('new_cards', sa.Integer(), nullable=False),
+    sa.Column('status_changes', sa.Integer(), nullable=False),
+    sa.Column('status_change_detail', sa.Text(), nullable=False),
+    sa.Column('account_changes', sa.Integer(), nullable=False),
+    sa.Column('replaced_cards', sa.Integer(), nullable=False),
+    sa.Column('unchanged', sa.Integer(), nullable=False),
+    sa.Column('error_count', sa.Integer(), nullable=False),
+    sa.Column('errors', sa.Text(), nullable=False),
+    sa.Column('rematch', sa.String(length=20), nullable=False),
+    sa.CheckConstraint('rows_total >= 0 and error_count >= 0', name=op.f('ck_registry_imports_counts')),
+    sa.ForeignKeyConstraint(['imported_by'], ['staff_accounts.id'], name=op.f('fk_registry_imports_imported_by_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_registry_imports'))
+    )
+    with op.batch_alter_table('registry_imports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_registry_imports_file_sha256'), ['file_sha256'], unique=False)
 
     op.create_table('residents',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -255,6 +410,13 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_residents_town_id'), ['town_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_residents_village_id'), ['village_id'], unique=False)
 
+    op.create_table('agreement_projects',
+    sa.Column('agreement_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], name=op.f('fk_agreement_projects_agreement_id_agreements'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_agreement_projects_project_id_projects')),
+    sa.PrimaryKeyConstraint('agreement_id', 'project_id', name=op.f('pk_agreement_projects'))
+    )
     op.create_table('arrival_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('payment_key', sa.String(length=40), nullable=False),
@@ -275,6 +437,67 @@ def upgrade():
     )
     with op.batch_alter_table('arrival_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_arrival_events_resident_id'), ['resident_id'], unique=False)
+
+    op.create_table('batches',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=40), nullable=True),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=False),
+    sa.Column('agreement_id', sa.Integer(), nullable=False),
+    sa.Column('list_id', sa.Integer(), nullable=True),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('line_count', sa.Integer(), nullable=False),
+    sa.Column('total_fen', sa.BigInteger(), nullable=False),
+    sa.Column('held_count', sa.Integer(), nullable=False),
+    sa.Column('submitted_count', sa.Integer(), nullable=True),
+    sa.Column('submitted_fen', sa.BigInteger(), nullable=True),
+    sa.Column('paid_count', sa.Integer(), nullable=True),
+    sa.Column('paid_fen', sa.BigInteger(), nullable=True),
+    sa.Column('failed_count', sa.Integer(), nullable=True),
+    sa.Column('failed_fen', sa.BigInteger(), nullable=True),
+    sa.Column('bank_layout', sa.String(length=12), nullable=True),
+    sa.Column('file_sha256', sa.String(length=64), nullable=True),
+    sa.Column('return_reason', sa.String(length=300), nullable=True),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('submitted_by', sa.Integer(), nullable=True),
+    sa.Column('reviewed_by', sa.Integer(), nullable=True),
+    sa.Column('approved_by', sa.Integer(), nullable=True),
+    sa.Column('sent_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(), nullable=True),
+    sa.Column('reviewed_at', sa.DateTime(), nullable=True),
+    sa.Column('approved_at', sa.DateTime(), nullable=True),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('feedback_at', sa.DateTime(), nullable=True),
+    sa.Column('reconciled_at', sa.DateTime(), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('returned_at', sa.DateTime(), nullable=True),
+    sa.Column('cancelled_at', sa.DateTime(), nullable=True),
+    sa.Column('status_changed_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("kind in ('regular','reissue')", name=op.f('ck_batches_kind')),
+    sa.CheckConstraint("status in ('draft','submitted','reviewed','approved','sent','feedback_received','reconciled','closed','returned','cancelled')", name=op.f('ck_batches_status')),
+    sa.CheckConstraint('line_count >= 0 and total_fen >= 0', name=op.f('ck_batches_totals')),
+    sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], name=op.f('fk_batches_agreement_id_agreements')),
+    sa.ForeignKeyConstraint(['approved_by'], ['staff_accounts.id'], name=op.f('fk_batches_approved_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_batches_bank_id_banks')),
+    sa.ForeignKeyConstraint(['created_by'], ['staff_accounts.id'], name=op.f('fk_batches_created_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_batches_department_id_departments')),
+    sa.ForeignKeyConstraint(['list_id'], ['recipient_lists.id'], name=op.f('fk_batches_list_id_recipient_lists')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_batches_project_id_projects')),
+    sa.ForeignKeyConstraint(['reviewed_by'], ['staff_accounts.id'], name=op.f('fk_batches_reviewed_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['sent_by'], ['staff_accounts.id'], name=op.f('fk_batches_sent_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['submitted_by'], ['staff_accounts.id'], name=op.f('fk_batches_submitted_by_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_batches')),
+    sa.UniqueConstraint('number', name=op.f('uq_batches_number'))
+    )
+    with op.batch_alter_table('batches', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_batches_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_batches_department_id'), ['department_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_batches_project_id'), ['project_id'], unique=False)
+        batch_op.create_index('ix_batches_project_period', ['project_id', 'period'], unique=False)
 
     op.create_table('cards',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -322,6 +545,7 @@ def upgrade():
     sa.Column('route', sa.String(length=12), nullable=False),
     sa.Column('bank_id', sa.Integer(), nullable=False),
     sa.Column('account_last4', sa.String(length=4), nullable=False),
+    sa.Column('account_bidx', sa.String(length=40), nullable=True),
     sa.Column('town_id', sa.Integer(), nullable=False),
     sa.Column('village_id', sa.Integer(), nullable=True),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
@@ -347,11 +571,30 @@ def upgrade():
     sa.UniqueConstraint('line_id', name=op.f('uq_ledger_entries_line_id'))
     )
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ledger_entries_account_bidx'), ['account_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entries_bank_id'), ['bank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entries_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entries_department_id'), ['department_id'], unique=False)
         batch_op.create_index('ix_ledger_project_period', ['project_id', 'period'], unique=False)
         batch_op.create_index('ix_ledger_resident_time', ['resident_id', 'occurred_at'], unique=False)
+
+    op.create_table('passbook_accounts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=False),
+    sa.Column('account', onecard.privacy.Encrypted(length=160), nullable=False),
+    sa.Column('account_bidx', sa.String(length=40), nullable=False),
+    sa.Column('account_last4', sa.String(length=4), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("status in ('active','closed')", name=op.f('ck_passbook_accounts_status')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_passbook_accounts_bank_id_banks')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_passbook_accounts_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_passbook_accounts')),
+    sa.UniqueConstraint('resident_id', 'bank_id', name=op.f('uq_passbook_accounts_resident_id_bank_id'))
+    )
+    with op.batch_alter_table('passbook_accounts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_passbook_accounts_account_bidx'), ['account_bidx'], unique=False)
 
     op.create_table('proxy_appointments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -395,6 +638,54 @@ def upgrade():
     with op.batch_alter_table('resident_categories', schema=None) as batch_op:
         batch_op.create_index('ix_resident_categories_category', ['category'], unique=False)
 
+    op.create_table('risk_findings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('check_code', sa.String(length=30), nullable=False),
+    sa.Column('subject_key', sa.String(length=120), nullable=False),
+    sa.Column('first_run_id', sa.Integer(), nullable=False),
+    sa.Column('last_run_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.Integer(), nullable=True),
+    sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('town_id', sa.Integer(), nullable=True),
+    sa.Column('village_id', sa.Integer(), nullable=True),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('summary', sa.String(length=300), nullable=False),
+    sa.Column('evidence', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.Column('decided_by', sa.Integer(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("status in ('open','confirmed','dismissed')", name=op.f('ck_risk_findings_status')),
+    sa.ForeignKeyConstraint(['decided_by'], ['staff_accounts.id'], name=op.f('fk_risk_findings_decided_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_risk_findings_department_id_departments')),
+    sa.ForeignKeyConstraint(['first_run_id'], ['risk_runs.id'], name=op.f('fk_risk_findings_first_run_id_risk_runs')),
+    sa.ForeignKeyConstraint(['last_run_id'], ['risk_runs.id'], name=op.f('fk_risk_findings_last_run_id_risk_runs')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_risk_findings_project_id_projects')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_risk_findings_resident_id_residents')),
+    sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_risk_findings_town_id_towns')),
+    sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_risk_findings_village_id_villages')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_risk_findings')),
+    sa.UniqueConstraint('check_code', 'subject_key', name='uq_risk_findings_subject')
+    )
+    with op.batch_alter_table('risk_findings', schema=None) as batch_op:
+        batch_op.create_index('ix_risk_findings_check_status', ['check_code', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_risk_findings_department_id'), ['department_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_risk_findings_last_run_id'), ['last_run_id'], unique=False)
+
+    op.create_table('wechat_subscriptions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('template_id', sa.String(length=64), nullable=False),
+    sa.Column('remaining', sa.Integer(), nullable=False),
+    sa.Column('refused_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('remaining >= 0', name=op.f('ck_wechat_subscriptions_remaining_nonnegative')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_wechat_subscriptions_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wechat_subscriptions')),
+    sa.UniqueConstraint('resident_id', 'template_id', name=op.f('uq_wechat_subscriptions_resident_id_template_id'))
+    )
     op.create_table('card_applications',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('resident_id', sa.Integer(), nullable=False),
@@ -421,6 +712,57 @@ def upgrade():
     )
     with op.batch_alter_table('card_applications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_card_applications_resident_id'), ['resident_id'], unique=False)
+
+    op.create_table('notices',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('payment_key', sa.String(length=40), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('town_id', sa.Integer(), nullable=False),
+    sa.Column('village_id', sa.Integer(), nullable=True),
+    sa.Column('recipient', sa.String(length=160), nullable=True),
+    sa.Column('recipient_masked', sa.String(length=64), nullable=True),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('skip_reason', sa.String(length=20), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('claim_token', sa.String(length=32), nullable=True),
+    sa.Column('lease_until', sa.DateTime(), nullable=True),
+    sa.Column('uncertain_since', sa.DateTime(), nullable=True),
+    sa.Column('first_attempt_at', sa.DateTime(), nullable=True),
+    sa.Column('provider_sid', sa.String(length=64), nullable=True),
+    sa.Column('provider_status', sa.String(length=20), nullable=True),
+    sa.Column('error_code', sa.String(length=20), nullable=True),
+    sa.Column('error_message', sa.String(length=300), nullable=True),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('delivered_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('state_changed_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("channel in ('sms','wechat')", name=op.f('ck_notices_channel')),
+    sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)", name=op.f('ck_notices_claim_has_lease')),
+    sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name=op.f('ck_notices_skip_has_reason')),
+    sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_notices_department_id_departments')),
+    sa.ForeignKeyConstraint(['event_id'], ['arrival_events.id'], name=op.f('fk_notices_event_id_arrival_events')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_notices_project_id_projects')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_notices_resident_id_residents')),
+    sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_notices_town_id_towns')),
+    sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_notices_village_id_villages')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notices')),
+    sa.UniqueConstraint('event_id', 'channel', name=op.f('uq_notices_event_id_channel'))
+    )
+    with op.batch_alter_table('notices', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notices_department_id'), ['department_id'], unique=False)
+        batch_op.create_index('ix_notices_due', ['channel', 'state', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notices_payment_key'), ['payment_key'], unique=False)
+        batch_op.create_index('ix_notices_project_period', ['project_id', 'period'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notices_provider_sid'), ['provider_sid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notices_resident_id'), ['resident_id'], unique=False)
 
     op.create_table('recipient_rows',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -463,6 +805,74 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_recipient_rows_list_id'), ['list_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_recipient_rows_resident_id'), ['resident_id'], unique=False)
 
+    op.create_table('batch_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('recipient_row_id', sa.Integer(), nullable=True),
+    sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('route', sa.String(length=12), nullable=True),
+    sa.Column('route_reason', sa.String(length=200), nullable=False),
+    sa.Column('payee_resident_id', sa.Integer(), nullable=True),
+    sa.Column('payee_name', sa.String(length=40), nullable=True),
+    sa.Column('bank_id', sa.Integer(), nullable=True),
+    sa.Column('account', onecard.privacy.Encrypted(length=160), nullable=True),
+    sa.Column('account_bidx', sa.String(length=40), nullable=True),
+    sa.Column('account_last4', sa.String(length=4), nullable=True),
+    sa.Column('proxy_appointment_id', sa.Integer(), nullable=True),
+    sa.Column('town_id', sa.Integer(), nullable=True),
+    sa.Column('village_id', sa.Integer(), nullable=True),
+    sa.Column('outcome', sa.String(length=8), nullable=True),
+    sa.Column('failure_code', sa.String(length=20), nullable=True),
+    sa.Column('failure_reason', sa.String(length=200), nullable=True),
+    sa.Column('reissue_of_line_id', sa.Integer(), nullable=True),
+    sa.Column('result_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name=op.f('ck_batch_lines_outcome')),
+    sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_batch_lines_route')),
+    sa.CheckConstraint("status in ('held','pending','sent','paid','failed','superseded','rejoined','cancelled')", name=op.f('ck_batch_lines_status')),
+    sa.CheckConstraint("status in ('held','rejoined','cancelled') or (route is not null and account is not null and resident_id is not null and bank_id is not null)", name=op.f('ck_batch_lines_routed_has_account')),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_batch_lines_amount_positive')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_batch_lines_bank_id_banks')),
+    sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_batch_lines_batch_id_batches')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_batch_lines_department_id_departments')),
+    sa.ForeignKeyConstraint(['payee_resident_id'], ['residents.id'], name=op.f('fk_batch_lines_payee_resident_id_residents')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_batch_lines_project_id_projects')),
+    sa.ForeignKeyConstraint(['proxy_appointment_id'], ['proxy_appointments.id'], name=op.f('fk_batch_lines_proxy_appointment_id_proxy_appointments')),
+    sa.ForeignKeyConstraint(['recipient_row_id'], ['recipient_rows.id'], name=op.f('fk_batch_lines_recipient_row_id_recipient_rows')),
+    sa.ForeignKeyConstraint(['reissue_of_line_id'], ['batch_lines.id'], name=op.f('fk_batch_lines_reissue_of_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_batch_lines_resident_id_residents')),
+    sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_batch_lines_town_id_towns')),
+    sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_batch_lines_village_id_villages')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_batch_lines'))
+    )
+    with op.batch_alter_table('batch_lines', schema=None) as batch_op:
+        batch_op.create_index('ix_batch_lines_batch', ['batch_id'], unique=False)
+        batch_op.create_index('ix_batch_lines_project_period', ['project_id', 'period'], unique=False)
+        batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
+        batch_op.create_index('uq_batch_lines_one_reissue', ['reissue_of_line_id'], unique=True, sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
+
+    op.create_table('notice_attempts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('notice_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('outcome', sa.String(length=12), nullable=False),
+    sa.Column('http_status', sa.Integer(), nullable=True),
+    sa.Column('provider_code', sa.String(length=20), nullable=True),
+    sa.Column('provider_sid', sa.String(length=64), nullable=True),
+    sa.Column('error', sa.String(length=300), nullable=True),
+    sa.CheckConstraint("outcome in ('sent','retry','failed','unknown','reconciled','held','callback')", name=op.f('ck_notice_attempts_outcome')),
+    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_notice_attempts_notice_id_notices')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notice_attempts'))
+    )
+    with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notice_attempts_notice_id'), ['notice_id'], unique=False)
+
     # ### end Alembic commands ###
 
     # -- onecard: steps autogenerate cannot see --
@@ -474,16 +884,43 @@ def upgrade():
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notice_attempts_notice_id'))
+
+    op.drop_table('notice_attempts')
+    with op.batch_alter_table('batch_lines', schema=None) as batch_op:
+        batch_op.drop_index('uq_batch_lines_one_reissue', sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
+        batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
+        batch_op.drop_index('ix_batch_lines_project_period')
+        batch_op.drop_index('ix_batch_lines_batch')
+
+    op.drop_table('batch_lines')
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recipient_rows_resident_id'))
         batch_op.drop_index(batch_op.f('ix_recipient_rows_list_id'))
         batch_op.drop_index('ix_recipient_rows_id_bidx')
 
     op.drop_table('recipient_rows')
+    with op.batch_alter_table('notices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notices_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_notices_provider_sid'))
+        batch_op.drop_index('ix_notices_project_period')
+        batch_op.drop_index(batch_op.f('ix_notices_payment_key'))
+        batch_op.drop_index('ix_notices_due')
+        batch_op.drop_index(batch_op.f('ix_notices_department_id'))
+
+    op.drop_table('notices')
     with op.batch_alter_table('card_applications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_card_applications_resident_id'))
 
     op.drop_table('card_applications')
+    op.drop_table('wechat_subscriptions')
+    with op.batch_alter_table('risk_findings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_risk_findings_last_run_id'))
+        batch_op.drop_index(batch_op.f('ix_risk_findings_department_id'))
+        batch_op.drop_index('ix_risk_findings_check_status')
+
+    op.drop_table('risk_findings')
     with op.batch_alter_table('resident_categories', schema=None) as batch_op:
         batch_op.drop_index('ix_resident_categories_category')
 
@@ -494,12 +931,17 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_proxy_appointments_account_bidx'))
 
     op.drop_table('proxy_appointments')
+    with op.batch_alter_table('passbook_accounts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_passbook_accounts_account_bidx'))
+
+    op.drop_table('passbook_accounts')
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_resident_time')
         batch_op.drop_index('ix_ledger_project_period')
         batch_op.drop_index(batch_op.f('ix_ledger_entries_department_id'))
         batch_op.drop_index(batch_op.f('ix_ledger_entries_batch_id'))
         batch_op.drop_index(batch_op.f('ix_ledger_entries_bank_id'))
+        batch_op.drop_index(batch_op.f('ix_ledger_entries_account_bidx'))
 
     op.drop_table('ledger_entries')
     with op.batch_alter_table('cards', schema=None) as batch_op:
@@ -509,10 +951,18 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_cards_account_bidx'))
 
     op.drop_table('cards')
+    with op.batch_alter_table('batches', schema=None) as batch_op:
+        batch_op.drop_index('ix_batches_project_period')
+        batch_op.drop_index(batch_op.f('ix_batches_project_id'))
+        batch_op.drop_index(batch_op.f('ix_batches_department_id'))
+        batch_op.drop_index(batch_op.f('ix_batches_bank_id'))
+
+    op.drop_table('batches')
     with op.batch_alter_table('arrival_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_arrival_events_resident_id'))
 
     op.drop_table('arrival_events')
+    op.drop_table('agreement_projects')
     with op.batch_alter_table('residents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_residents_village_id'))
         batch_op.drop_index(batch_op.f('ix_residents_town_id'))
@@ -520,11 +970,30 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_residents_household_id'))
 
     op.drop_table('residents')
+    with op.batch_alter_table('registry_imports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_registry_imports_file_sha256'))
+
+    op.drop_table('registry_imports')
     with op.batch_alter_table('recipient_lists', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recipient_lists_project_id'))
         batch_op.drop_index(batch_op.f('ix_recipient_lists_department_id'))
 
     op.drop_table('recipient_lists')
+    with op.batch_alter_table('disclosures', schema=None) as batch_op:
+        batch_op.drop_index('uq_disclosures_live', sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
+        batch_op.drop_index(batch_op.f('ix_disclosures_project_id'))
+        batch_op.drop_index(batch_op.f('ix_disclosures_department_id'))
+
+    op.drop_table('disclosures')
+    with op.batch_alter_table('console_form_nonces', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_console_form_nonces_used_at'))
+
+    op.drop_table('console_form_nonces')
+    with op.batch_alter_table('agreements', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_agreements_department_id'))
+        batch_op.drop_index(batch_op.f('ix_agreements_bank_id'))
+
+    op.drop_table('agreements')
     op.drop_table('staff_accounts')
     op.drop_table('households')
     with op.batch_alter_table('villages', schema=None) as batch_op:
@@ -535,8 +1004,19 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_projects_department_id'))
 
     op.drop_table('projects')
+    with op.batch_alter_table('department_contacts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_department_contacts_department_id'))
+
+    op.drop_table('department_contacts')
     op.drop_table('towns')
     op.drop_table('site_settings')
+    op.drop_table('risk_runs')
+    with op.batch_alter_table('payment_result_staging', schema=None) as batch_op:
+        batch_op.drop_index('ix_result_staging_token_line')
+
+    op.drop_table('payment_result_staging')
+    op.drop_table('notice_templates')
+    op.drop_table('idempotency_keys')
     op.drop_table('departments')
     op.drop_table('banks')
     with op.batch_alter_table('auth_tokens', schema=None) as batch_op:
