@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from onecard import create_app
 from onecard.extensions import db as _db
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.fixtures_citizen"]
 
 PG_URL = os.environ.get("ONECARD_TEST_DATABASE_URL")
 KEEP_TABLES = {"towns", "banks", "departments", "alembic_version"}
