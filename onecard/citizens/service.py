@@ -284,14 +284,19 @@ def request_binding_code(ctx: CitizenContext, name: str, id_number: str) -> Code
     return CodeSent(BINDING_SENT, dev_code=_dev_code(code) if match else None)
 
 
-def bind(ctx: CitizenContext, name: str, id_number: str, code: str) -> dict:
-    """实名绑定: with the right code this phone (openid) is tied to the resident."""
-    name = normalize_name(name)
-    bidx = blind_index(normalize_id_number(id_number), "id")
-    row = _consume_code("bind", code, [VerificationCode.session_id == ctx.session_id,
-                                       VerificationCode.target_bidx == bidx])
+def bind(ctx: CitizenContext, name: str | None, id_number: str | None, code: str) -> dict:
+    """实名绑定: with the right code this phone (openid) is tied to the resident.
+
+    Without name and ID (the H5 page's second step, which never echoes the ID back) the
+    session's latest binding code is used; its row was tied to a resident only when name and ID matched.
+    """
+    where = [VerificationCode.session_id == ctx.session_id]
+    if name or id_number:
+        name = normalize_name(name)
+        where.append(VerificationCode.target_bidx == blind_index(normalize_id_number(id_number), "id"))
+    row = _consume_code("bind", code, where)
     resident = db.session.get(Resident, row.resident_id)
-    if resident is None or resident.name != name:
+    if resident is None or (name and resident.name != name):
         raise Invalid("验证码不正确", code="code_wrong", field="code")
     if ctx.openid and resident.wechat_openid != ctx.openid:
         # An openid belongs to one resident: a phone re-binding to someone else releases the old tie first.

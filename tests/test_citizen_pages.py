@@ -1,0 +1,58 @@
+"""The H5 pages through the test client: CSRF, redirects, errors in plain Chinese, nothing unmasked."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.factories import make_card, make_resident
+from tests.fixtures_citizen import add_ledger, last_code, make_project
+
+pytestmark = pytest.mark.usefixtures("citizen_env")
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_login_bind_card_and_subsidies_pages(client, county):
+    resident = make_resident(county["towns"][0], county["villages"][0], name="孔德福")
+    make_card(resident, county["banks"]["RCB"], status="active")
+    add_ledger(resident, make_project(county["departments"]["县民政局"]), county["banks"]["RCB"],
+               outcome="failed")
+    assert client.get("/m/card").headers["Location"].endswith("/m/login")
+    page = client.get("/m/login").get_data(as_text=True)
+    # A POST without the CSRF token is refused with a plain message.
+    r = client.post("/m/login", data={})
+    assert r.status_code == 400 and "页面已过期" in r.get_data(as_text=True)
+    r = client.post("/m/login", data={"csrf_token": _csrf(page)})
+    assert r.headers["Location"].endswith("/m/bind")
+    page = client.get("/m/bind").get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(page), "step": "details", "name": "孔德福",
+                                     "id_number": resident.id_number})
+    html = r.get_data(as_text=True)
+    assert "如信息正确" in html and resident.id_number not in html
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "code", "code": "999999" if
+                                     last_code() != "999999" else "111111"})
+    assert "验证码不正确" in r.get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "code", "code": last_code()})
+    assert r.headers["Location"].endswith("/m/card")
+    html = client.get("/m/card").get_data(as_text=True)
+    assert "正常" in html and resident.id_number not in html and "农商银行" in html
+    html = client.get("/m/subsidies").get_data(as_text=True)
+    assert "怎么办" in html and "100.00元" in html
+    for path in ("/m/", "/m/policies", "/m/settings", "/m/complaints", "/m/apply", "/m/activate", "/m/loss"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert not re.search(r"\d{17}[\dX]", r.get_data(as_text=True)), path
+
+
+def test_elderly_switch_sets_a_cookie_and_class(client):
+    page = client.get("/m/policies").get_data(as_text=True)
+    assert 'class=""' in page or "elderly" not in page.split("<body")[1][:40]
+    r = client.post("/m/elderly", data={"csrf_token": _csrf(page), "on": "1", "next": "/m/policies"})
+    assert r.headers["Location"].endswith("/m/policies")
+    assert 'class="elderly"' in client.get("/m/policies").get_data(as_text=True)
+    # An outside redirect target is ignored.
+    r = client.post("/m/elderly", data={"csrf_token": _csrf(page), "on": "0", "next": "https://evil.example/"})
+    assert r.headers["Location"].endswith("/m/")
