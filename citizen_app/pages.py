@@ -127,7 +127,9 @@ def login():
             return _page("m/error.html", 404, message="页面不存在")
         try:
             ident = (request.form.get("id_number") or "").strip()
-            result = service.dev_login(id_number=ident or None, ip=request.remote_addr, channel="h5")
+            rid = request.form.get("resident_id", "")
+            result = service.dev_login(id_number=ident or None, resident_id=int(rid) if rid.isdigit() else None,
+                                       ip=request.remote_addr, channel="h5")
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
@@ -137,7 +139,8 @@ def login():
                                 secure=current_app.config.get("ENV") == "production",
                                 max_age=current_app.config["TOKEN_TTL_MINUTES"] * 60)
             return response
-    return _page("m/login.html", error=error)
+    from citizen_app.demo import demo_residents
+    return _page("m/login.html", error=error, demo=demo_residents() if service.dev_login_allowed() else [])
 
 
 @bp.post("/logout")
@@ -163,12 +166,17 @@ def bind():
                 step = "code"
                 service.bind(ctx, None, None, request.form.get("code", ""))
                 return redirect(url_for("citizen_pages.card"))
-            sent = service.request_binding_code(ctx, request.form.get("name", ""), request.form.get("id_number", ""))
+            if request.form.get("step") == "demo":
+                sent = service.request_binding_code_for_demo(ctx, int(request.form.get("resident_id") or 0))
+            else:
+                sent = service.request_binding_code(ctx, request.form.get("name", ""),
+                                                    request.form.get("id_number", ""))
             step, message, dev_code = "code", sent.message, sent.dev_code
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
-    return _page("m/bind.html", step=step, error=error, message=message, dev_code=dev_code,
+    from citizen_app.demo import demo_residents
+    return _page("m/bind.html", demo=demo_residents() if service.dev_login_allowed() else [], step=step, error=error, message=message, dev_code=dev_code,
                  name=request.form.get("name", "") if step == "details" else "")
 
 

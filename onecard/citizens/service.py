@@ -284,6 +284,14 @@ def request_binding_code(ctx: CitizenContext, name: str, id_number: str) -> Code
     return CodeSent(BINDING_SENT, dev_code=_dev_code(code) if match else None)
 
 
+def request_binding_code_for_demo(ctx: CitizenContext, resident_id: int) -> CodeSent:
+    """Development only: the binding step for a demo resident, so nobody has to type a (synthetic) full ID."""
+    resident = db.session.get(Resident, resident_id) if dev_login_allowed() else None
+    if resident is None:
+        raise NotFound("页面或记录不存在", code="not_found")
+    return request_binding_code(ctx, resident.name, resident.id_number)
+
+
 def bind(ctx: CitizenContext, name: str | None, id_number: str | None, code: str) -> dict:
     """实名绑定: with the right code this phone (openid) is tied to the resident.
 
