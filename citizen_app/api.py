@@ -1,7 +1,7 @@
 """The mini-program JSON API under /api/citizen/v1: parse, call one citizen service function, render."""
 from __future__ import annotations
 
-from flask import request
+from flask import jsonify, request
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
@@ -356,7 +356,8 @@ def replacement(form, files):
 @bp.doc(security=SECURITY)
 def subsidies(args):
     """补贴到账：每一笔发放，最新在前，分页；本年已到账合计；未到账的说明怎么办。"""
-    return service.my_subsidies(citizen().require_resident(), **args)
+    # Already JSON-ready: skip the schema dump on this hot read (the schema still documents it).
+    return jsonify(service.my_subsidies(citizen().require_resident(), **args))
 
 
 @bp.get("/policies")
