@@ -24,13 +24,15 @@ bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
 SESSION_COOKIE = "oc_citizen"
 PRE_COOKIE = "oc_pre"
 ELDERLY_COOKIE = "oc_elderly"
+STAFF_COOKIE = "oc_staff"   # village-assisted pages (/m/assist/)
 
 
 # ---------------------------------------------------------------- session, CSRF, rendering
 
 
 def _seed() -> str:
-    return request.cookies.get(SESSION_COOKIE) or g.get("pre_seed") or request.cookies.get(PRE_COOKIE) or ""
+    return (request.cookies.get(SESSION_COOKIE) or request.cookies.get(STAFF_COOKIE) or g.get("pre_seed")
+            or request.cookies.get(PRE_COOKIE) or "")
 
 
 def csrf_token() -> str:
@@ -100,7 +102,8 @@ def resident_page(view):
 def _domain_error(exc: DomainError):
     db.session.rollback()
     if isinstance(exc, Unauthenticated):
-        return redirect(url_for("citizen_pages.login"))
+        assist = request.path.startswith("/m/assist")
+        return redirect(url_for("citizen_pages.assist_login" if assist else "citizen_pages.login"))
     return _page("m/error.html", exc.status, message=exc.message)
 
 

@@ -56,3 +56,35 @@ def test_elderly_switch_sets_a_cookie_and_class(client):
     # An outside redirect target is ignored.
     r = client.post("/m/elderly", data={"csrf_token": _csrf(page), "on": "0", "next": "https://evil.example/"})
     assert r.headers["Location"].endswith("/m/")
+
+
+def test_village_staff_assist_pages_apply_for_a_resident_with_consent(client, county, make_staff):
+    import io
+
+    from tests.conftest import TEST_PASSWORD
+    from tests.fixtures_citizen import JPEG
+    staff = make_staff("village_staff", village_id=county["villages"][0])
+    mine = make_resident(county["towns"][0], county["villages"][0], name="孟庆云")
+    other = make_resident(county["towns"][1], county["villages"][1], name="孟庆云")
+    assert client.get("/m/assist/").headers["Location"].endswith("/m/assist/login")
+    page = client.get("/m/assist/login").get_data(as_text=True)
+    r = client.post("/m/assist/login", data={"csrf_token": _csrf(page), "username": staff.username,
+                                             "password": "wrong"})
+    assert "用户名或密码错误" in r.get_data(as_text=True)
+    r = client.post("/m/assist/login", data={"csrf_token": _csrf(page), "username": staff.username,
+                                             "password": TEST_PASSWORD})
+    assert r.headers["Location"].endswith("/m/assist/")
+    html = client.get("/m/assist/?q=孟庆云").get_data(as_text=True)
+    assert f"/m/assist/r/{mine.id}" in html and f"/m/assist/r/{other.id}" not in html
+    assert "没有办成" in client.get(f"/m/assist/r/{other.id}").get_data(as_text=True)
+    html = client.get(f"/m/assist/r/{mine.id}").get_data(as_text=True)
+    token = _csrf(html)
+    client.post(f"/m/assist/r/{mine.id}", data={"csrf_token": token, "step": "send"})
+    html = client.post(f"/m/assist/r/{mine.id}", data={"csrf_token": token, "step": "consent",
+                                                       "code": last_code(mine.mobile)}).get_data(as_text=True)
+    consent = re.search(r'name="consent_id" value="(\d+)"', html).group(1)
+    html = client.post(f"/m/assist/r/{mine.id}", content_type="multipart/form-data", data={
+        "csrf_token": token, "step": "apply", "consent_id": consent, "bank_id": str(county["banks"]["RCB"]),
+        "delivery": "branch", "branch": "农商银行营业部", "photo": (io.BytesIO(JPEG), "p.jpg")}).get_data(as_text=True)
+    assert "已为居民提交申领" in html and "已提交" in html
+    assert not re.search(r"\d{17}[\dX]", html)
