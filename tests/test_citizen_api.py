@@ -463,3 +463,40 @@ def test_openapi_document(client):
     r = client.get(f"{API}/openapi.json")
     assert r.status_code == 200
     assert f"{API}/subsidies" in r.json["paths"]
+
+
+def test_one_code_confirms_one_activation_under_a_race(app, client, citizen_login, resident, county):
+    import threading
+
+    from onecard.actors import Actor
+    from onecard.citizens import service
+    from onecard.errors import DomainError
+    card = make_card(resident, county["banks"]["RCB"], status="issued")
+    client.post(f"{API}/card/activate/code", headers=citizen_login(resident))
+    code, rid, card_id = last_code(), resident.id, card.id
+    db.session.remove()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def attempt():
+        with app.app_context():
+            barrier.wait()
+            try:
+                service.activate_card(Actor(kind="citizen", id=rid, label="居民本人"), rid, code)
+                outcomes.append("ok")
+            except DomainError as exc:
+                db.session.rollback()
+                outcomes.append(exc.code)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert outcomes.count("ok") == 1, outcomes
+    assert db.session.get(Card, card_id).status == "active"
+    from onecard.audit import AuditEntry
+    assert db.session.execute(sa.select(sa.func.count(AuditEntry.id))
+                              .where(AuditEntry.action == "card.active")).scalar() == 1

@@ -88,3 +88,19 @@ def test_village_staff_assist_pages_apply_for_a_resident_with_consent(client, co
         "delivery": "branch", "branch": "农商银行营业部", "photo": (io.BytesIO(JPEG), "p.jpg")}).get_data(as_text=True)
     assert "已为居民提交申领" in html and "已提交" in html
     assert not re.search(r"\d{17}[\dX]", html)
+
+
+def test_demo_step_offers_demo_residents_on_the_dev_login_and_binding_pages(client, county, make_staff):
+    from citizen_app import demo as citizen_demo
+    make_staff("village_staff", "village", village_id=county["villages"][0])
+    main = make_resident(county["towns"][0], county["villages"][0], name="颜建国")
+    make_card(main, county["banks"]["RCB"], status="active")
+    citizen_demo.run(None)
+    html = client.get("/m/login").get_data(as_text=True)
+    assert "演示居民 颜*国" in html and main.id_number not in html
+    r = client.post("/m/login", data={"csrf_token": _csrf(html)})
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "demo", "resident_id": str(main.id)})
+    assert "如信息正确" in r.get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "code", "code": last_code(main.mobile)})
+    assert r.headers["Location"].endswith("/m/card")
