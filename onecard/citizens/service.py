@@ -548,6 +548,9 @@ def process_application(actor: Actor, application_id: int, action: str, *, accou
     target = STAFF_MOVES[action]
     APPLICATION_MACHINE.check(application.status, target)
     card = db.session.get(Card, application.card_id) if application.card_id else None
+    if (target == "posted") != (application.delivery == "post") and target in ("ready", "posted"):
+        raise Conflict("领卡方式为“邮寄到家”的用“已邮寄”，到网点领取的用“待领取”", code="delivery_mismatch",
+                       field="action")
     if target in ("ready", "posted"):
         account = normalize_bank_card(account, field="account")
         card_number = normalize_text(card_number, field="card_number", max_len=20, required=False, label="社保卡号")

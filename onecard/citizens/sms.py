@@ -44,4 +44,5 @@ def send_code_sms(mobile: str, text: str) -> None:
             raise Unavailable("短信暂时发送失败，请稍后再试", code="sms_unavailable") from exc
         return
     console_outbox.append({"mobile": mobile, "text": body})
-    log.info("SMS to %s: %s", mask_mobile(mobile), body)
+    # The console provider is for development: the code is printed so the developer can type it in.
+    print(f"[短信 console] 发往 {mask_mobile(mobile)}：{body}", flush=True)
