@@ -212,17 +212,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the database directory")
+    parser.add_argument("--reuse", help="a directory kept by --keep: skip building (same rows)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-    work = tempfile.mkdtemp(prefix="bench_citizen_")
+    work = args.reuse or tempfile.mkdtemp(prefix="bench_citizen_")
     db_path = os.path.join(work, "bench.db")
-    t0 = time.perf_counter()
-    tokens = build(db_path, args.rows, args.residents, args.tokens)
-    build_seconds = time.perf_counter() - t0
     token_file = os.path.join(work, "tokens.txt")
-    with open(token_file, "w") as fh:
-        fh.write("\n".join(tokens) + "\n")
+    t0 = time.perf_counter()
+    if not args.reuse:
+        tokens = build(db_path, args.rows, args.residents, args.tokens)
+        with open(token_file, "w") as fh:
+            fh.write("\n".join(tokens) + "\n")
+    build_seconds = time.perf_counter() - t0
     script = os.path.join(work, "subsidies.lua")
     with open(script, "w") as fh:
         fh.write(LUA % token_file)
@@ -245,7 +247,9 @@ def main() -> None:
         finally:
             stop(proc)
     finally:
-        if not args.keep:
+        if args.keep:
+            print(f"kept: {work}", file=sys.stderr)
+        if not args.keep and not args.reuse:
             shutil.rmtree(work, ignore_errors=True)
     s, f = results["subsidies"], results["floor"]
     print(json.dumps({"subsidies": s, "floor": f, "build_seconds": round(build_seconds, 1)}), file=sys.stderr)

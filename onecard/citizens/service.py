@@ -141,12 +141,15 @@ def authenticate(token: str | None, *, ip: str | None = None, channel: str = "mi
     if not token:
         raise Unauthenticated("请先登录", code="login_required")
     sessions, auth = CitizenSession.__table__, AuthToken.__table__
-    row = db.session.connection().execute(
-        sa.select(sessions.c.id, sessions.c.resident_id, sessions.c.openid, auth.c.expires_at, auth.c.revoked_at)
-        .select_from(auth.join(sessions, sa.and_(auth.c.subject_id == sessions.c.id,
-                                                 auth.c.subject_kind == "citizen")))
-        .where(auth.c.token_hash == hashlib.sha256(token.encode()).hexdigest())
-    ).first()
+    # A pooled connection of its own, not the ORM session: this runs on every citizen request.
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(sessions.c.id, sessions.c.resident_id, sessions.c.openid, auth.c.expires_at,
+                      auth.c.revoked_at)
+            .select_from(auth.join(sessions, sa.and_(auth.c.subject_id == sessions.c.id,
+                                                     auth.c.subject_kind == "citizen")))
+            .where(auth.c.token_hash == hashlib.sha256(token.encode()).hexdigest())
+        ).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         raise Unauthenticated("登录已过期，请重新登录", code="token_invalid")
     return CitizenContext(row.id, row.resident_id, row.openid, ip=ip, channel=channel)
@@ -606,7 +609,11 @@ def my_subsidies(resident_id: int, *, page: int = 1, per_page: int = 20, year: i
     per_page = min(max(int(per_page or 20), 1), 100)
     year = year or local_today().year
     start, end = _year_bounds(year)
-    conn = db.session.connection()
+    with db.engine.connect() as conn:   # read-only, committed data: no ORM session needed
+        return _subsidy_page(conn, resident_id, page, per_page, year, start, end)
+
+
+def _subsidy_page(conn, resident_id: int, page: int, per_page: int, year: int, start, end) -> dict:
     rows = conn.execute(
         sa.select(_LEDGER.c.id, _LEDGER.c.period, _LEDGER.c.amount_fen, _LEDGER.c.outcome, _LEDGER.c.failure_code,
                   _LEDGER.c.failure_reason, _LEDGER.c.occurred_at, _LEDGER.c.account_last4, _LEDGER.c.project_id,
