@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import date, datetime, timedelta
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -148,19 +149,23 @@ def _insert(conn, table, batch):
     conn.execute(table.insert(), [dict(zip(cols, r, strict=True)) for r in batch])
 
 
-def serve(target: str, port: int, env: dict, workers: int) -> subprocess.Popen:
+def serve(target: str, port: int, env: dict, workers: int, ready_path: str) -> subprocess.Popen:
     cmd = [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-w", str(workers), "-k", "gthread",
            "--threads", "8", "-b", f"127.0.0.1:{port}", "--chdir", ROOT, "--log-level", "warning",
-           "--keep-alive", "30", target]
+           "--keep-alive", "30", "--preload", target]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    # Ready means every worker answers over HTTP (the socket is bound long before the app is imported).
+    deadline = time.time() + 120
+    ok = 0
+    while time.time() < deadline and ok < 4 * workers:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=5) as r:
+                ok += r.status == 200
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.3)
+    if ok >= 4 * workers:
+        return proc
     proc.kill()
     raise SystemExit("gunicorn did not start: " + proc.stderr.read().decode()[-2000:])
 
@@ -233,14 +238,14 @@ def main() -> None:
     results = {}
     try:
         port = _free_port()
-        proc = serve("bench.bench_citizen:floor_app()", port, env, args.workers)
+        proc = serve("bench.bench_citizen:floor_app()", port, env, args.workers, "/floor")
         try:
             wrk(f"http://127.0.0.1:{port}/floor", 3, args.connections, None)   # warm-up
             results["floor"] = wrk(f"http://127.0.0.1:{port}/floor", args.seconds, args.connections, None)
         finally:
             stop(proc)
         port = _free_port()
-        proc = serve("onecard:create_app()", port, env, args.workers)
+        proc = serve("onecard:create_app()", port, env, args.workers, "/healthz")
         try:
             wrk(f"http://127.0.0.1:{port}", 3, args.connections, script)
             results["subsidies"] = wrk(f"http://127.0.0.1:{port}", args.seconds, args.connections, script)
