@@ -15,7 +15,9 @@ SECURITY = [{"bearer": []}]
 
 def _token() -> str | None:
     header = request.headers.get("Authorization", "")
-    return header[7:].strip() or None if header.lower().startswith("bearer ") else None
+    if not header.lower().startswith("bearer "):
+        return None
+    return header[7:].strip() or None
 
 
 def citizen(channel: str = "miniprogram") -> service.CitizenContext:
