@@ -62,6 +62,12 @@ def _check(page, name: str) -> str:
     return html
 
 
+def _submit(page, selector: str) -> None:
+    """Click something that loads a new page and wait for that page (a POST + redirect)."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def _font_px(page) -> float:
     return float(page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)"))
 
@@ -74,28 +80,28 @@ def test_phone_binds_sees_card_applies_reads_arrival_and_goes_elderly(live_serve
 
     page.goto(f"{base}/m/")
     _check(page, "home_anonymous")
-    page.click("text=登录")
-    page.click("#dev-login")                      # a fresh phone, not yet bound
+    _submit(page, "text=登录")
+    _submit(page, "#dev-login")                      # a fresh phone, not yet bound
     assert page.url.endswith("/m/bind")
     page.fill("#name", "颜桂兰")
     page.fill("#id_number", resident.id_number)
-    page.click("#send-code")
+    _submit(page, "#send-code")
     html = _check(page, "bind_code")
     assert "如信息正确" in html
     page.fill("#code", last_code(resident.mobile))
-    page.click("#bind")
+    _submit(page, "#bind")
     assert page.url.endswith("/m/card")
     assert page.inner_text("#card-status") == "未申领"
     _check(page, "card_none")
 
-    page.click("#go-apply")
+    _submit(page, "#go-apply")
     photo = tmp_path / "me.jpg"
     photo.write_bytes(JPEG)
     page.select_option("#bank_id", label="农商银行（泗水县农商银行）")
     page.fill("#branch", "泗水县农商银行营业部")
     page.set_input_files("#photo", str(photo))
     _check(page, "apply")
-    page.click("#submit-apply")
+    _submit(page, "#submit-apply")
     assert "/m/card" in page.url
     assert "已申领" in page.inner_text("#card-status")
     assert page.inner_text(".app-status") == "已提交"
@@ -107,7 +113,7 @@ def test_phone_binds_sees_card_applies_reads_arrival_and_goes_elderly(live_serve
     _check(page, "subsidies")
 
     before = _font_px(page)
-    page.click("#elderly-switch")
+    _submit(page, "#elderly-switch")
     assert "/m/subsidies" in page.url
     after = _font_px(page)
     assert after >= 20 and after > before
@@ -123,9 +129,9 @@ def test_errors_are_plain_chinese_on_the_page(live_server, page, county):
     resident = make_resident(county["towns"][0], county["villages"][0], name="曾志强")
     page.goto(f"{live_server}/m/login")
     page.fill("#id_number", resident.id_number)
-    page.click("#dev-login")
+    _submit(page, "#dev-login")
     page.goto(f"{live_server}/m/apply")
     page.fill("#branch", "")
-    page.click("#submit-apply")
+    _submit(page, "#submit-apply")
     assert "领卡网点不能为空" in page.inner_text(".error")
     _check(page, "apply_error")
