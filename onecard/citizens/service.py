@@ -136,20 +136,23 @@ def dev_login(*, resident_id: int | None = None, id_number: str | None = None, i
     return _new_session(openid=f"dev-{secrets.token_hex(8)}", resident_id=rid, ip=ip, channel=channel)
 
 
+_SESSIONS, _AUTH = CitizenSession.__table__, AuthToken.__table__
+_TOKEN_LOOKUP = (
+    sa.select(_SESSIONS.c.id, _SESSIONS.c.resident_id, _SESSIONS.c.openid, _AUTH.c.expires_at, _AUTH.c.revoked_at)
+    .select_from(_AUTH.join(_SESSIONS, sa.and_(_AUTH.c.subject_id == _SESSIONS.c.id,
+                                               _AUTH.c.subject_kind == "citizen")))
+    .where(_AUTH.c.token_hash == sa.bindparam("token_hash"))
+)
+
+
 def authenticate(token: str | None, *, ip: str | None = None, channel: str = "miniprogram") -> CitizenContext:
     """The session behind a citizen token (one indexed query), or Unauthenticated."""
     if not token:
         raise Unauthenticated("请先登录", code="login_required")
-    sessions, auth = CitizenSession.__table__, AuthToken.__table__
-    # A pooled connection of its own, not the ORM session: this runs on every citizen request.
+    # A pooled connection of its own, not the ORM session, and a statement built once: this runs on
+    # every citizen request.
     with db.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(sessions.c.id, sessions.c.resident_id, sessions.c.openid, auth.c.expires_at,
-                      auth.c.revoked_at)
-            .select_from(auth.join(sessions, sa.and_(auth.c.subject_id == sessions.c.id,
-                                                     auth.c.subject_kind == "citizen")))
-            .where(auth.c.token_hash == hashlib.sha256(token.encode()).hexdigest())
-        ).first()
+        row = conn.execute(_TOKEN_LOOKUP, {"token_hash": hashlib.sha256(token.encode()).hexdigest()}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         raise Unauthenticated("登录已过期，请重新登录", code="token_invalid")
     return CitizenContext(row.id, row.resident_id, row.openid, ip=ip, channel=channel)
@@ -592,10 +595,21 @@ _PROJECTS = Project.__table__
 _BANKS = Bank.__table__
 
 
-def _year_total(resident_id, start, end):
-    return (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
-            .where(_LEDGER.c.resident_id == resident_id, _LEDGER.c.outcome == "paid",
-                   _LEDGER.c.occurred_at >= start, _LEDGER.c.occurred_at < end))
+# Built once with bind parameters (statement construction and cache keys cost more than the query).
+_YEAR_TOTAL = (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
+               .where(_LEDGER.c.resident_id == sa.bindparam("rid"), _LEDGER.c.outcome == "paid",
+                      _LEDGER.c.occurred_at >= sa.bindparam("start"), _LEDGER.c.occurred_at < sa.bindparam("end")))
+_SUBSIDY_PAGE = (
+    sa.select(_LEDGER.c.id, _LEDGER.c.period, _LEDGER.c.amount_fen, _LEDGER.c.outcome, _LEDGER.c.failure_code,
+              _LEDGER.c.failure_reason, _LEDGER.c.occurred_at, _LEDGER.c.account_last4, _LEDGER.c.project_id,
+              _PROJECTS.c.name.label("project_name"), _BANKS.c.name.label("bank_name"),
+              _YEAR_TOTAL.scalar_subquery().label("year_total"))
+    .select_from(_LEDGER.join(_PROJECTS, _PROJECTS.c.id == _LEDGER.c.project_id)
+                 .join(_BANKS, _BANKS.c.id == _LEDGER.c.bank_id))
+    .where(_LEDGER.c.resident_id == sa.bindparam("rid"))
+    .order_by(_LEDGER.c.occurred_at.desc(), _LEDGER.c.id.desc())
+    .limit(sa.bindparam("lim", type_=sa.Integer)).offset(sa.bindparam("off", type_=sa.Integer))
+)
 
 
 def my_subsidies(resident_id: int, *, page: int = 1, per_page: int = 20, year: int | None = None) -> dict:
@@ -614,18 +628,9 @@ def my_subsidies(resident_id: int, *, page: int = 1, per_page: int = 20, year: i
 
 
 def _subsidy_page(conn, resident_id: int, page: int, per_page: int, year: int, start, end) -> dict:
-    rows = conn.execute(
-        sa.select(_LEDGER.c.id, _LEDGER.c.period, _LEDGER.c.amount_fen, _LEDGER.c.outcome, _LEDGER.c.failure_code,
-                  _LEDGER.c.failure_reason, _LEDGER.c.occurred_at, _LEDGER.c.account_last4, _LEDGER.c.project_id,
-                  _PROJECTS.c.name.label("project_name"), _BANKS.c.name.label("bank_name"),
-                  _year_total(resident_id, start, end).scalar_subquery().label("year_total"))
-        .select_from(_LEDGER.join(_PROJECTS, _PROJECTS.c.id == _LEDGER.c.project_id)
-                     .join(_BANKS, _BANKS.c.id == _LEDGER.c.bank_id))
-        .where(_LEDGER.c.resident_id == resident_id)
-        .order_by(_LEDGER.c.occurred_at.desc(), _LEDGER.c.id.desc())
-        .limit(per_page + 1).offset((page - 1) * per_page)
-    ).all()
-    total = rows[0].year_total if rows else conn.execute(_year_total(resident_id, start, end)).scalar()
+    params = {"rid": resident_id, "start": start, "end": end}
+    rows = conn.execute(_SUBSIDY_PAGE, {**params, "lim": per_page + 1, "off": (page - 1) * per_page}).all()
+    total = rows[0].year_total if rows else conn.execute(_YEAR_TOTAL, params).scalar()
     items = []
     for r in rows[:per_page]:
         failed = r.outcome == "failed"
