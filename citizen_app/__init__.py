@@ -17,6 +17,8 @@ def init_app(app: Flask) -> Api:
     )
     api = Api(app, config_prefix="CITIZEN")
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    from citizen_app import pages
+    from citizen_app import api as citizen_api
+    from citizen_app import assist_pages, pages  # noqa: F401 (assist_pages adds its routes to pages.bp)
+    api.register_blueprint(citizen_api.bp)
     app.register_blueprint(pages.bp)
     return api

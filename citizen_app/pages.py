@@ -1,11 +1,293 @@
-"""Mobile H5 pages (/m/): the same flows as the mini-program, for any phone browser."""
+"""Mobile H5 pages (/m/): the same flows as the mini-program, for any phone browser (WeChat's too).
+
+The session is an HttpOnly cookie holding a citizen token; every POST form carries a
+CSRF token derived from that cookie (or, before login, from a random pre-login cookie).
+Pages call the same citizen service functions as the JSON API: no second copy of a rule.
+Elderly mode (适老化) is a cookie: large type, high contrast, one task per screen.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import hashlib
+import hmac
+import secrets
+from functools import wraps
+
+from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
+
+from onecard import demo
+from onecard.citizens import service
+from onecard.errors import DomainError, Unauthenticated
+from onecard.extensions import db, limiter
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
+
+SESSION_COOKIE = "oc_citizen"
+PRE_COOKIE = "oc_pre"
+ELDERLY_COOKIE = "oc_elderly"
+STAFF_COOKIE = "oc_staff"   # village-assisted pages (/m/assist/)
+
+
+# ---------------------------------------------------------------- session, CSRF, rendering
+
+
+def _seed() -> str:
+    return (request.cookies.get(SESSION_COOKIE) or request.cookies.get(STAFF_COOKIE) or g.get("pre_seed")
+            or request.cookies.get(PRE_COOKIE) or "")
+
+
+def csrf_token() -> str:
+    if not _seed():
+        g.pre_seed = secrets.token_urlsafe(16)
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, ("csrf:" + _seed()).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@bp.before_request
+def _check_csrf():
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        if not _seed() or not hmac.compare_digest(sent, csrf_token()):
+            return _page("m/error.html", 400, message="页面已过期或来源不明，请返回上一页刷新后重新操作。")
+    return None
+
+
+@bp.after_request
+def _cookies(response):
+    if g.get("pre_seed") and not request.cookies.get(PRE_COOKIE):
+        response.set_cookie(PRE_COOKIE, g.pre_seed, httponly=True, samesite="Lax",
+                            secure=current_app.config.get("ENV") == "production")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _ctx(optional: bool = False) -> service.CitizenContext | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token and optional:
+        return None
+    try:
+        return service.authenticate(token, ip=request.remote_addr, channel="h5")
+    except Unauthenticated:
+        if optional:
+            return None
+        raise
+
+
+def _page(template: str, status: int = 200, **context):
+    elderly = request.cookies.get(ELDERLY_COOKIE) == "1"
+    try:
+        synthetic = demo.is_synthetic()
+    except Exception:  # noqa: BLE001 - a banner must never break a page
+        db.session.rollback()
+        synthetic = False
+    body = render_template(template, elderly=elderly, synthetic=synthetic, csrf_token=csrf_token(),
+                           dev_login=service.dev_login_allowed(), **context)
+    return make_response(body, status)
+
+
+def resident_page(view):
+    """A page for a bound resident: unknown sessions go to login, unbound ones to binding."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        ctx = _ctx(optional=True)
+        if ctx is None:
+            return redirect(url_for("citizen_pages.login"))
+        if ctx.resident_id is None:
+            return redirect(url_for("citizen_pages.bind"))
+        g.citizen = ctx
+        return view(ctx, *args, **kwargs)
+    return wrapper
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    db.session.rollback()
+    if isinstance(exc, Unauthenticated):
+        assist = request.path.startswith("/m/assist")
+        return redirect(url_for("citizen_pages.assist_login" if assist else "citizen_pages.login"))
+    return _page("m/error.html", exc.status, message=exc.message)
+
+
+def _form_photo(name: str = "photo") -> bytes | None:
+    upload = request.files.get(name)
+    return upload.read() if upload and upload.filename else None
+
+
+# ---------------------------------------------------------------- pages
 
 
 @bp.get("/")
 def home():
-    return render_template("m/home.html")
+    ctx = _ctx(optional=True)
+    card = service.card_view(ctx.resident_id) if ctx and ctx.resident_id else None
+    return _page("m/home.html", ctx=ctx, card=card)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        if not service.dev_login_allowed():
+            return _page("m/error.html", 404, message="页面不存在")
+        try:
+            ident = (request.form.get("id_number") or "").strip()
+            rid = request.form.get("resident_id", "")
+            result = service.dev_login(id_number=ident or None, resident_id=int(rid) if rid.isdigit() else None,
+                                       ip=request.remote_addr, channel="h5")
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            response = redirect(url_for("citizen_pages.home") if result.bound else url_for("citizen_pages.bind"))
+            response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="Lax",
+                                secure=current_app.config.get("ENV") == "production",
+                                max_age=current_app.config["TOKEN_TTL_MINUTES"] * 60)
+            return response
+    from citizen_app.demo import demo_residents
+    return _page("m/login.html", error=error, demo=demo_residents() if service.dev_login_allowed() else [])
+
+
+@bp.post("/logout")
+def logout():
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        service.logout(token)
+    response = redirect(url_for("citizen_pages.home"))
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@bp.route("/bind", methods=["GET", "POST"])
+@limiter.limit("20/minute", methods=["POST"])
+def bind():
+    ctx = _ctx(optional=True)
+    if ctx is None:
+        return redirect(url_for("citizen_pages.login"))
+    step, error, message, dev_code = "details", None, None, None
+    if request.method == "POST":
+        try:
+            if request.form.get("step") == "code":
+                step = "code"
+                service.bind(ctx, None, None, request.form.get("code", ""))
+                return redirect(url_for("citizen_pages.card"))
+            if request.form.get("step") == "demo":
+                sent = service.request_binding_code_for_demo(ctx, int(request.form.get("resident_id") or 0))
+            else:
+                sent = service.request_binding_code(ctx, request.form.get("name", ""),
+                                                    request.form.get("id_number", ""))
+            step, message, dev_code = "code", sent.message, sent.dev_code
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+    from citizen_app.demo import demo_residents
+    return _page("m/bind.html", demo=demo_residents() if service.dev_login_allowed() else [], step=step, error=error, message=message, dev_code=dev_code,
+                 name=request.form.get("name", "") if step == "details" else "")
+
+
+@bp.get("/card")
+@resident_page
+def card(ctx):
+    return _page("m/card.html", card=service.card_view(ctx.resident_id),
+                 applications=service.list_applications(ctx.resident_id))
+
+
+@bp.route("/apply", methods=["GET", "POST"])
+@resident_page
+def apply(ctx):
+    card = service.card_view(ctx.resident_id)
+    error = None
+    if request.method == "POST":
+        f = request.form
+        kwargs = dict(bank_id=int(f.get("bank_id") or 0), delivery=f.get("delivery", "branch"),
+                      branch=f.get("branch"), postal_address=f.get("postal_address"), photo=_form_photo())
+        try:
+            if card["can_replace"]:
+                service.request_replacement(ctx.actor(), ctx.resident_id, **kwargs)
+            else:
+                service.apply_for_card(ctx.actor(), ctx.resident_id, **kwargs)
+            return redirect(url_for("citizen_pages.card", done="apply"))
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+    return _page("m/apply.html", card=card, banks=service.list_banks(), error=error, form=request.form)
+
+
+def _code_page(ctx, purpose: str, template: str, action):
+    card = service.card_view(ctx.resident_id)
+    error = message = dev_code = None
+    step = "start"
+    if request.method == "POST":
+        try:
+            if request.form.get("step") == "code":
+                step = "code"
+                action(ctx.actor(), ctx.resident_id, request.form.get("code", ""))
+                return redirect(url_for("citizen_pages.card", done=purpose))
+            sent = service.request_card_code(ctx.actor(), ctx.resident_id, purpose, session_id=ctx.session_id)
+            step, message, dev_code = "code", sent.message, sent.dev_code
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+    return _page(template, card=card, step=step, error=error, message=message, dev_code=dev_code)
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+@resident_page
+def activate(ctx):
+    return _code_page(ctx, "activate", "m/activate.html", service.activate_card)
+
+
+@bp.route("/loss", methods=["GET", "POST"])
+@resident_page
+def loss(ctx):
+    return _code_page(ctx, "loss", "m/loss.html", service.report_loss)
+
+
+@bp.get("/subsidies")
+@resident_page
+def subsidies(ctx):
+    page = request.args.get("page", "1")
+    data = service.my_subsidies(ctx.resident_id, page=int(page) if page.isdigit() else 1, per_page=10)
+    return _page("m/subsidies.html", data=data)
+
+
+@bp.get("/policies")
+def policies():
+    return _page("m/policies.html", policies=service.public_policies())
+
+
+@bp.route("/complaints", methods=["GET", "POST"])
+@resident_page
+def complaints(ctx):
+    error = done = None
+    if request.method == "POST":
+        entry = request.form.get("ledger_entry_id", "")
+        try:
+            service.file_complaint(ctx.actor(), ctx.resident_id, request.form.get("text", ""),
+                                   ledger_entry_id=int(entry) if entry.isdigit() else None)
+            done = "您的问题已提交，主管部门答复后会显示在这里。"
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+    return _page("m/complaints.html", items=service.my_complaints(ctx.resident_id), error=error, done=done,
+                 ledger_entry_id=request.values.get("ledger_entry_id", ""))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@resident_page
+def settings(ctx):
+    if request.method == "POST" and "sms" in request.form:
+        service.set_sms_opt_out(ctx.actor(), ctx.resident_id, request.form["sms"] == "off")
+        return redirect(url_for("citizen_pages.settings", saved=1))
+    return _page("m/settings.html", card=service.card_view(ctx.resident_id),
+                 actions=service.assisted_actions(ctx.resident_id, limit=20))
+
+
+@bp.post("/elderly")
+def elderly():
+    """适老化 switch: kept in a cookie so it works before login too."""
+    on = request.form.get("on") == "1"
+    target = request.form.get("next") or url_for("citizen_pages.home")
+    if not target.startswith("/m/"):
+        target = url_for("citizen_pages.home")
+    response = redirect(target)
+    response.set_cookie(ELDERLY_COOKIE, "1" if on else "0", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response

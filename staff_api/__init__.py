@@ -20,8 +20,22 @@ def init_app(app: Flask) -> Api:
     )
     api = Api(app, config_prefix="STAFF", spec_kwargs={"info": {"description": "惠民惠农财政补贴“一卡通”发放：工作人员接口"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    from staff_api import auth, console, contacts, notices, oversight, payments, projects, reference, registry
-    for module in (auth, reference, projects, registry, contacts, payments, notices, oversight):
+    from staff_api import (
+        assist,
+        auth,
+        card_applications,
+        complaints,
+        console,
+        contacts,
+        notices,
+        oversight,
+        payments,
+        projects,
+        reference,
+        registry,
+    )
+    for module in (auth, reference, projects, registry, contacts, payments, notices, oversight, card_applications,
+                   complaints, assist):
         api.register_blueprint(module.bp)
     app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login
     app.register_blueprint(console.bp)   # the staff console (pages) under /console

@@ -1,0 +1,407 @@
+"""The mini-program JSON API under /api/citizen/v1: parse, call one citizen service function, render."""
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_smorest import Blueprint
+from flask_smorest.fields import Upload
+from marshmallow import Schema, fields, validate
+
+from onecard.citizens import service
+from onecard.extensions import limiter
+
+bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
+SECURITY = [{"bearer": []}]
+
+
+def _token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    return header[7:].strip() or None
+
+
+def citizen(channel: str = "miniprogram") -> service.CitizenContext:
+    """The signed-in phone (bound or not), cached on the request."""
+    ctx = request.environ.get("onecard.citizen")
+    if ctx is None:
+        ctx = service.authenticate(_token(), ip=request.remote_addr, channel=channel)
+        request.environ["onecard.citizen"] = ctx
+    return ctx
+
+
+def _session_key() -> str:
+    # Flask-Limiter key per signed-in phone (its openid session); falls back to the address.
+    return "s:" + (_token() or request.remote_addr or "")
+
+
+# ---- schemas
+
+class WechatLoginArgs(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class DevLoginArgs(Schema):
+    resident_id = fields.Integer(load_default=None)
+    id_number = fields.String(load_default=None)
+
+
+class LoginSchema(Schema):
+    token = fields.String()
+    expires_at = fields.DateTime()
+    bound = fields.Boolean()
+
+
+class BindingCodeArgs(Schema):
+    name = fields.String(required=True)
+    id_number = fields.String(required=True)
+
+
+class BindingArgs(BindingCodeArgs):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=10))
+
+
+class MessageSchema(Schema):
+    message = fields.String()
+    mobile_masked = fields.String(allow_none=True)
+
+
+class CodeArgs(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=10))
+
+
+class ApplicationSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    kind_label = fields.String()
+    status = fields.String()
+    status_label = fields.String()
+    bank_id = fields.Integer()
+    bank_name = fields.String()
+    branch = fields.String(allow_none=True)
+    delivery = fields.String()
+    delivery_label = fields.String()
+    status_note = fields.String(allow_none=True)
+    created_at = fields.String()
+    status_changed_at = fields.String()
+    assisted = fields.Boolean()
+
+
+class CardSchema(Schema):
+    status = fields.String()
+    label = fields.String(metadata={"description": "状态（白话）"})
+    next_step = fields.String(metadata={"description": "下一步怎么办"})
+    payable = fields.Boolean()
+    name = fields.String()
+    id_masked = fields.String()
+    mobile_masked = fields.String(allow_none=True)
+    bank_name = fields.String(allow_none=True)
+    card_number_masked = fields.String(allow_none=True)
+    account_masked = fields.String(allow_none=True)
+    can_apply = fields.Boolean()
+    can_activate = fields.Boolean()
+    can_report_loss = fields.Boolean()
+    can_replace = fields.Boolean()
+    sms_opt_out = fields.Boolean()
+    application = fields.Nested(ApplicationSchema, allow_none=True)
+
+
+class ApplyForm(Schema):
+    bank_id = fields.Integer(required=True)
+    delivery = fields.String(required=True, validate=validate.OneOf(["branch", "post"]))
+    branch = fields.String(load_default=None)
+    postal_address = fields.String(load_default=None)
+
+
+class ReplacementForm(ApplyForm):
+    bank_id = fields.Integer(load_default=None)
+    delivery = fields.String(load_default="branch", validate=validate.OneOf(["branch", "post"]))
+
+
+class PhotoFiles(Schema):
+    photo = Upload(load_default=None)
+
+
+class SubsidyArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
+
+
+class SubsidyItem(Schema):
+    id = fields.Integer()
+    project_id = fields.Integer()
+    project_name = fields.String()
+    period = fields.String()
+    amount_fen = fields.Integer()
+    amount = fields.String()
+    outcome = fields.String()
+    outcome_label = fields.String()
+    date = fields.String()
+    bank_name = fields.String()
+    account_last4 = fields.String()
+    failure_reason = fields.String(allow_none=True)
+    what_to_do = fields.String(allow_none=True)
+
+
+class SubsidyPage(Schema):
+    items = fields.List(fields.Nested(SubsidyItem))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    has_next = fields.Boolean()
+    year = fields.Integer()
+    year_total_fen = fields.Integer()
+    year_total = fields.String()
+
+
+class PolicySchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    category = fields.String()
+    name = fields.String()
+    department = fields.String()
+    cycle = fields.String()
+    cycle_label = fields.String()
+    standard = fields.String()
+    eligibility = fields.String()
+    policy_basis = fields.String(allow_none=True)
+
+
+class ComplaintArgs(Schema):
+    text = fields.String(required=True)
+    ledger_entry_id = fields.Integer(load_default=None)
+    project_id = fields.Integer(load_default=None)
+
+
+class ComplaintSchema(Schema):
+    id = fields.Integer()
+    text = fields.String()
+    status = fields.String()
+    status_label = fields.String()
+    reply = fields.String(allow_none=True)
+    replied_at = fields.String(allow_none=True)
+    created_at = fields.String()
+    ledger_entry_id = fields.Integer(allow_none=True)
+    project_id = fields.Integer(allow_none=True)
+    department = fields.String(allow_none=True)
+
+
+class SmsSettingArgs(Schema):
+    enabled = fields.Boolean(required=True, metadata={"description": "true：接收到账短信"})
+
+
+class SmsSettingSchema(Schema):
+    sms_opt_out = fields.Boolean()
+    sms_notices = fields.Boolean()
+
+
+class BindingSchema(Schema):
+    bound = fields.Boolean()
+    name = fields.String()
+    id_masked = fields.String()
+
+
+class AssistedActionSchema(Schema):
+    at = fields.String()
+    who = fields.String()
+    action = fields.String()
+    what = fields.String()
+
+
+class BankSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    branch_name = fields.String()
+
+
+# ---- login and binding
+
+@bp.post("/auth/wechat-login")
+@limiter.limit("30/minute")
+@bp.arguments(WechatLoginArgs)
+@bp.response(200, LoginSchema)
+def wechat_login(args):
+    """小程序登录：wx.login 的 code 换取本平台的登录令牌（不返回 session_key）。"""
+    return service.wechat_login(args["code"], ip=request.remote_addr)
+
+
+@bp.post("/auth/dev-login")
+@bp.arguments(DevLoginArgs)
+@bp.response(200, LoginSchema)
+def dev_login(args):
+    """开发登录（仅开发环境；生产环境 404）：带居民编号或身份证号时直接以该居民登录，否则为未绑定的新用户。"""
+    return service.dev_login(resident_id=args["resident_id"], id_number=args["id_number"], ip=request.remote_addr)
+
+
+@bp.post("/binding/code")
+@limiter.limit("5/minute")
+@limiter.limit("10/hour", key_func=_session_key)
+@bp.arguments(BindingCodeArgs)
+@bp.response(200, MessageSchema)
+@bp.doc(security=SECURITY)
+def binding_code(args):
+    """实名绑定第一步：姓名和身份证号正确时，向登记手机发送验证码（无论是否匹配，回答都一样）。"""
+    sent = service.request_binding_code(citizen(), args["name"], args["id_number"])
+    return {"message": sent.message}
+
+
+@bp.post("/binding")
+@limiter.limit("20/minute")
+@bp.arguments(BindingArgs)
+@bp.response(200, BindingSchema)
+@bp.doc(security=SECURITY)
+def binding(args):
+    """实名绑定：姓名 + 身份证号 + 短信验证码。"""
+    return service.bind(citizen(), args["name"], args["id_number"], args["code"])
+
+
+# ---- card
+
+@bp.get("/card")
+@bp.response(200, CardSchema)
+@bp.doc(security=SECURITY)
+def card():
+    """我的社保卡：状态、发卡银行、卡号和账号（遮蔽）、下一步怎么办。"""
+    return service.card_view(citizen().require_resident())
+
+
+@bp.get("/banks")
+@bp.response(200, BankSchema(many=True))
+def banks():
+    """可选的发卡银行。"""
+    return service.list_banks()
+
+
+@bp.post("/card/applications")
+@bp.arguments(ApplyForm, location="form")
+@bp.arguments(PhotoFiles, location="files")
+@bp.response(201, ApplicationSchema)
+@bp.doc(security=SECURITY)
+def apply(form, files):
+    """申领社保卡：选择银行和网点、上传照片（JPG/PNG，不超过2MB）、网点领取或邮寄。"""
+    ctx = citizen()
+    photo = files["photo"].read() if files.get("photo") else None
+    return service.apply_for_card(ctx.actor(), ctx.require_resident(), photo=photo, **form)
+
+
+@bp.get("/card/applications")
+@bp.response(200, ApplicationSchema(many=True))
+@bp.doc(security=SECURITY)
+def applications():
+    """我的申领进度。"""
+    return service.list_applications(citizen().require_resident())
+
+
+def _card_code(purpose: str):
+    ctx = citizen()
+    sent = service.request_card_code(ctx.actor(), ctx.require_resident(), purpose, session_id=ctx.session_id)
+    return {"message": sent.message, "mobile_masked": sent.mobile_masked}
+
+
+@bp.post("/card/activate/code")
+@limiter.limit("5/minute")
+@limiter.limit("10/hour", key_func=_session_key)
+@bp.response(200, MessageSchema)
+@bp.doc(security=SECURITY)
+def activate_code():
+    """激活：向登记手机发送验证码。"""
+    return _card_code("activate")
+
+
+@bp.post("/card/activate")
+@bp.arguments(CodeArgs)
+@bp.response(200, CardSchema)
+@bp.doc(security=SECURITY)
+def activate(args):
+    """激活社保卡金融功能（凭短信验证码）。"""
+    ctx = citizen()
+    return service.activate_card(ctx.actor(), ctx.require_resident(), args["code"])
+
+
+@bp.post("/card/loss/code")
+@limiter.limit("5/minute")
+@limiter.limit("10/hour", key_func=_session_key)
+@bp.response(200, MessageSchema)
+@bp.doc(security=SECURITY)
+def loss_code():
+    """挂失：向登记手机发送验证码。"""
+    return _card_code("loss")
+
+
+@bp.post("/card/loss")
+@bp.arguments(CodeArgs)
+@bp.response(200, CardSchema)
+@bp.doc(security=SECURITY)
+def loss(args):
+    """挂失社保卡（凭短信验证码）。"""
+    ctx = citizen()
+    return service.report_loss(ctx.actor(), ctx.require_resident(), args["code"])
+
+
+@bp.post("/card/replacement")
+@bp.arguments(ReplacementForm, location="form")
+@bp.arguments(PhotoFiles, location="files")
+@bp.response(201, ApplicationSchema)
+@bp.doc(security=SECURITY)
+def replacement(form, files):
+    """补换卡（挂失之后）。"""
+    ctx = citizen()
+    photo = files["photo"].read() if files.get("photo") else None
+    return service.request_replacement(ctx.actor(), ctx.require_resident(), photo=photo, **form)
+
+
+# ---- subsidies, policies, complaints, settings
+
+@bp.get("/subsidies")
+@bp.arguments(SubsidyArgs, location="query")
+@bp.response(200, SubsidyPage)
+@bp.doc(security=SECURITY)
+def subsidies(args):
+    """补贴到账：每一笔发放，最新在前，分页；本年已到账合计；未到账的说明怎么办。"""
+    # Already JSON-ready: skip the schema dump on this hot read (the schema still documents it).
+    return jsonify(service.my_subsidies(citizen().require_resident(), **args))
+
+
+@bp.get("/policies")
+@bp.response(200, PolicySchema(many=True))
+def policies():
+    """补贴政策清单（无需登录）。"""
+    return service.public_policies()
+
+
+@bp.post("/complaints")
+@limiter.limit("10/hour", key_func=_session_key)
+@bp.arguments(ComplaintArgs)
+@bp.response(201, ComplaintSchema)
+@bp.doc(security=SECURITY)
+def file_complaint(args):
+    """投诉咨询：可以针对某一笔发放，转给该项目的主管部门。"""
+    ctx = citizen()
+    return service.file_complaint(ctx.actor(), ctx.require_resident(), args["text"],
+                                  ledger_entry_id=args["ledger_entry_id"], project_id=args["project_id"])
+
+
+@bp.get("/complaints")
+@bp.response(200, ComplaintSchema(many=True))
+@bp.doc(security=SECURITY)
+def complaints():
+    """我的投诉咨询及答复。"""
+    return service.my_complaints(citizen().require_resident())
+
+
+@bp.put("/settings/sms")
+@bp.arguments(SmsSettingArgs)
+@bp.response(200, SmsSettingSchema)
+@bp.doc(security=SECURITY)
+def sms_setting(args):
+    """到账短信提醒开关。"""
+    ctx = citizen()
+    return service.set_sms_opt_out(ctx.actor(), ctx.require_resident(), not args["enabled"])
+
+
+@bp.get("/assisted-actions")
+@bp.response(200, AssistedActionSchema(many=True))
+@bp.doc(security=SECURITY)
+def assisted_actions():
+    """谁替我办过事：村协办员代办的每一项记录。"""
+    return service.assisted_actions(citizen().require_resident())

@@ -1,0 +1,103 @@
+"""Village-assisted H5 pages (/m/assist/): a village staff member beside a resident, on a phone or tablet.
+
+Staff sign in with their username and password (onecard.staff.service.login); the staff token
+lives in an HttpOnly cookie. Every action goes through the same assist service functions as
+the staff API, each needing the resident's consent for this sitting.
+"""
+from __future__ import annotations
+
+from flask import current_app, redirect, request, url_for
+
+from citizen_app.pages import STAFF_COOKIE, _form_photo, _page, bp
+from onecard.citizens import service
+from onecard.errors import DomainError, Unauthenticated
+from onecard.extensions import db, limiter
+from onecard.staff import service as staff_service
+
+
+def _staff():
+    try:
+        return staff_service.authenticate(request.cookies.get(STAFF_COOKIE), ip=request.remote_addr, channel="h5")
+    except Unauthenticated:
+        return None
+
+
+def _consent_id() -> int | None:
+    raw = request.values.get("consent_id", "")
+    return int(raw) if raw.isdigit() else None
+
+
+@bp.route("/assist/login", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def assist_login():
+    error = None
+    if request.method == "POST":
+        try:
+            result = staff_service.login(request.form.get("username", ""), request.form.get("password", ""),
+                                         ip=request.remote_addr, channel="h5")
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            response = redirect(url_for("citizen_pages.assist_home"))
+            response.set_cookie(STAFF_COOKIE, result.token, httponly=True, samesite="Lax",
+                                secure=current_app.config.get("ENV") == "production")
+            return response
+    return _page("m/assist_login.html", error=error)
+
+
+@bp.get("/assist/")
+def assist_home():
+    actor = _staff()
+    if actor is None:
+        return redirect(url_for("citizen_pages.assist_login"))
+    q = request.args.get("q", "").strip()
+    results, error = [], None
+    if q:
+        try:
+            results = service.assist_search(actor, q)
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+    return _page("m/assist_home.html", actor=actor, q="" if q and any(c.isdigit() for c in q) else q,
+                 results=results, searched=bool(q), error=error)
+
+
+@bp.route("/assist/r/<int:resident_id>", methods=["GET", "POST"])
+def assist_resident(resident_id):
+    actor = _staff()
+    if actor is None:
+        return redirect(url_for("citizen_pages.assist_login"))
+    consent_id, error, message, dev_code = _consent_id(), None, None, None
+    if request.method == "POST":
+        step = request.form.get("step")
+        try:
+            if step == "send":
+                sent = service.assist_consent_code(actor, resident_id)
+                message, dev_code = sent.message, sent.dev_code
+            elif step == "consent":
+                consent_id = service.grant_consent(actor, resident_id, code=request.form.get("code") or None,
+                                                   form=_form_photo("form"))["consent_id"]
+                message = "已取得居民授权（30分钟内有效）"
+            elif step == "activate":
+                service.assist_activate(actor, resident_id, consent_id)
+                message = "已为居民激活社保卡"
+            elif step == "apply":
+                f = request.form
+                service.assist_apply(actor, resident_id, consent_id, bank_id=int(f.get("bank_id") or 0),
+                                     delivery=f.get("delivery", "branch"), branch=f.get("branch"),
+                                     postal_address=f.get("postal_address"), photo=_form_photo())
+                message = "已为居民提交申领"
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+    view = service.assist_view(actor, resident_id)
+    subsidies = None
+    if consent_id and request.args.get("show") == "subsidies":
+        try:
+            subsidies = service.assist_subsidies(actor, resident_id, consent_id)
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+    return _page("m/assist_resident.html", actor=actor, resident_id=resident_id, card=view, consent_id=consent_id,
+                 error=error, message=message, dev_code=dev_code, banks=service.list_banks(), subsidies=subsidies)

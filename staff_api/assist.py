@@ -1,0 +1,150 @@
+"""Village-assisted mode (村协办员代办): residents of my own village, with their consent for each sitting."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from flask_smorest.fields import Upload
+from marshmallow import Schema, fields, validate
+
+from citizen_app.api import (
+    ApplicationSchema,
+    ApplyForm,
+    CardSchema,
+    ComplaintSchema,
+    MessageSchema,
+    SubsidyPage,
+)
+from onecard.citizens import service
+from staff_api.common import SECURITY, current_actor
+
+bp = Blueprint("staff_assist", __name__, url_prefix="/api/staff/v1/assist", description="村协办员代办")
+
+
+class SearchArgs(Schema):
+    q = fields.String(required=True, metadata={"description": "姓名或完整身份证号"})
+
+
+class ResidentBrief(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    id_masked = fields.String()
+    mobile_masked = fields.String(allow_none=True)
+    village = fields.String(allow_none=True)
+    relation_to_head = fields.String(allow_none=True)
+
+
+class AssistCardSchema(CardSchema):
+    applications = fields.List(fields.Nested(ApplicationSchema))
+
+
+class ConsentForm(Schema):
+    code = fields.String(load_default=None)
+
+
+class ConsentFiles(Schema):
+    form = Upload(load_default=None)
+
+
+class ConsentSchema(Schema):
+    consent_id = fields.Integer()
+    method = fields.String()
+    expires_at = fields.String()
+
+
+class ConsentArgs(Schema):
+    consent_id = fields.Integer(required=True)
+
+
+class AssistApplyForm(ApplyForm):
+    consent_id = fields.Integer(required=True)
+
+
+class PhotoFiles(Schema):
+    photo = Upload(load_default=None)
+
+
+class SubsidyArgs(Schema):
+    consent_id = fields.Integer(required=True)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+
+
+class ComplaintArgs(Schema):
+    consent_id = fields.Integer(required=True)
+    text = fields.String(required=True)
+    ledger_entry_id = fields.Integer(load_default=None)
+
+
+@bp.get("/residents")
+@bp.arguments(SearchArgs, location="query")
+@bp.response(200, ResidentBrief(many=True))
+@bp.doc(security=SECURITY)
+def search(args):
+    """按姓名或身份证号查找本村居民（结果遮蔽）。"""
+    return service.assist_search(current_actor(), args["q"])
+
+
+@bp.get("/residents/<int:resident_id>")
+@bp.response(200, AssistCardSchema)
+@bp.doc(security=SECURITY)
+def view(resident_id):
+    """本村居民的社保卡状态和申领进度。"""
+    return service.assist_view(current_actor(), resident_id)
+
+
+@bp.post("/residents/<int:resident_id>/consent/code")
+@bp.response(200, MessageSchema)
+@bp.doc(security=SECURITY)
+def consent_code(resident_id):
+    """向居民本人手机发送代办授权验证码。"""
+    sent = service.assist_consent_code(current_actor(), resident_id)
+    return {"message": sent.message, "mobile_masked": sent.mobile_masked}
+
+
+@bp.post("/residents/<int:resident_id>/consent")
+@bp.arguments(ConsentForm, location="form")
+@bp.arguments(ConsentFiles, location="files")
+@bp.response(201, ConsentSchema)
+@bp.doc(security=SECURITY)
+def consent(form, files, resident_id):
+    """记录居民授权：居民手机验证码，或签字授权书照片。"""
+    upload = files["form"].read() if files.get("form") else None
+    return service.grant_consent(current_actor(), resident_id, code=form["code"], form=upload)
+
+
+@bp.post("/residents/<int:resident_id>/applications")
+@bp.arguments(AssistApplyForm, location="form")
+@bp.arguments(PhotoFiles, location="files")
+@bp.response(201, ApplicationSchema)
+@bp.doc(security=SECURITY)
+def apply(form, files, resident_id):
+    """代居民申领社保卡。"""
+    photo = files["photo"].read() if files.get("photo") else None
+    consent_id = form.pop("consent_id")
+    return service.assist_apply(current_actor(), resident_id, consent_id, photo=photo, **form)
+
+
+@bp.post("/residents/<int:resident_id>/activate")
+@bp.arguments(ConsentArgs)
+@bp.response(200, CardSchema)
+@bp.doc(security=SECURITY)
+def activate(args, resident_id):
+    """代居民激活社保卡金融功能。"""
+    return service.assist_activate(current_actor(), resident_id, args["consent_id"])
+
+
+@bp.get("/residents/<int:resident_id>/subsidies")
+@bp.arguments(SubsidyArgs, location="query")
+@bp.response(200, SubsidyPage)
+@bp.doc(security=SECURITY)
+def subsidies(args, resident_id):
+    """代居民查看补贴到账。"""
+    return service.assist_subsidies(current_actor(), resident_id, args["consent_id"], page=args["page"])
+
+
+@bp.post("/residents/<int:resident_id>/complaints")
+@bp.arguments(ComplaintArgs)
+@bp.response(201, ComplaintSchema)
+@bp.doc(security=SECURITY)
+def complaint(args, resident_id):
+    """代居民提交投诉咨询。"""
+    return service.assist_complaint(current_actor(), resident_id, args["consent_id"], args["text"],
+                                    ledger_entry_id=args["ledger_entry_id"])

@@ -1,0 +1,106 @@
+"""The H5 pages through the test client: CSRF, redirects, errors in plain Chinese, nothing unmasked."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.factories import make_card, make_resident
+from tests.fixtures_citizen import add_ledger, last_code, make_project
+
+pytestmark = pytest.mark.usefixtures("citizen_env")
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_login_bind_card_and_subsidies_pages(client, county):
+    resident = make_resident(county["towns"][0], county["villages"][0], name="孔德福")
+    make_card(resident, county["banks"]["RCB"], status="active")
+    add_ledger(resident, make_project(county["departments"]["县民政局"]), county["banks"]["RCB"],
+               outcome="failed")
+    assert client.get("/m/card").headers["Location"].endswith("/m/login")
+    page = client.get("/m/login").get_data(as_text=True)
+    # A POST without the CSRF token is refused with a plain message.
+    r = client.post("/m/login", data={})
+    assert r.status_code == 400 and "页面已过期" in r.get_data(as_text=True)
+    r = client.post("/m/login", data={"csrf_token": _csrf(page)})
+    assert r.headers["Location"].endswith("/m/bind")
+    page = client.get("/m/bind").get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(page), "step": "details", "name": "孔德福",
+                                     "id_number": resident.id_number})
+    html = r.get_data(as_text=True)
+    assert "如信息正确" in html and resident.id_number not in html
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "code", "code": "999999" if
+                                     last_code() != "999999" else "111111"})
+    assert "验证码不正确" in r.get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "code", "code": last_code()})
+    assert r.headers["Location"].endswith("/m/card")
+    html = client.get("/m/card").get_data(as_text=True)
+    assert "正常" in html and resident.id_number not in html and "农商银行" in html
+    html = client.get("/m/subsidies").get_data(as_text=True)
+    assert "怎么办" in html and "100.00元" in html
+    for path in ("/m/", "/m/policies", "/m/settings", "/m/complaints", "/m/apply", "/m/activate", "/m/loss"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert not re.search(r"\d{17}[\dX]", r.get_data(as_text=True)), path
+
+
+def test_elderly_switch_sets_a_cookie_and_class(client):
+    page = client.get("/m/policies").get_data(as_text=True)
+    assert 'class=""' in page or "elderly" not in page.split("<body")[1][:40]
+    r = client.post("/m/elderly", data={"csrf_token": _csrf(page), "on": "1", "next": "/m/policies"})
+    assert r.headers["Location"].endswith("/m/policies")
+    assert 'class="elderly"' in client.get("/m/policies").get_data(as_text=True)
+    # An outside redirect target is ignored.
+    r = client.post("/m/elderly", data={"csrf_token": _csrf(page), "on": "0", "next": "https://evil.example/"})
+    assert r.headers["Location"].endswith("/m/")
+
+
+def test_village_staff_assist_pages_apply_for_a_resident_with_consent(client, county, make_staff):
+    import io
+
+    from tests.conftest import TEST_PASSWORD
+    from tests.fixtures_citizen import JPEG
+    staff = make_staff("village_staff", village_id=county["villages"][0])
+    mine = make_resident(county["towns"][0], county["villages"][0], name="孟庆云")
+    other = make_resident(county["towns"][1], county["villages"][1], name="孟庆云")
+    assert client.get("/m/assist/").headers["Location"].endswith("/m/assist/login")
+    page = client.get("/m/assist/login").get_data(as_text=True)
+    r = client.post("/m/assist/login", data={"csrf_token": _csrf(page), "username": staff.username,
+                                             "password": "wrong"})
+    assert "用户名或密码错误" in r.get_data(as_text=True)
+    r = client.post("/m/assist/login", data={"csrf_token": _csrf(page), "username": staff.username,
+                                             "password": TEST_PASSWORD})
+    assert r.headers["Location"].endswith("/m/assist/")
+    html = client.get("/m/assist/?q=孟庆云").get_data(as_text=True)
+    assert f"/m/assist/r/{mine.id}" in html and f"/m/assist/r/{other.id}" not in html
+    assert "没有办成" in client.get(f"/m/assist/r/{other.id}").get_data(as_text=True)
+    html = client.get(f"/m/assist/r/{mine.id}").get_data(as_text=True)
+    token = _csrf(html)
+    client.post(f"/m/assist/r/{mine.id}", data={"csrf_token": token, "step": "send"})
+    html = client.post(f"/m/assist/r/{mine.id}", data={"csrf_token": token, "step": "consent",
+                                                       "code": last_code(mine.mobile)}).get_data(as_text=True)
+    consent = re.search(r'name="consent_id" value="(\d+)"', html).group(1)
+    html = client.post(f"/m/assist/r/{mine.id}", content_type="multipart/form-data", data={
+        "csrf_token": token, "step": "apply", "consent_id": consent, "bank_id": str(county["banks"]["RCB"]),
+        "delivery": "branch", "branch": "农商银行营业部", "photo": (io.BytesIO(JPEG), "p.jpg")}).get_data(as_text=True)
+    assert "已为居民提交申领" in html and "已提交" in html
+    assert not re.search(r"\d{17}[\dX]", html)
+
+
+def test_demo_step_offers_demo_residents_on_the_dev_login_and_binding_pages(client, county, make_staff):
+    from citizen_app import demo as citizen_demo
+    make_staff("village_staff", "village", village_id=county["villages"][0])
+    main = make_resident(county["towns"][0], county["villages"][0], name="颜建国")
+    make_card(main, county["banks"]["RCB"], status="active")
+    citizen_demo.run(None)
+    html = client.get("/m/login").get_data(as_text=True)
+    assert "演示居民 颜*国" in html and main.id_number not in html
+    r = client.post("/m/login", data={"csrf_token": _csrf(html)})
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "demo", "resident_id": str(main.id)})
+    assert "如信息正确" in r.get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "code", "code": last_code(main.mobile)})
+    assert r.headers["Location"].endswith("/m/card")
