@@ -20,7 +20,7 @@ def init_app(app: Flask) -> Api:
     )
     api = Api(app, config_prefix="STAFF", spec_kwargs={"info": {"description": "惠民惠农财政补贴“一卡通”发放：工作人员接口"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    from staff_api import auth, reference
-    for module in (auth, reference):
+    from staff_api import auth, lists, reference
+    for module in (auth, reference, lists):
         api.register_blueprint(module.bp)
     return api
