@@ -3,8 +3,10 @@
 A list is matched by one set-based UPDATE ... FROM (SQLite >= 3.33 and PostgreSQL): each
 row joins its resident by the ID's blind index and the resident's live card (any status
 but cancelled; failing that the most recent cancelled one) and gets one of
-``MATCH_RESULTS``. ``match_changed_at`` moves only on rows whose result changed, so a
-re-run after a registry import reports exactly what changed.
+``MATCH_RESULTS``. Only rows whose result, resident or card differ from the last run are
+written (their ``matched_at`` is when that match was set; the list's ``matched_at`` is the
+last run), and ``match_changed_at`` moves only where the result changed, so a re-run after
+a registry import is cheap and reports exactly what changed.
 """
 from __future__ import annotations
 
@@ -66,6 +68,9 @@ FROM (
     LEFT JOIN cards c ON c.id = b.cid
 ) m
 WHERE recipient_rows.id = m.row_id
+  AND (recipient_rows.match_result IS NULL OR recipient_rows.match_result <> m.res
+       OR COALESCE(recipient_rows.resident_id, 0) <> COALESCE(m.rid, 0)
+       OR COALESCE(recipient_rows.card_id, 0) <> COALESCE(m.cid, 0))
 """
 
 

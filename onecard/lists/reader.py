@@ -106,7 +106,7 @@ def _iter_xlsx(stream: BinaryIO) -> Iterator[tuple[int, tuple]]:
         raise Invalid("无法读取该xlsx文件，请确认文件未损坏、未加密", code="file_unreadable", field="file") from exc
     for i, row in enumerate(rows):
         # calamine gives "" for empty cells: make them None like CSV's blanks.
-        values = tuple(None if v == "" else v for v in row)
+        values = tuple(None if isinstance(v, str) and not v.strip() else v for v in row)
         if not _blank(values):
             yield first + i, values
 
