@@ -248,3 +248,35 @@ def test_report_rows_keep_no_report_for_clean_uploads(client, operator, project)
     upload(client, operator, project.id, csv_bytes([good_row()]))
     from onecard.extensions import db
     assert db.session.execute(sa.select(sa.func.count()).select_from(ListUploadReport)).scalar() == 0
+
+
+def test_two_concurrent_uploads_listing_the_same_person_store_only_one(app, client, operator, project):
+    """Two operators' uploads race; the unique (project, period, person) key lets exactly one through whole."""
+    import threading
+    shared = new_id_number()
+    files = [csv_bytes([good_row("并发甲", shared), good_row("独有甲")]),
+             csv_bytes([good_row("并发乙", shared), good_row("独有乙")])]
+    barrier = threading.Barrier(2)
+    statuses = []
+    project_id = project.id   # never touch the main session's objects from the workers
+
+    def worker(data):
+        with app.app_context():
+            try:
+                c = app.test_client()
+                barrier.wait()
+                statuses.append(upload(c, operator, project_id, data).status_code)
+            finally:
+                from onecard.extensions import db
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201, 422]
+    from onecard.extensions import db
+    db.session.expire_all()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(RecipientList)).scalar() == 1
+    assert db.session.execute(sa.select(sa.func.count()).select_from(RecipientRow)).scalar() == 2
