@@ -94,13 +94,14 @@ def _period_for(project: Project, raw: str) -> str:
     return period
 
 
-def _file_facts(stream: BinaryIO) -> tuple[int, str, bytes]:
+def _file_facts(stream: BinaryIO) -> tuple[int, bytes]:
+    """Size (without reading the body) and the first bytes, which tell xlsx (a zip) from CSV."""
     stream.seek(0, 2)
     size = stream.tell()
     stream.seek(0)
     head = stream.read(8)
     stream.seek(0)
-    return size, "", head
+    return size, head
 
 
 def _sha256(stream: BinaryIO) -> str:
@@ -126,7 +127,7 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
     max_bytes = max_bytes if max_bytes is not None else current_app.config["UPLOAD_MAX_BYTES"]
     max_rows = max_rows if max_rows is not None else current_app.config["UPLOAD_MAX_ROWS"]
     file_name = (file_name or "upload").replace("\\", "/").rsplit("/", 1)[-1][:200] or "upload"
-    size, _, head = _file_facts(stream)
+    size, head = _file_facts(stream)
     if size > max_bytes:
         raise TooLarge(f"文件大小超过{max_bytes // (1024 * 1024) or 1}MB的上限，请拆分后分别上传",
                        code="file_too_large", field="file")
