@@ -27,6 +27,7 @@ def init_app(app: Flask) -> Api:
         complaints,
         console,
         contacts,
+        lists,
         notices,
         oversight,
         payments,
@@ -34,7 +35,7 @@ def init_app(app: Flask) -> Api:
         reference,
         registry,
     )
-    for module in (auth, reference, projects, registry, contacts, payments, notices, oversight, card_applications,
+    for module in (auth, reference, projects, registry, contacts, lists, payments, notices, oversight, card_applications,
                    complaints, assist):
         api.register_blueprint(module.bp)
     app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login

@@ -75,3 +75,20 @@ class RecipientRow(db.Model):
                            + ",".join(f"'{k}'" for k in MATCH_RESULTS) + ")", name="match_result"),
         sa.Index("ix_recipient_rows_id_bidx", "id_bidx"),
     )
+
+
+class ListUploadReport(db.Model):
+    """The error report of a refused upload (附件3校验报告), kept so the uploader can download it as xlsx.
+
+    Scoped like the list it would have become: the uploader's department (and the bureau) may read it.
+    """
+    __tablename__ = "list_upload_reports"
+    id = sa.Column(sa.String(32), primary_key=True)             # random, unguessable
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False, index=True)
+    uploaded_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"), nullable=False)
+    period = sa.Column(sa.String(7), nullable=False)
+    file_name = sa.Column(sa.String(200), nullable=False)
+    error_count = sa.Column(sa.Integer, nullable=False)
+    xlsx = sa.Column(sa.LargeBinary, nullable=False)            # the original rows plus a 错误说明 column
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)

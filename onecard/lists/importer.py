@@ -1,0 +1,392 @@
+"""Validating and storing the rows of an uploaded attachment 3 (发放名单), chunk by chunk.
+
+The rows stream from onecard.lists.reader; each is checked in plain Python with the
+foundation's validators (onecard.validation) plus the county's reference data, and
+every valid row is written at once with a Core multi-row INSERT into recipient_rows.
+The caller's transaction is rolled back when any row is bad, so an upload is stored
+whole or not at all, while duplicates are still detected by the database itself:
+``ON CONFLICT DO NOTHING RETURNING row_no`` tells which rows collided with the unique
+(project, period, person) key, and one look-up per chunk names the row or list they
+collided with. Nothing proportional to the file is held in memory except the errors.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+
+from onecard.errors import Invalid
+from onecard.extensions import db
+from onecard.lists.models import RecipientList, RecipientRow
+from onecard.lists.reader import COLUMNS, LABELS
+from onecard.privacy import blind_index, encrypt, mask_account, mask_id, mask_mobile
+from onecard.reference import service as reference
+from onecard.reference.models import Town, Village
+from onecard.validation import (
+    normalize_bank_card,
+    normalize_ethnicity,
+    normalize_id_number,
+    normalize_mobile,
+    normalize_name,
+    parse_amount_fen,
+    parse_date,
+    parse_period,
+)
+
+CHUNK_ROWS = 5000
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str
+    value: str | None      # masked
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "value": self.value, "reason": self.reason}
+
+
+@dataclass
+class ImportOutcome:
+    row_count: int = 0
+    total_fen: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _masked(key: str, value: object) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
+    text = text.strip()
+    if key == "id_number":
+        return mask_id(text) if len(text) > 10 else "*" * len(text)
+    if key == "mobile":
+        return mask_mobile(text)
+    if key == "account":
+        return mask_account(text)
+    return text[:60]
+
+
+class RowValidator:
+    """Checks one row against the validators and the county's towns, villages and banks (looked up once)."""
+
+    def __init__(self, *, standard_fen: int | None, period: str):
+        towns = {t.name: t.id for t in db.session.execute(sa.select(Town)).scalars()}
+        # People write 泉林 for 泉林镇 and 济河 for 济河街道: accept the short form when unambiguous.
+        for name, town_id in list(towns.items()):
+            for suffix in ("街道", "镇", "乡"):
+                if name.endswith(suffix) and len(name) > len(suffix) + 1:
+                    towns.setdefault(name[: -len(suffix)], town_id)
+        self.towns = towns
+        self.villages = {(v.town_id, v.name): v.id for v in db.session.execute(sa.select(Village)).scalars()}
+        self.bank_index = reference.bank_name_index()
+        self.bank_cache: dict[str, int | None] = {}
+        self.standard_fen = standard_fen
+        self.period_date = _period_start(period)
+        self.memo: dict[tuple, object] = {}
+
+    def _bank(self, text: object) -> int:
+        key = str(text).strip() if text is not None else ""
+        if key not in self.bank_cache:
+            try:
+                self.bank_cache[key] = reference.resolve_bank(key, self.bank_index, field="bank")
+            except Invalid:
+                self.bank_cache[key] = None
+        bank_id = self.bank_cache[key]
+        if isinstance(text, str):
+            self.bank_cache[text] = bank_id   # the exact text as written, for fast_row's look-up
+        if bank_id is None:
+            raise Invalid("开户行不是合作银行（工商银行、建设银行、中国银行、农业银行、邮储银行、农商银行），请核对",
+                          code="bank_not_cooperating", field="bank")
+        return bank_id
+
+    def fast_row(self, row_no: int, values: tuple, p: dict[str, int]) -> tuple:
+        """The insert values (before encryption) of a row, raising Invalid at its first problem.
+
+        The common case is a clean row: one pass with no bookkeeping; ``validate`` then
+        re-checks a failing row column by column to report every problem in it.
+        """
+        id_number = normalize_id_number(values[p["id_number"]])
+        mobile = normalize_mobile(values[p["mobile"]])
+        town_id = self._town(values[p["town"]])
+        village_id = None
+        if "village" in p and (village_text := values[p["village"]]) is not None:
+            village_id = self.villages.get((town_id, "".join(str(village_text).split())))
+            if village_id is None:
+                raise Invalid("village", code="village_unknown")
+        account = None
+        if "account" in p and (account_text := values[p["account"]]) is not None:
+            account = normalize_bank_card(account_text, field="account")
+        amount_text = values[p["amount"]] if "amount" in p else None
+        memo = self.memo
+        if amount_text is None and self.standard_fen:
+            amount_fen = self.standard_fen
+        elif (amount_fen := memo.get(("a", amount_text))) is None:
+            amount_fen = parse_amount_fen(amount_text, field="amount", max_fen=self.standard_fen)
+            self._remember(("a", amount_text), amount_fen)
+        date_text = values[p["expected_date"]] if "expected_date" in p else None
+        expected_date = None
+        if date_text is not None and (expected_date := memo.get(("d", date_text))) is None:
+            expected_date = self._expected_date(date_text)
+            self._remember(("d", date_text), expected_date)
+        ethnicity_text = values[p["ethnicity"]]
+        if (ethnicity := memo.get(("e", ethnicity_text))) is None:
+            ethnicity = normalize_ethnicity(ethnicity_text)
+            self._remember(("e", ethnicity_text), ethnicity)
+        bank_text = values[p["bank"]]
+        bank_id = self.bank_cache.get(bank_text) if isinstance(bank_text, str) else None
+        if bank_id is None:
+            bank_id = self._bank(bank_text)
+        return (row_no, normalize_name(values[p["name"]]), id_number, blind_index(id_number, "id"),
+                ethnicity, mobile, mobile[-4:], town_id, village_id, bank_id,
+                account, account[-4:] if account else None, amount_fen, expected_date)
+
+    def _remember(self, key: tuple, value) -> None:
+        # Amounts, dates and ethnicities repeat down a list: parse each distinct text once (pure functions).
+        if len(self.memo) < 50_000:
+            self.memo[key] = value
+
+    def validate(self, row_no: int, cell) -> tuple[dict | None, list[RowError]]:
+        """The insert parameters for a good row, or the row's errors (every bad column, not just the first)."""
+        errors: list[RowError] = []
+        out: dict = {"row_no": row_no}
+
+        def check(key, fn):
+            try:
+                return fn(cell(key))
+            except Invalid as exc:
+                errors.append(RowError(row_no, LABELS[key], _masked(key, cell(key)), exc.message))
+                return None
+
+        out["name"] = check("name", normalize_name)
+        id_number = check("id_number", normalize_id_number)
+        out["ethnicity"] = check("ethnicity", normalize_ethnicity)
+        mobile = check("mobile", normalize_mobile)
+        town_id = check("town", self._town)
+        village_text = cell("village")
+        village_id = None
+        if town_id is not None and village_text is not None and str(village_text).strip():
+            village_id = self.villages.get((town_id, "".join(str(village_text).split())))
+            if village_id is None:
+                errors.append(RowError(row_no, LABELS["village"], _masked("village", village_text),
+                                       "该村（社区）不属于所填镇街，请核对村（社区）名称或镇街"))
+        out["bank_id"] = check("bank", self._bank)
+        account_text = cell("account")
+        account = None
+        if account_text is not None and str(account_text).strip():
+            account = check("account", lambda v: normalize_bank_card(v, field="account"))
+        amount_text = cell("amount")
+        if (amount_text is None or not str(amount_text).strip()) and self.standard_fen:
+            out["amount_fen"] = self.standard_fen   # blank amount: the project's standard applies
+        else:
+            out["amount_fen"] = check("amount", lambda v: parse_amount_fen(v, field="amount",
+                                                                            max_fen=self.standard_fen))
+        date_text = cell("expected_date")
+        out["expected_date"] = None
+        if date_text is not None and str(date_text).strip():
+            out["expected_date"] = check("expected_date", self._expected_date)
+        if errors:
+            return None, errors
+        out["id_number"] = id_number
+        out["id_bidx"] = blind_index(id_number, "id")
+        out["mobile"] = mobile
+        out["mobile_last4"] = mobile[-4:]
+        out["town_id"] = town_id
+        out["village_id"] = village_id
+        out["account"] = account
+        out["account_last4"] = account[-4:] if account else None
+        return out, errors
+
+    def _town(self, value: object) -> int:
+        if value is None or not str(value).strip():
+            raise Invalid("镇街不能为空，请填写所在镇（街道）全称，如“泉林镇”", code="town_required", field="town")
+        town_id = self.towns.get("".join(str(value).split()))
+        if town_id is None:
+            raise Invalid("不是本县的镇街，请填写镇（街道）全称，如“泉林镇”“济河街道”", code="town_unknown", field="town")
+        return town_id
+
+    def _expected_date(self, value: object) -> date:
+        try:
+            return parse_date(value, field="expected_date")
+        except Invalid:
+            try:
+                return _period_start(parse_period(value, field="expected_date"))
+            except Invalid:
+                raise Invalid("预计发放时间格式无法识别，请按 2026-11-05 或 2026-11 的格式填写",
+                              code="date_format", field="expected_date") from None
+
+
+def _period_start(period: str) -> date:
+    year = int(period[:4])
+    if len(period) == 4:
+        return date(year, 1, 1)
+    tail = period[5:]
+    if tail.startswith("Q"):
+        return date(year, 3 * int(tail[1]) - 2, 1)
+    if tail.startswith("H"):
+        return date(year, 1 if tail[1] == "1" else 7, 1)
+    return date(year, int(tail), 1)
+
+
+_INSERT_COLUMNS = ("list_id", "project_id", "period", "row_no", "name", "id_number", "id_bidx", "ethnicity",
+                   "mobile", "mobile_last4", "town_id", "village_id", "bank_id", "account", "account_last4",
+                   "amount_fen", "expected_date")
+
+
+def _insert_sql(dialect: str) -> str:
+    # A plain DBAPI executemany: SQLAlchemy's per-row parameter processing cost more than the database write.
+    # ON CONFLICT DO NOTHING (SQLite >= 3.24, PostgreSQL) lets the unique (project, period, person) key find
+    # duplicates for us; the summed rowcount says whether any row was skipped.
+    mark = "?" if dialect == "sqlite" else "%s"
+    return (f"INSERT INTO recipient_rows ({', '.join(_INSERT_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))}) ON CONFLICT DO NOTHING")
+
+
+def store_rows(recipient_list: RecipientList, rows: Iterator[tuple[int, tuple]], positions: dict[str, int],
+               validator: RowValidator, *, max_rows: int, too_many) -> ImportOutcome:
+    """Validate and insert every row of the upload into ``recipient_list`` (the caller commits or rolls back).
+
+    ``too_many(limit)`` is raised as soon as the row count passes ``max_rows``.
+    """
+    outcome = ImportOutcome()
+    conn = db.session.connection()
+    sql = _insert_sql(conn.dialect.name)
+    list_id, project_id, period = recipient_list.id, recipient_list.project_id, recipient_list.period
+    width = max(positions.values()) + 1
+    index = positions
+    chunk: list[tuple] = []
+    fast_row = validator.fast_row
+    for row_no, values in rows:
+        outcome.row_count += 1
+        if outcome.row_count > max_rows:
+            raise too_many(max_rows)
+        if len(values) < width:
+            values = values + (None,) * (width - len(values))
+        try:
+            (_, name, id_number, id_bidx, ethnicity, mobile, mobile_last4, town_id, village_id, bank_id, account,
+             account_last4, amount_fen, expected_date) = fast_row(row_no, values, index)
+        except Invalid:
+            # The careful path is the authority: it lists every problem of the row, or accepts it.
+            r, errors = validator.validate(row_no, lambda key, v=values: v[index[key]] if key in index else None)
+            if errors:
+                outcome.errors.extend(errors)
+                continue
+            (name, id_number, id_bidx, ethnicity, mobile, mobile_last4, town_id, village_id, bank_id, account,
+             account_last4, amount_fen, expected_date) = (
+                r["name"], r["id_number"], r["id_bidx"], r["ethnicity"], r["mobile"], r["mobile_last4"],
+                r["town_id"], r["village_id"], r["bank_id"], r["account"], r["account_last4"], r["amount_fen"],
+                r["expected_date"])
+        outcome.total_fen += amount_fen
+        chunk.append((list_id, project_id, period, row_no, name, encrypt(id_number), id_bidx, ethnicity,
+                      encrypt(mobile), mobile_last4, town_id, village_id, bank_id,
+                      encrypt(account) if account else None, account_last4, amount_fen, expected_date))
+        if len(chunk) >= CHUNK_ROWS:
+            _flush(conn, sql, chunk, recipient_list, outcome)
+            chunk = []
+    if chunk:
+        _flush(conn, sql, chunk, recipient_list, outcome)
+    return outcome
+
+
+def _flush(conn, sql: str, chunk: list[tuple], recipient_list: RecipientList, outcome: ImportOutcome) -> None:
+    inserted = conn.exec_driver_sql(sql, chunk).rowcount
+    if inserted == len(chunk):
+        return
+    # Some rows hit the unique (project, period, person) key: find which, and what they collided with.
+    holders = {}
+    bidxs = list({r[6] for r in chunk})
+    for start in range(0, len(bidxs), 500):
+        part = bidxs[start:start + 500]
+        for bidx, list_id, row_no, file_name in conn.execute(
+                sa.select(RecipientRow.id_bidx, RecipientRow.list_id, RecipientRow.row_no, RecipientList.file_name)
+                .join(RecipientList, RecipientList.id == RecipientRow.list_id)
+                .where(RecipientRow.project_id == recipient_list.project_id,
+                       RecipientRow.period == recipient_list.period, RecipientRow.id_bidx.in_(part))):
+            holders[bidx] = (list_id, row_no, file_name)
+    masked = "已隐藏"
+    for r in chunk:
+        this_row = r[3]
+        list_id, row_no, file_name = holders.get(r[6], (None, None, None))
+        if list_id == recipient_list.id and row_no == this_row:
+            continue   # this row is the one stored
+        outcome.total_fen -= r[15]
+        if list_id == recipient_list.id:
+            outcome.errors.append(RowError(this_row, LABELS["id_number"], masked,
+                                           f"与第{row_no}行是同一人（身份证号重复），请删除重复的一行"))
+            outcome.errors.append(RowError(row_no, LABELS["id_number"], masked,
+                                           f"与第{this_row}行是同一人（身份证号重复），请删除重复的一行"))
+        else:
+            outcome.errors.append(RowError(
+                this_row, LABELS["id_number"], masked,
+                f"该人员已在本项目本期的名单中（名单编号{list_id}，文件“{file_name}”第{row_no}行），不能重复列入"))
+
+
+def build_report_xlsx(rows: Iterator[tuple[int, tuple]], header: tuple, errors: list[RowError]) -> bytes:
+    """The uploaded sheet again, every row as it was, with a 错误说明 column saying what to fix."""
+    import xlsxwriter
+    by_row: dict[int, list[str]] = {}
+    for e in errors:
+        by_row.setdefault(e.row, []).append(f"{e.column}：{e.reason}")
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
+                                        "strings_to_numbers": False, "strings_to_urls": False})
+    sheet = book.add_worksheet("校验报告")
+    bold = book.add_format({"bold": True})
+    red = book.add_format({"font_color": "#C00000"})
+    text = book.add_format({"num_format": "@"})
+    headers = [("" if h is None else str(h)) for h in header] + ["错误说明"]
+    for col, h in enumerate(headers):
+        sheet.write_string(0, col, h, bold)
+        sheet.set_column(col, col, 18, text)
+    sheet.set_column(len(headers) - 1, len(headers) - 1, 60)
+    out_row = 1
+    for row_no, values in rows:
+        for col, value in enumerate(values):
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                sheet.write_string(out_row, col, str(value))
+            elif isinstance(value, int | float):
+                sheet.write_number(out_row, col, value)
+            else:
+                sheet.write_string(out_row, col, str(value))
+        if row_no in by_row:
+            sheet.write_string(out_row, len(headers) - 1, "；".join(by_row[row_no]), red)
+        out_row += 1
+    if 1 in by_row:   # header-level problems, if any
+        sheet.write_string(0, len(headers), "；".join(by_row[1]), red)
+    book.close()
+    return buffer.getvalue()
+
+
+def template_xlsx() -> bytes:
+    """The blank attachment 3 with its exact headers; ID, phone and card columns formatted as text."""
+    import xlsxwriter
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("发放名单")
+    bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    text = book.add_format({"num_format": "@"})
+    widths = {"id_number": 22, "mobile": 15, "account": 24, "bank": 20, "village": 18, "expected_date": 14}
+    for col, (key, header, _required) in enumerate(COLUMNS):
+        sheet.write_string(0, col, header, bold)
+        # Text format keeps Excel from turning 18-digit IDs and 19-digit cards into 3.70831E+17.
+        sheet.set_column(col, col, widths.get(key, 12),
+                         text if key in ("id_number", "mobile", "account") else None)
+    sheet.freeze_panes(1, 0)
+    notes = book.add_worksheet("填写说明")
+    for i, line in enumerate([
+        "1. 每行一人；身份证号、手机号、银行卡号请保持文本格式，不要改成数字。",
+        "2. 镇街填写本县镇（街道）全称；村（社区）可不填，填写时须属于该镇街。",
+        "3. 开户行须为合作银行：工商银行、建设银行、中国银行、农业银行、邮储银行、农商银行。",
+        "4. 补贴额以元为单位，最多两位小数，不得超过项目标准；不填时按项目标准发放。",
+        "5. 预计发放时间如 2026-11-05；保存为xlsx或CSV（UTF-8或GBK）后上传。",
+    ]):
+        notes.write_string(i, 0, line)
+    notes.set_column(0, 0, 90)
+    book.close()
+    return buffer.getvalue()
