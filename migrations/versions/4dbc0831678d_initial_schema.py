@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f1b6a182afa8
+Revision ID: 4dbc0831678d
 Revises: 
-Create Date: 2026-11-26 04:14:16.052487
+Create Date: 2026-11-26 04:18:53.769650
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'f1b6a182afa8'
+revision = '4dbc0831678d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -325,6 +325,24 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_disclosures_project_id'), ['project_id'], unique=False)
         batch_op.create_index('uq_disclosures_live', ['project_id', 'period'], unique=True, sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
 
+    op.create_table('list_upload_reports',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('uploaded_by', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('file_name', sa.String(length=200), nullable=False),
+    sa.Column('error_count', sa.Integer(), nullable=False),
+    sa.Column('xlsx', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_list_upload_reports_department_id_departments')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_list_upload_reports_project_id_projects')),
+    sa.ForeignKeyConstraint(['uploaded_by'], ['staff_accounts.id'], name=op.f('fk_list_upload_reports_uploaded_by_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_list_upload_reports'))
+    )
+    with op.batch_alter_table('list_upload_reports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_list_upload_reports_department_id'), ['department_id'], unique=False)
+
     op.create_table('recipient_lists',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -438,6 +456,23 @@ def upgrade():
     with op.batch_alter_table('arrival_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_arrival_events_resident_id'), ['resident_id'], unique=False)
 
+    op.create_table('assist_consents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('method', sa.String(length=6), nullable=False),
+    sa.Column('form_path', sa.String(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("method in ('sms','form')", name=op.f('ck_assist_consents_method')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_assist_consents_resident_id_residents')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_assist_consents_staff_id_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_assist_consents'))
+    )
+    with op.batch_alter_table('assist_consents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_assist_consents_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assist_consents_staff_id'), ['staff_id'], unique=False)
+
     op.create_table('batches',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('number', sa.String(length=40), nullable=True),
@@ -532,6 +567,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cards_bank_id'), ['bank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_resident_id'), ['resident_id'], unique=False)
         batch_op.create_index('uq_cards_one_live_per_resident', ['resident_id'], unique=True, sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
+
+    op.create_table('citizen_sessions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('openid', sa.String(length=64), nullable=True),
+    sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.String(length=20), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_citizen_sessions_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_citizen_sessions'))
+    )
+    with op.batch_alter_table('citizen_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_citizen_sessions_openid'), ['openid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_citizen_sessions_resident_id'), ['resident_id'], unique=False)
 
     op.create_table('ledger_entries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -713,6 +762,32 @@ def upgrade():
     with op.batch_alter_table('card_applications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_card_applications_resident_id'), ['resident_id'], unique=False)
 
+    op.create_table('complaints',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('ledger_entry_id', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.Integer(), nullable=True),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('text', sa.String(length=500), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('reply', sa.String(length=1000), nullable=True),
+    sa.Column('replied_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('replied_at', sa.DateTime(), nullable=True),
+    sa.Column('filed_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("status in ('open','replied')", name=op.f('ck_complaints_status')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_complaints_department_id_departments')),
+    sa.ForeignKeyConstraint(['filed_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_filed_by_staff_id_staff_accounts')),
+    sa.ForeignKeyConstraint(['ledger_entry_id'], ['ledger_entries.id'], name=op.f('fk_complaints_ledger_entry_id_ledger_entries')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_complaints_project_id_projects')),
+    sa.ForeignKeyConstraint(['replied_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_replied_by_staff_id_staff_accounts')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_complaints_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_complaints'))
+    )
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_complaints_department_id'), ['department_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_complaints_resident_id'), ['resident_id'], unique=False)
+
     op.create_table('notices',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Integer(), nullable=False),
@@ -805,6 +880,33 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_recipient_rows_list_id'), ['list_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_recipient_rows_resident_id'), ['resident_id'], unique=False)
 
+    op.create_table('verification_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=10), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('session_id', sa.Integer(), nullable=True),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('target_bidx', sa.String(length=40), nullable=True),
+    sa.Column('mobile_bidx', sa.String(length=40), nullable=True),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('used_at', sa.DateTime(), nullable=True),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("purpose in ('bind','activate','loss','assist')", name=op.f('ck_verification_codes_purpose')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_verification_codes_resident_id_residents')),
+    sa.ForeignKeyConstraint(['session_id'], ['citizen_sessions.id'], name=op.f('fk_verification_codes_session_id_citizen_sessions')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_verification_codes_staff_id_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_verification_codes'))
+    )
+    with op.batch_alter_table('verification_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_verification_codes_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_verification_codes_mobile_bidx'), ['mobile_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_verification_codes_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_index('ix_verification_codes_resident_purpose', ['resident_id', 'purpose', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_verification_codes_session_id'), ['session_id'], unique=False)
+
     op.create_table('batch_lines',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('batch_id', sa.Integer(), nullable=False),
@@ -895,6 +997,14 @@ def downgrade():
         batch_op.drop_index('ix_batch_lines_batch')
 
     op.drop_table('batch_lines')
+    with op.batch_alter_table('verification_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_verification_codes_session_id'))
+        batch_op.drop_index('ix_verification_codes_resident_purpose')
+        batch_op.drop_index(batch_op.f('ix_verification_codes_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_verification_codes_mobile_bidx'))
+        batch_op.drop_index(batch_op.f('ix_verification_codes_created_at'))
+
+    op.drop_table('verification_codes')
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recipient_rows_resident_id'))
         batch_op.drop_index(batch_op.f('ix_recipient_rows_list_id'))
@@ -910,6 +1020,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_notices_department_id'))
 
     op.drop_table('notices')
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_complaints_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_complaints_department_id'))
+
+    op.drop_table('complaints')
     with op.batch_alter_table('card_applications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_card_applications_resident_id'))
 
@@ -944,6 +1059,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_ledger_entries_account_bidx'))
 
     op.drop_table('ledger_entries')
+    with op.batch_alter_table('citizen_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_citizen_sessions_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_citizen_sessions_openid'))
+
+    op.drop_table('citizen_sessions')
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.drop_index('uq_cards_one_live_per_resident', sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
         batch_op.drop_index(batch_op.f('ix_cards_resident_id'))
@@ -958,6 +1078,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_batches_bank_id'))
 
     op.drop_table('batches')
+    with op.batch_alter_table('assist_consents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_assist_consents_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_assist_consents_resident_id'))
+
+    op.drop_table('assist_consents')
     with op.batch_alter_table('arrival_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_arrival_events_resident_id'))
 
@@ -979,6 +1104,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_recipient_lists_department_id'))
 
     op.drop_table('recipient_lists')
+    with op.batch_alter_table('list_upload_reports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_list_upload_reports_department_id'))
+
+    op.drop_table('list_upload_reports')
     with op.batch_alter_table('disclosures', schema=None) as batch_op:
         batch_op.drop_index('uq_disclosures_live', sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
         batch_op.drop_index(batch_op.f('ix_disclosures_project_id'))
