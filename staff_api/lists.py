@@ -54,7 +54,7 @@ class ListSchema(Schema):
     matched_at = fields.String(allow_none=True)
 
 
-class WithdrawArgs(Schema):
+class ListWithdrawArgs(Schema):
     reason = fields.String(load_default=None, validate=validate.Length(max=200))
 
 
@@ -223,7 +223,7 @@ def rows(args, list_id):
 
 
 @bp.post("/lists/<int:list_id>/withdraw")
-@bp.arguments(WithdrawArgs)
+@bp.arguments(ListWithdrawArgs)
 @bp.response(200, ListSchema)
 @bp.doc(security=SECURITY)
 def withdraw(args, list_id):

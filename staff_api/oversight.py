@@ -65,7 +65,7 @@ class PublishArgs(Schema):
     period = fields.String(required=True, validate=validate.Length(min=4, max=20))
 
 
-class WithdrawArgs(Schema):
+class DisclosureWithdrawArgs(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=300))
 
 
@@ -165,7 +165,7 @@ def post_disclosure(args):
 
 
 @bp.post("/oversight/disclosures/<int:disclosure_id>/withdraw")
-@bp.arguments(WithdrawArgs)
+@bp.arguments(DisclosureWithdrawArgs)
 @bp.doc(security=SECURITY)
 def post_withdraw(args, disclosure_id):
     """撤回公示（须填写原因）。"""

@@ -747,16 +747,11 @@ def reply_complaint(actor: Actor, complaint_id: int, reply: str) -> dict:
 
 
 def set_sms_opt_out(actor: Actor, resident_id: int, off: bool) -> dict:
-    """到账短信开关: ``off=True`` stops arrival SMS for this resident (the lead will move this to notifications)."""
-    resident = db.session.get(Resident, resident_id)
-    if resident is None:
-        raise NotFound("居民不存在", code="resident_not_found")
-    before = bool(resident.sms_opt_out)
-    resident.sms_opt_out = bool(off)
-    audit.record("resident.sms_opt_out", actor=actor, entity_type="resident", entity_id=resident_id,
-                 before={"sms_opt_out": before}, after={"sms_opt_out": bool(off)})
-    db.session.commit()
-    return {"sms_opt_out": bool(off), "sms_notices": not off}
+    """到账短信开关 for the citizen doors; the rule (who may, what happens to unsent notices) lives in
+    notifications.service.set_sms_opt_out."""
+    from notifications.service import set_sms_opt_out as switch
+    resident = switch(actor, resident_id, off)
+    return {"sms_opt_out": bool(resident.sms_opt_out), "sms_notices": not resident.sms_opt_out}
 
 
 # --------------------------------------------------------------------------- who acted for me
