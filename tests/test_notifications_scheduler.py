@@ -17,7 +17,7 @@ def test_scheduler_job_enqueues_and_prints_one_console_sms_per_arrival(app, db, 
     arrive()
     db.session.commit()
     sched = scheduler.build(app, blocking=False, interval=5)
-    [job] = sched.get_jobs()
+    job = sched.get_job("notices")
     assert job.trigger.interval.total_seconds() == 5 and job.max_instances == 1
     job.func()
     out = capsys.readouterr().out
@@ -48,3 +48,10 @@ def test_token_bucket_paces_sends_after_a_burst():
     for _ in range(1000):
         unlimited.acquire()
     assert time.monotonic() - start < 0.1
+
+
+def test_scheduler_also_carries_the_nightly_risk_checks(app):
+    from notifications import scheduler as sched
+    s = sched.build(app, blocking=False)
+    ids = {job.id for job in s.get_jobs()}
+    assert {"notices", "oversight.risk_checks"} <= ids
