@@ -177,8 +177,8 @@ def test_list_filtered_by_to_and_date_sent(fake_twilio: FakeTwilio):
     now = datetime.now(UTC)
     assert len(client.messages.list(to=TO, date_sent_after=now - timedelta(minutes=5))) == 5
     assert client.messages.list(to=TO, date_sent_after=now + timedelta(minutes=5)) == []
-    assert len(client.messages.list(date_sent=now)) == 6  # a datetime is sent as exact time...
-    page = requests.get(  # ...while the documented YYYY-MM-DD form matches the whole UTC day
+    # (An exact-time DateSent match is left untested: the messages may straddle a second boundary.)
+    page = requests.get(  # the documented YYYY-MM-DD form matches the whole UTC day
         f"{fake_twilio.base_url}/2010-04-01/Accounts/{fake_twilio.account_sid}/Messages.json",
         params={"To": other, "DateSent>": now.date().isoformat(), "PageSize": 50},
         auth=(fake_twilio.account_sid, fake_twilio.auth_token),
