@@ -27,7 +27,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import os
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 
@@ -107,77 +106,112 @@ def _as_stream(data) -> io.BufferedIOBase:
 
 def read_rows(data, filename: str, *, required: Iterable[str] = (),
               header_aliases: dict[str, str] | None = None) -> Iterator[tuple[int, dict]]:
-    """Stream ``(row_no, {header: value})``; raises ``sheet_invalid`` for an unreadable file or missing headers.
+    """Stream ``(row_no, {header: value})``; raises for an unreadable file or missing headers.
 
     ``header_aliases`` maps other spellings (folded with ``header_key``) to the canonical header.
     """
     stream = _as_stream(data)
-    suffix = os.path.splitext((filename or "").lower())[1]
-    if suffix in EXCEL_SUFFIXES:
-        raw_rows = _excel_rows(stream)
-    elif suffix in (".csv", ".txt"):
-        raw_rows = _csv_rows(stream)
-    else:
+    head = stream.read(8)
+    stream.seek(0)
+    return _with_headers(iter_rows(stream, detect_format(filename, head)), list(required), header_aliases or {})
+
+
+def detect_format(file_name: str, head: bytes) -> str:
+    """"xlsx" (anything python-calamine reads) or "csv", from the file's first bytes and, failing that, its name."""
+    if head[:4] == b"PK\x03\x04" or head[:4] == b"\xd0\xcf\x11\xe0":   # zip (xlsx, ods) or OLE (xls)
+        return "xlsx"
+    lower = (file_name or "").lower()
+    if lower.endswith(EXCEL_SUFFIXES):
+        raise sheet_invalid("文件不是有效的Excel表格，请用Excel另存为xlsx后重新上传")
+    if not lower.endswith((".csv", ".txt")) and "." in lower:
         raise sheet_invalid("文件类型不支持，请上传 xlsx 或 csv 文件")
-    return _with_headers(raw_rows, list(required), header_aliases or {})
+    return "csv"
 
 
-def _excel_rows(stream) -> Iterator[list]:
-    from python_calamine import CalamineError, CalamineWorkbook
+def iter_rows(stream, fmt: str) -> Iterator[tuple[int, tuple]]:
+    """(row number as the spreadsheet shows it, raw values): every non-blank row, the header included.
+
+    Streams: no whole-sheet lists of Python objects. Cells keep their spreadsheet type (calamine gives
+    float for a number cell) so validators can recognise an ID that Excel already rounded.
+    """
+    stream.seek(0)
+    if fmt == "xlsx":
+        yield from _iter_xlsx(stream)
+    else:
+        yield from _iter_csv(stream)
+
+
+def _blank_values(row) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+def _iter_xlsx(stream) -> Iterator[tuple[int, tuple]]:
+    from python_calamine import CalamineWorkbook
     try:
-        workbook = CalamineWorkbook.from_filelike(stream)
-        sheet = workbook.get_sheet_by_index(0)
+        book = CalamineWorkbook.from_filelike(stream)
+        sheet = book.get_sheet_by_index(0)
         rows = sheet.iter_rows()
-    except (CalamineError, ValueError, OSError, TypeError) as exc:
-        raise sheet_invalid("无法读取表格文件，请确认是 Excel 保存的 xlsx 文件且未加密") from exc
-    return rows
+        first = (sheet.start or (0, 0))[0] + 1   # the used range may start below row 1
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the uploader's file, not our bug
+        raise sheet_invalid("无法读取该表格文件，请确认文件未损坏、未加密") from exc
+    for i, row in enumerate(rows):
+        # calamine gives "" for empty cells: make them None like CSV's blanks.
+        values = tuple(None if isinstance(v, str) and not v.strip() else v for v in row)
+        if not _blank_values(values):
+            yield first + i, values
 
 
-def _sniff_encoding(head: bytes) -> str:
+def _text_stream(stream) -> io.TextIOBase:
+    """UTF-8 (with or without BOM) if the WHOLE file is valid UTF-8, else GB18030 (a superset of GBK).
+
+    The whole file is checked, not a sample: a GBK file whose first megabyte is ASCII would otherwise
+    be read as UTF-8 and fail half-way.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    stream.seek(0)
     try:
-        # A multi-byte character may be cut at the end of the sample: decode incrementally.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8-sig"
+        while chunk := stream.read(1 << 20):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+        encoding = "utf-8-sig"
     except UnicodeDecodeError:
-        return "gb18030"
+        encoding = "gb18030"
+    stream.seek(0)
+    return io.TextIOWrapper(stream, encoding=encoding, newline="", errors="strict")
 
 
-def _csv_rows(stream) -> Iterator[list]:
-    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
-    encoding = _sniff_encoding(buffered.peek(1 << 20)[: 1 << 20])
-    text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
+def _iter_csv(stream) -> Iterator[tuple[int, tuple]]:
+    text = _text_stream(stream)
     try:
-        yield from csv.reader(text)
-    except UnicodeDecodeError as exc:
-        raise sheet_invalid("CSV 文件编码无法识别，请另存为“CSV UTF-8”或 GBK 编码后重新上传") from exc
-    except csv.Error as exc:
-        raise sheet_invalid("CSV 文件格式不正确（引号不成对等），请用 Excel 重新另存为 CSV") from exc
+        reader = csv.reader(text)
+        for row in reader:
+            values = tuple(v if v.strip() else None for v in row)
+            if values and not _blank_values(values):
+                yield reader.line_num, values
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise sheet_invalid("CSV文件无法解析，请用Excel另存为“CSV UTF-8”或xlsx格式后重新上传") from exc
+    finally:
+        text.detach()   # leave the caller's stream open for a second pass (the error report)
 
 
-def _blank(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _with_headers(raw_rows: Iterator[list], required: list[str], aliases: dict[str, str]) -> Iterator[tuple[int, dict]]:
+def _with_headers(numbered_rows: Iterator[tuple[int, tuple]], required: list[str],
+                  aliases: dict[str, str]) -> Iterator[tuple[int, dict]]:
     wanted = {header_key(h) for h in required}
     aliases = {header_key(k): header_key(v) for k, v in aliases.items()}
     headers: list[str] | None = None
-    first_seen: list | None = None
-    row_no = 0
-    for row_no, raw in enumerate(raw_rows, start=1):
+    first_seen: tuple | None = None
+    scanned = 0
+    for row_no, raw in numbered_rows:
         if headers is None:
-            if first_seen is None and not all(_blank(v) for v in raw):
+            scanned += 1
+            if first_seen is None:
                 first_seen = raw
             keys = [aliases.get(header_key(v), header_key(v)) for v in raw]
             if wanted and not wanted <= {header_key(k) for k in keys}:
-                if row_no >= _HEADER_SCAN_ROWS:
+                if scanned >= _HEADER_SCAN_ROWS:
                     break
                 continue
-            if not wanted and _blank_row(raw):
-                continue
             headers = _unique(keys)
-            continue
-        if _blank_row(raw):
             continue
         values = {}
         for i, h in enumerate(headers):
@@ -189,16 +223,12 @@ def _with_headers(raw_rows: Iterator[list], required: list[str], aliases: dict[s
             values[h] = v
         yield row_no, values
     if headers is None:
-        if row_no == 0:
+        if scanned == 0:
             raise sheet_invalid("文件是空的，请使用模板填写后上传")
-        present = {header_key(v) for v in (first_seen or [])}
+        present = {header_key(v) for v in (first_seen or ())}
         missing = [h for h in required if header_key(h) not in present]
         raise sheet_invalid("缺少必填列：" + "、".join(missing) + "。请使用模板的表头，不要改动列名",
                             column="、".join(missing))
-
-
-def _blank_row(raw: list) -> bool:
-    return all(_blank(v) for v in raw)
 
 
 def _unique(keys: list[str]) -> list[str]:

@@ -1,20 +1,10 @@
-"""Streaming readers for uploaded attachment-3 files: xlsx (python-calamine) and CSV (UTF-8 or GB18030).
-
-Each reader yields the header row first and then one tuple of raw cell values per
-row, without ever building the whole sheet as Python objects, so memory stays flat
-as the file grows. Cells keep their spreadsheet type (calamine gives float for a
-number cell) so that the validators can recognise an ID number that Excel already
-rounded ("precision lost") instead of blaming a typo.
-"""
+"""Attachment 3's columns and header mapping; the file itself is read by onecard.sheets (one reader
+for every upload: xlsx through python-calamine, CSV in UTF-8 or GB18030, streamed row by row as tuples)."""
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
 
+from onecard import sheets
 from onecard.errors import Invalid
 
 # Attachment 3's columns in template order: (key, header as printed in the template, required).
@@ -70,72 +60,6 @@ def map_header(header: list[object]) -> dict[str, int]:
     return positions
 
 
-def detect_format(file_name: str, head: bytes) -> str:
-    """"xlsx" or "csv", from the file's first bytes (a zip) and, failing that, its name."""
-    if head[:4] == b"PK\x03\x04":
-        return "xlsx"
-    lower = (file_name or "").lower()
-    if lower.endswith((".xlsx", ".xlsm")):
-        raise Invalid("文件不是有效的xlsx表格，请用Excel另存为xlsx后重新上传", code="file_unreadable", field="file")
-    if lower.endswith(".xls"):
-        raise Invalid("不支持旧版.xls格式，请在Excel中另存为.xlsx或CSV后上传", code="file_format", field="file")
-    return "csv"
-
-
-def iter_rows(stream: BinaryIO, fmt: str) -> Iterator[tuple[int, tuple]]:
-    """(row number as the spreadsheet shows it, raw values): the header first, then every non-blank row."""
-    stream.seek(0)
-    if fmt == "xlsx":
-        yield from _iter_xlsx(stream)
-    else:
-        yield from _iter_csv(stream)
-
-
-def _blank(row) -> bool:
-    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
-
-
-def _iter_xlsx(stream: BinaryIO) -> Iterator[tuple[int, tuple]]:
-    from python_calamine import CalamineWorkbook
-    try:
-        book = CalamineWorkbook.from_filelike(stream)
-        sheet = book.get_sheet_by_index(0)
-        rows = sheet.iter_rows()
-        first = (sheet.start or (0, 0))[0] + 1   # the used range may start below row 1
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the uploader's file, not our bug
-        raise Invalid("无法读取该xlsx文件，请确认文件未损坏、未加密", code="file_unreadable", field="file") from exc
-    for i, row in enumerate(rows):
-        # calamine gives "" for empty cells: make them None like CSV's blanks.
-        values = tuple(None if isinstance(v, str) and not v.strip() else v for v in row)
-        if not _blank(values):
-            yield first + i, values
-
-
-def _text_stream(stream: BinaryIO) -> io.TextIOBase:
-    """Decode as UTF-8 (with or without BOM) if the whole file is valid UTF-8, else GB18030 (a superset of GBK)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    stream.seek(0)
-    try:
-        while chunk := stream.read(1 << 20):
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-        encoding = "utf-8-sig"
-    except UnicodeDecodeError:
-        encoding = "gb18030"
-    stream.seek(0)
-    return io.TextIOWrapper(stream, encoding=encoding, newline="", errors="strict")
-
-
-def _iter_csv(stream: BinaryIO) -> Iterator[tuple[int, tuple]]:
-    text = _text_stream(stream)
-    try:
-        reader = csv.reader(text)
-        for row in reader:
-            values = tuple(v if v.strip() else None for v in row)
-            if values and not _blank(values):
-                yield reader.line_num, values
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise Invalid("CSV文件无法解析，请用Excel另存为“CSV UTF-8”或xlsx格式后重新上传",
-                      code="file_unreadable", field="file") from exc
-    finally:
-        text.detach()   # leave the caller's stream open for a second pass (the error report)
+# The file-level reading (format, encoding, streaming rows) is the platform's one reader.
+detect_format = sheets.detect_format
+iter_rows = sheets.iter_rows
