@@ -24,11 +24,19 @@ from . import bp, charts
 from .core import error_page, page
 from .guard import guarded_post
 
+# Evidence keys of risk findings, in words (unknown keys are shown as they are).
+EVIDENCE_LABELS = {"resident_id": "居民编号", "name": "姓名", "id_number": "身份证号", "project": "项目", "period": "期间",
+                   "periods": "期间", "payments": "发放次数", "amount_yuan": "金额", "ledger_ids": "台账记录编号",
+                   "account": "账户", "households": "户数", "household_id": "户编号", "people": "人数",
+                   "wards": "被代管人数", "ward_resident_ids": "被代管人编号", "threshold": "阈值",
+                   "deceased_on": "死亡日期", "card_status": "卡状态", "standard_yuan": "标准金额",
+                   "required_category": "要求的身份类别", "bank_id": "银行编号", "town_id": "镇街编号",
+                   "village_id": "村（社区）编号", "counts": "次数"}
 MEASURE_LABELS = {**stats.LIST_MEASURES, **stats.LEDGER_MEASURES}
 # Which figure of a report row is which drill-down measure (the table's columns).
 COLUMNS = [("recipients", "recipients", "名单人数"), ("matched_usable", "matched", "比对可用"),
            ("activated", "activated", "已激活"), ("paid_count", "paid", "发放成功笔数"),
-           ("paid_yuan", "paid", "发放金额（元）"), ("failed_count", "failed", "失败笔数"),
+           ("paid_yuan", "paid", "发放金额"), ("failed_count", "failed", "失败笔数"),
            ("reissued_paid", "reissued", "补发成功"), ("avg_days_to_arrival", "arrival", "平均到账天数")]
 
 
@@ -118,7 +126,8 @@ def oversight_risk(actor):
         return refusal
     found = risks.list_findings(actor, **args)
     return render_template("console/oversight_risk.html", found=found, args=args, checks=risks.CHECKS,
-                           states=risks.FINDING_STATES, machine=risks.FINDING_MACHINE, can_run=permissions.can(actor, "risk.run"),
+                           states=risks.FINDING_STATES, machine=risks.FINDING_MACHINE,
+                           evidence_labels=EVIDENCE_LABELS, can_run=permissions.can(actor, "risk.run"),
                            can_mark=permissions.can(actor, "risk.mark"))
 
 
