@@ -212,6 +212,7 @@ def test_result_file_for_another_batch_is_refused_inline(app, pay, pension_list,
     bank = client_for(app, pay.rcb)
     press(bank, "/console/bank-files", f"{url}/export")
     data = bank.get(f"{url}/bank-file").data
+    assert_labelled(text(bank.get("/console/bank-files")), "bank-files")
     wrong = result_file("PB999", data, set())
     fields = form_fields(text(bank.get("/console/bank-files")), f"{url}/results")
     r = bank.post(f"{url}/results", data={**fields, "file": (io.BytesIO(wrong), "result.csv")},
@@ -221,3 +222,24 @@ def test_result_file_for_another_batch_is_refused_inline(app, pay, pension_list,
     assert db.session.get(Batch, batch.id).status == "sent"
     # Another bank sees none of it.
     assert client_for(app, pay.abc).get(f"{url}/bank-file").status_code == 404
+
+
+def assert_labelled(page_html: str, where: str) -> None:
+    ids = re.findall(r'<(?:input|select|textarea)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', page_html)
+    fields = re.findall(r'<(?:input|select|textarea)(?![^>]*type="hidden")[^>]*>', page_html)
+    assert len(ids) == len(fields), where
+    for field_id in ids:
+        assert f'<label for="{field_id}"' in page_html, (where, field_id)
+
+
+def test_every_payment_form_field_has_a_label(app, pay, pension_list, db):
+    op, fin, bank, batch, _ = run_to_feedback(app, pay, pension_list, db)
+    pages = {op: ["/console/agreements", "/console/batches", f"/console/batches/{batch.id}", "/console/reissue",
+                  "/console/ledger"],
+             fin: ["/console/ledger", f"/console/batches/{batch.id}"], bank: ["/console/bank-files"]}
+    for client, paths in pages.items():
+        for path in paths:
+            r = client.get(path)
+            assert r.status_code == 200, path
+            assert_labelled(text(r), path)
+    assert 'type="checkbox" name="line_ids"' in text(op.get("/console/reissue"))
