@@ -113,5 +113,7 @@ def test_batch_goes_from_operator_to_bank_through_pages(live_server, browser, pa
     assert page.locator(".mismatch").count() == 0
     assert "账户已销户" in page.inner_text("#lines-table")
     page.screenshot(path=str(SHOTS / "console_pay_batch_feedback.png"), full_page=True)
+    page.set_viewport_size({"width": 768, "height": 1024})      # a tablet
+    page.screenshot(path=str(SHOTS / "console_pay_batch_feedback_tablet.png"), full_page=True)
     ctx.close()
     assert problems == []

@@ -511,7 +511,7 @@ def batch_page(actor: Actor, batch_id: int, *, limit: int = 50, offset: int = 0)
     trail = audit.entries_for("batch", batch.id)
     done_by: dict[str, tuple[str, object]] = {}
     for e in trail:
-        state = "draft" if e.action == "batch.created" else e.action.removeprefix("batch.")
+        state = "draft" if e.action in ("batch.created", "batch.reissue_created") else e.action.removeprefix("batch.")
         done_by[state] = (e.actor_label, e.at)
     reached = {s for s, _ in BATCH_PATH if getattr(batch, BATCH_MACHINE.timestamps.get(s, "created_at"), None)}
     order = [s for s, _ in BATCH_PATH]

@@ -33,6 +33,7 @@ STEP_LABELS = {"submit": "提交审核", "review": "审核通过", "approve": "�
                "cancel": "作废", "reconcile": "对账", "close": "归档"}
 LINE_LABELS = {"pending": "待发送", "sent": "已发送", "paid": "成功", "failed": "失败", "held": "暂缓",
                "cancelled": "已移出", "superseded": "已补发", "rejoined": "已并入新批次"}
+TRAIL_LABELS = {"batch.created": "生成批次", "batch.reissue_created": "生成补发批次", "batch.line_removed": "移出明细"}
 STEP_ACTIONS = {"submit": "batch.submit", "review": "batch.review", "approve": "batch.approve",
                 "cancel": "batch.cancel", "reconcile": "batch.reconcile", "close": "batch.close"}
 STEP_DONE = {"submit": "批次已提交，合计已固定", "review": "批次已审核，待财政审批", "approve": "批次已审批，待银行导出代发文件",
@@ -145,7 +146,8 @@ def pay_batch(actor, batch_id):
     offset = max(_int_arg("offset") or 0, 0)
     data = payments.batch_page(actor, batch_id, limit=PAGE_SIZE, offset=offset)
     return render_template("console/payments_batch.html", **data, offset=offset, page_size=PAGE_SIZE,
-                           step_labels=STEP_LABELS, labels=BATCH_LABELS, line_labels=LINE_LABELS)
+                           step_labels=STEP_LABELS, labels=BATCH_LABELS, line_labels=LINE_LABELS,
+                           trail_labels=TRAIL_LABELS)
 
 
 @bp.post("/batches/<int:batch_id>/<any(submit, review, approve, cancel, reconcile, close):step>")
