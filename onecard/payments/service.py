@@ -191,13 +191,16 @@ def get_batch(actor: Actor, batch_id: int) -> dict:
     return batch_view(_load(actor, batch_id, "batch.read"))
 
 
-def list_batches(actor: Actor, *, status: str | None = None, project_id: int | None = None) -> list[dict]:
+def list_batches(actor: Actor, *, status: str | None = None, project_id: int | None = None,
+                 period: str | None = None) -> list[dict]:
     permissions.require(actor, "batch.read")
     stmt = sa.select(Batch).where(permissions.scope_filter(actor, Batch))
     if status:
         stmt = stmt.where(Batch.status == status)
     if project_id:
         stmt = stmt.where(Batch.project_id == project_id)
+    if period:
+        stmt = stmt.where(Batch.period == parse_period(period))
     return [batch_view(b) for b in db.session.execute(stmt.order_by(Batch.id.desc()).limit(500)).scalars()]
 
 
@@ -281,6 +284,29 @@ def create_batch(actor: Actor, project_id: int, period: str, *, list_id: int | N
                            lambda: _create_batch(actor, project_id, period, list_id, today))
 
 
+def batchable_lists(actor: Actor) -> list[dict]:
+    """Matched lists of the operator's projects a batch can be made from (the console's list picker)."""
+    permissions.require(actor, "batch.create")
+    rows = db.session.execute(
+        sa.select(RecipientList.id, RecipientList.period, RecipientList.row_count, RecipientList.total_fen,
+                  RecipientList.file_name, Project.id, Project.name)
+        .join(Project, Project.id == RecipientList.project_id)
+        .where(RecipientList.status == "matched", permissions.scope_filter(actor, RecipientList))
+        .order_by(RecipientList.id.desc()).limit(200)).all()
+    return [{"id": i, "period": per, "row_count": n, "total_yuan": format_yuan(fen or 0), "file_name": f,
+             "project_id": pid, "project_name": pname} for i, per, n, fen, f, pid, pname in rows]
+
+
+def create_batch_from_list(actor: Actor, list_id: int, *, idempotency_key: str | None) -> dict:
+    """create_batch for one chosen matched list (its project and period are the list's)."""
+    permissions.require(actor, "batch.create")
+    recipient_list = db.session.get(RecipientList, list_id)
+    if recipient_list is None or not permissions.in_scope(actor, recipient_list):
+        raise NotFound("发放名单不存在", code="list_not_found", field="list_id")
+    return create_batch(actor, recipient_list.project_id, recipient_list.period, list_id=list_id,
+                        idempotency_key=idempotency_key)
+
+
 def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | None, today: date | None) -> dict:
     project = db.session.get(Project, project_id)
     if project is None:
@@ -337,9 +363,18 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
     return batch_view(batch)
 
 
-def _maker_checker(actor: Actor, batch: Batch, *, step: str) -> None:
+def _is_maker(actor: Actor, batch: Batch, *, step: str) -> bool:
     makers = {batch.submitted_by} if step == "review" else {batch.submitted_by, batch.reviewed_by}
-    if actor.id is not None and actor.id in makers:
+    return actor.id is not None and actor.id in makers
+
+
+def _returner_role(status: str) -> str:
+    """Who sends a batch back: the department reviewer before review, finance after."""
+    return "dept_reviewer" if status == "submitted" else "finance"
+
+
+def _maker_checker(actor: Actor, batch: Batch, *, step: str) -> None:
+    if _is_maker(actor, batch, step=step):
         raise Forbidden("经办与审核、审批须由不同人员办理：您已办理过该批次的前一环节", code="maker_checker")
 
 
@@ -389,8 +424,7 @@ def return_batch(actor: Actor, batch_id: int, reason: str, *, idempotency_key: s
 
     def work():
         batch = _load(actor, batch_id, "batch.return", for_update=True)
-        expected = "dept_reviewer" if batch.status == "submitted" else "finance"
-        if batch.status in ("submitted", "reviewed", "approved") and actor.role != expected:
+        if batch.status in ("submitted", "reviewed", "approved") and actor.role != _returner_role(batch.status):
             raise Forbidden("当前环节不由您的岗位退回", code="forbidden_role")
         BATCH_MACHINE.transition(batch, "returned", actor, extra_values={"return_reason": reason}, note=reason)
         return batch_view(batch)
@@ -437,6 +471,71 @@ def cancel(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
         _restore_superseded(batch_id=batch.id)
         return batch_view(batch)
     return idempotency.run(actor, "batch.cancel", idempotency_key, {"batch_id": batch_id}, work)
+
+
+# The steps a batch page offers: (step, permission action, target state of the lifecycle).
+BATCH_STEPS = (
+    ("submit", "batch.submit", "submitted"), ("review", "batch.review", "reviewed"),
+    ("approve", "batch.approve", "approved"), ("return", "batch.return", "returned"),
+    ("cancel", "batch.cancel", "cancelled"), ("export", "batch.export", "sent"),
+    ("results", "batch.results", "feedback_received"), ("reconcile", "batch.reconcile", "reconciled"),
+    ("close", "batch.close", "closed"),
+)
+# The main path shown as a row of steps: state, who-column (None: read from the audit trail).
+BATCH_PATH = (("draft", "created_by"), ("submitted", "submitted_by"), ("reviewed", "reviewed_by"),
+              ("approved", "approved_by"), ("sent", "sent_by"), ("feedback_received", None),
+              ("reconciled", None), ("closed", None))
+
+
+def available_actions(actor: Actor, batch: Batch) -> list[str]:
+    """The steps this actor may take on this batch now: a move the lifecycle allows from its state, a role the
+    policy permits, in scope, and not the maker checking their own work. The step functions still check all of
+    it themselves; this only decides which buttons a page shows."""
+    steps = []
+    for step, action, target in BATCH_STEPS:
+        if not (BATCH_MACHINE.allowed(batch.status, target) and permissions.can(actor, action)
+                and permissions.in_scope(actor, batch)):
+            continue
+        if step in ("review", "approve") and _is_maker(actor, batch, step=step):
+            continue
+        if step == "return" and actor.role != _returner_role(batch.status):
+            continue
+        steps.append(step)
+    return steps
+
+
+def batch_page(actor: Actor, batch_id: int, *, limit: int = 50, offset: int = 0) -> dict:
+    """Everything a batch's page shows: the view, the path of states with who and when (from the audit trail),
+    the totals that must agree, held lines with reasons, one page of lines and the steps this actor may take."""
+    batch = _load(actor, batch_id, "batch.read")
+    trail = audit.entries_for("batch", batch.id)
+    done_by: dict[str, tuple[str, object]] = {}
+    for e in trail:
+        state = "draft" if e.action in ("batch.created", "batch.reissue_created") else e.action.removeprefix("batch.")
+        done_by[state] = (e.actor_label, e.at)
+    reached = {s for s, _ in BATCH_PATH if getattr(batch, BATCH_MACHINE.timestamps.get(s, "created_at"), None)}
+    order = [s for s, _ in BATCH_PATH]
+    current = order.index(batch.status) if batch.status in order else -1
+    path = [{"state": s, "label": BATCH_LABELS[s], "done": s in reached or i <= current,
+             "current": i == current, "by": done_by.get(s, (None, None))[0],
+             "at": getattr(batch, BATCH_MACHINE.timestamps.get(s, "created_at"), None)}
+            for i, (s, _) in enumerate(BATCH_PATH)]
+    count, fen = _totals(batch.id)
+    totals = {"lines": (count, fen),
+              "fixed": (batch.submitted_count, batch.submitted_fen) if batch.submitted_count is not None else None,
+              "outcome": None}
+    if batch.paid_count is not None:
+        totals["outcome"] = (batch.paid_count + (batch.failed_count or 0),
+                             (batch.paid_fen or 0) + (batch.failed_fen or 0))
+    totals["fixed_agrees"] = totals["fixed"] is None or totals["fixed"] == totals["lines"]
+    totals["outcome_agrees"] = totals["outcome"] is None or totals["outcome"] == totals["fixed"]
+    held = db.session.execute(sa.select(BatchLine).where(BatchLine.batch_id == batch.id, BatchLine.status == "held")
+                              .order_by(BatchLine.id).limit(200)).scalars()
+    line_total = db.session.execute(sa.select(sa.func.count()).where(_lines.c.batch_id == batch.id)).scalar()
+    return {"batch": batch_view(batch), "path": path, "trail": trail, "totals": totals,
+            "held": [line_view(x) for x in held], "lines": list_lines(actor, batch.id, limit=limit, offset=offset),
+            "line_total": int(line_total), "actions": available_actions(actor, batch),
+            "returned": batch.status in ("returned", "cancelled")}
 
 
 def list_lines(actor: Actor, batch_id: int, *, status: str | None = None, limit: int = 200,
