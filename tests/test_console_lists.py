@@ -221,3 +221,25 @@ def test_admin_imports_the_registry_and_reads_the_report(client, make_staff, cou
 def test_registry_import_is_for_the_bureau_only(client, operator):
     login(client, operator.username)
     assert client.get("/console/registry").status_code == 403
+
+
+# ---------------------------------------------------------------- 比对进度（按镇街）
+
+def test_matching_progress_chart_by_town_is_scoped(client, operator, project, make_staff, make_project, county):
+    from onecard import dashboard
+    login(client, operator.username)
+    list_id = stored_list(client, project, [good_row("乙无卡"), good_row("丙外村", town="泗河街道", village="西峪村")])
+    before = dashboard.matching_progress_by_town(operator.actor)
+    assert {r["town"]: r["counts"] for r in before} == {"济河街道": {None: 1}, "泗河街道": {None: 1}}
+    detail = client.get(f"/console/lists/{list_id}")
+    client.post(f"/console/lists/{list_id}/match", data=hidden(detail))
+    after = dashboard.matching_progress_by_town(operator.actor)
+    assert {r["town"]: r["counts"] for r in after} == {"济河街道": {"not_in_registry": 1},
+                                                      "泗河街道": {"not_in_registry": 1}}
+    home = client.get("/console/").get_data(as_text=True)
+    assert "比对进度（按镇街）" in home and "制卡信息中无此人" in home
+
+    other = make_staff("dept_operator", department_id=county["departments"]["县残疾人联合会"])
+    assert dashboard.matching_progress_by_town(other.actor) == []
+    assert dashboard.matching_progress_by_town(make_staff("village_staff",
+                                                          village_id=county["villages"][0]).actor) is None

@@ -74,5 +74,9 @@ def test_operator_fixes_an_upload_from_the_inline_report_and_matches_it(live_ser
     assert "比对完成" in page.content()
     assert page.inner_text("#match-button") == "重新比对"
     page.screenshot(path=str(SHOTS / "console_matching_summary.png"), full_page=True)
+    page.click("a[data-menu=home]")
+    page.wait_for_selector("svg.chart")
+    assert "比对进度（按镇街" in page.content()
+    page.screenshot(path=str(SHOTS / "console_home_matching_progress.png"), full_page=True)
     assert not problems, problems
     context.close()
