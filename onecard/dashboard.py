@@ -139,3 +139,26 @@ def for_actor(actor: Actor) -> Dashboard:
         board.totals["paid_fen"] = board.paid_by_month["total_fen"]
         board.totals["failed"] = sum(f["count"] for f in board.failures)
     return board
+
+
+def matching_progress_by_town(actor: Actor) -> list[dict] | None:
+    """比对进度（按镇街）: rows of open recipient lists per town (as listed) and match result, in the actor's scope.
+
+    None for a role that may not read lists; rows not matched yet count under ``None``.
+    """
+    from onecard.lists.models import RecipientList, RecipientRow
+    if not permissions.can(actor, "list.read"):
+        return None
+    stmt = (sa.select(Town.name, RecipientRow.match_result, sa.func.count(RecipientRow.id))
+            .select_from(RecipientRow)
+            .join(RecipientList, RecipientList.id == RecipientRow.list_id)
+            .join(Town, Town.id == RecipientRow.town_id)
+            .where(RecipientList.status != "withdrawn", permissions.scope_filter(actor, RecipientList))
+            .group_by(Town.code, Town.name, RecipientRow.match_result)
+            .order_by(Town.code))
+    towns: dict[str, dict] = {}
+    for town, result, count in db.session.execute(stmt):
+        row = towns.setdefault(town, {"town": town, "counts": {}, "total": 0})
+        row["counts"][result] = count
+        row["total"] += count
+    return list(towns.values())

@@ -285,3 +285,23 @@ def _neutralise(text: str) -> str:
     # A cell starting with = + - @ would run as a formula when someone edits the sheet.
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
+
+
+def followup_lists(actor: Actor) -> list[RecipientList]:
+    """Matched lists that hold follow-up rows the actor may see (the follow-up page's list picker), newest first.
+
+    A department sees its own matched lists; village, town and bank staff only lists with a row
+    to follow up in their village, town or bank (the same scope as ``followup``).
+    """
+    permissions.require(actor, "followup.read")
+    stmt = sa.select(RecipientList).where(RecipientList.status == "matched")
+    if actor.role in ("dept_operator", "dept_reviewer"):
+        stmt = stmt.where(permissions.scope_filter(actor, RecipientList))
+    else:
+        rows = (sa.select(RecipientRow.id).select_from(RecipientRow)
+                .outerjoin(Card, Card.id == RecipientRow.card_id)
+                .where(RecipientRow.list_id == RecipientList.id, RecipientRow.match_result != "usable",
+                       sa.or_(permissions.scope_filter(actor, RecipientRow),
+                              permissions.scope_filter(actor, Card, bank_col=Card.bank_id))))
+        stmt = stmt.where(rows.exists())
+    return db.session.execute(stmt.order_by(RecipientList.id.desc())).scalars().all()

@@ -65,6 +65,20 @@ def home(actor):
             "table": {"head": ["失败原因", "笔数", "金额"],
                       "rows": [[f["reason"], _count(f["count"]), format_yuan(f["amount_fen"])] for f in failures]},
         })
+    matching = dashboard.matching_progress_by_town(actor)
+    if matching:      # shown once lists exist: before the first upload there is no progress to chart
+        from onecard.lists.models import MATCH_RESULTS
+        series = [*MATCH_RESULTS.items(), (None, "未比对")]
+        figures.append({
+            "title": "比对进度（按镇街）",
+            "svg": charts.stacked_bar("比对进度（按镇街，人）",
+                                      "有效发放名单中各镇街人员的比对结果，按结果分段；每行末尾为合计。",
+                                      [(r["town"], [r["counts"].get(k, 0) for k, _ in series]) for r in matching],
+                                      [label for _, label in series], fmt=_count),
+            "table": {"head": ["镇街", *[label for _, label in series], "合计"],
+                      "rows": [[r["town"], *[_count(r["counts"].get(k, 0)) for k, _ in series], _count(r["total"])]
+                               for r in matching]},
+        })
     tiles = []
     if "cards" in board.totals:
         rate = board.totals["active_rate"]
