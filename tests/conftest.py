@@ -7,6 +7,7 @@ one schema per xdist worker, emptied with TRUNCATE between tests.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -25,7 +26,8 @@ TEST_PASSWORD = "Test2026pass"
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # The name becomes part of a PostgreSQL schema name: keep it to letters, digits and underscores.
+    return re.sub(r"\W", "_", os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
 
 def _pg_url_with_schema(url: str, schema: str) -> str:

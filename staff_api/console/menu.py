@@ -75,10 +75,16 @@ def menu_for(actor: Actor) -> list[tuple[str, list[dict]]]:
     """The entries this actor sees, grouped, with the current one marked."""
     here = request.path
     groups: dict[str, list[dict]] = {}
+    items = []
     for entry in MENU:
         if visible(actor, entry):
             url = url_of(entry)
-            current = here == url or (entry.key != "home" and here.startswith(url.rstrip("/") + "/"))
-            groups.setdefault(entry.group, []).append({"key": entry.key, "label": entry.label, "url": url,
-                                                       "current": current})
+            matches = here == url or (entry.key != "home" and here.startswith(url.rstrip("/") + "/"))
+            item = {"key": entry.key, "label": entry.label, "url": url, "current": False}
+            items.append((item, len(url) if matches else -1))
+            groups.setdefault(entry.group, []).append(item)
+    # Only the most specific entry is current (/console/audit/verify is 审计链校验, not 审计).
+    best = max(items, key=lambda pair: pair[1], default=None)
+    if best is not None and best[1] >= 0:
+        best[0]["current"] = True
     return list(groups.items())
