@@ -175,7 +175,7 @@ def oversight_disclosure_publish(actor):
 @bp.post("/disclosure/<int:disclosure_id>/withdraw")
 @page("disclosure.withdraw")
 def oversight_disclosure_withdraw(actor, disclosure_id):
-    args, refusal = _parse(api.WithdrawArgs, request.form)
+    args, refusal = _parse(api.DisclosureWithdrawArgs, request.form)
     if refusal:
         return refusal
     return guarded_post(actor, lambda: disclosure.withdraw(actor, disclosure_id, **args),
