@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from onecard import create_app
 from onecard.extensions import db as _db
 
-pytest_plugins = ["tests.fakes.fixtures", "tests.fixtures_payments", "tests.fixtures_notifications",
+pytest_plugins = ["tests.fakes.fixtures", "tests.browser", "tests.fixtures_payments", "tests.fixtures_notifications",
                   "tests.fixtures_oversight", "tests.fixtures_citizen", "tests.fixtures_lists"]
 
 PG_URL = os.environ.get("ONECARD_TEST_DATABASE_URL")

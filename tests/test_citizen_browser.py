@@ -5,54 +5,31 @@ Screenshots go to tests/screenshots/ (gitignored).
 """
 from __future__ import annotations
 
-import os
 import re
-import threading
-from pathlib import Path
 
 import pytest
 
+from tests.browser import SHOTS, needs_chromium
 from tests.factories import make_resident
 from tests.fixtures_citizen import JPEG, add_ledger, last_code, make_project
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).parent / "screenshots"
 FULL_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 
 pytestmark = [
     pytest.mark.usefixtures("citizen_env"),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed "
-                       "(apt-get install -y chromium fonts-wqy-zenhei); CI installs it"),
+    *needs_chromium,
 ]
 
 
 @pytest.fixture
-def live_server(app, db):
-    from werkzeug.serving import make_server
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
-                                      is_mobile=True, has_touch=True, locale="zh-CN")
-        pg = context.new_page()
-        pg.set_default_timeout(10_000)
-        yield pg
-        context.close()
-        browser.close()
+def page(browser):
+    """A phone-sized page (390x844)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
+                                  is_mobile=True, has_touch=True, locale="zh-CN")
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    yield pg
+    context.close()
 
 
 def _check(page, name: str) -> str:

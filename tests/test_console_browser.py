@@ -4,43 +4,11 @@ Screenshots of the main pages go to tests/screenshots/ (git-ignored) for review.
 """
 from __future__ import annotations
 
-import os
-import pathlib
-import threading
-
-import pytest
-from werkzeug.serving import make_server
-
+from tests.browser import SHOTS, needs_chromium
 from tests.conftest import TEST_PASSWORD
 from tests.test_console_dashboard import _county_data
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = pathlib.Path(__file__).parent / "screenshots"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium package is not installed"),
-]
-
-
-@pytest.fixture
-def live_server(app, db):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
+pytestmark = needs_chromium
 
 
 def test_admin_signs_in_opens_an_account_and_reads_the_dashboard(live_server, browser, make_staff, county, db):

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import re
 
+from tests.browser import SHOTS, needs_chromium
 from tests.conftest import TEST_PASSWORD
 from tests.factories import make_card, make_resident, new_account, new_id_number, new_mobile
 from tests.fixtures_lists import csv_bytes
-from tests.test_console_browser import SHOTS, browser, live_server, pytestmark  # noqa: F401 - shared fixtures
+
+pytestmark = needs_chromium
 
 
 def _row(name, id_number, *, town="济河街道"):
     return [name, id_number, "汉族", new_mobile(), town, "东庄村", "工商银行", new_account(), "100.00", ""]
 
 
-def test_operator_fixes_an_upload_from_the_inline_report_and_matches_it(live_server, browser, operator,  # noqa: F811
+def test_operator_fixes_an_upload_from_the_inline_report_and_matches_it(live_server, browser, operator,
                                                                         project, county, db):
     person = make_resident(county["towns"][0], county["villages"][0], name="甲正常", id_number=new_id_number())
     make_card(person, county["banks"]["ICBC"], "active")

@@ -2,21 +2,14 @@
 the public page from the console. Screenshots go to tests/screenshots/."""
 from __future__ import annotations
 
-import os
-
-import pytest
-
+from tests.browser import SHOTS, needs_chromium
 from tests.conftest import TEST_PASSWORD
-from tests.test_console_browser import CHROMIUM, SHOTS, browser, live_server  # noqa: F401 - fixtures
 from tests.test_console_oversight import _paid_data
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium package is not installed"),
-]
+pytestmark = needs_chromium
 
 
-def test_finance_runs_risk_checks_and_publishes_a_disclosure(live_server, browser, make_staff, county, ov, db):  # noqa: F811
+def test_finance_runs_risk_checks_and_publishes_a_disclosure(live_server, browser, make_staff, county, ov, db):
     elder = _paid_data(ov, county)
     make_staff("finance", "czj")
     SHOTS.mkdir(exist_ok=True)

@@ -1,26 +1,19 @@
 """The batch approval flow across roles in headless Chromium: operator, reviewer, finance, bank; screenshots."""
 from __future__ import annotations
 
-import os
 import pathlib
 
-import pytest
 import sqlalchemy as sa
 
 from onecard.payments.models import Batch
+from tests.browser import SHOTS, needs_chromium
 from tests.conftest import TEST_PASSWORD
-from tests.test_console_browser import CHROMIUM, browser, live_server  # noqa: F401 - fixtures
 from tests.test_console_payments import result_file
 
-SHOTS = pathlib.Path(__file__).parent / "screenshots"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium package is not installed"),
-]
+pytestmark = needs_chromium
 
 
-def sign_in(browser, base, username, problems):  # noqa: F811 - the fixture is passed in
+def sign_in(browser, base, username, problems):
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN", accept_downloads=True)
     page = context.new_page()
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -32,7 +25,7 @@ def sign_in(browser, base, username, problems):  # noqa: F811 - the fixture is p
     return context, page
 
 
-def test_batch_goes_from_operator_to_bank_through_pages(live_server, browser, pay, pension_list, db,  # noqa: F811
+def test_batch_goes_from_operator_to_bank_through_pages(live_server, browser, pay, pension_list, db,
                                                         tmp_path):
     SHOTS.mkdir(exist_ok=True)
     problems: list[str] = []

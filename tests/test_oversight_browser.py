@@ -1,33 +1,13 @@
 """The public 公示 page in headless Chromium at a phone's size: readable, and never an unmasked name or ID."""
 from __future__ import annotations
 
-import os
-import threading
-from pathlib import Path
-
-import pytest
-from werkzeug.serving import make_server
-
+from tests.browser import SHOTS, needs_chromium
 from tests.factories import make_resident
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="需要 /usr/bin/chromium（apt-get install chromium）")]
-SHOTS = Path(__file__).parent / "screenshots"
+pytestmark = needs_chromium
 
 
-@pytest.fixture
-def server(app, db):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(timeout=5)
-
-
-def test_public_disclosure_on_a_phone(server, client, finance, ov, county):
-    playwright = pytest.importorskip("playwright.sync_api")
+def test_public_disclosure_on_a_phone(live_server, browser, client, finance, ov, county):
     t, v = county["towns"][0], county["villages"][0]
     project = ov.project("县民政局", "高龄津贴")
     people = [make_resident(t, v, name=n) for n in ("张三明", "欧阳小明", "孔令辉", "颜回")]
@@ -35,27 +15,19 @@ def test_public_disclosure_on_a_phone(server, client, finance, ov, county):
         ov.pay(r, project, "2026-03", 10000)
     d = client.post("/api/staff/v1/oversight/disclosures", headers=finance.auth,
                     json={"project_id": project.id, "period": "2026-03"}).json
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
-                                    has_touch=True)
-            page.goto(server + "/public/disclosures")
-            page.click("text=高龄津贴（2026-03）发放名单公示")
-            page.wait_for_url(f"**/public/disclosures/{d['id']}")
-            text = page.inner_text("body")
-            assert "张*明" in text and "欧**明" in text and "颜*" in text
-            for person in people:
-                assert person.name not in text and person.id_number not in text
-            html = page.content()
-            for person in people:
-                assert person.id_number not in html
-            # Fits the phone: no sideways scrolling.
-            assert page.evaluate("document.documentElement.scrollWidth") <= 375
-            SHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SHOTS / "public_disclosure_phone.png"), full_page=True)
-            assert page.locator("a.btn", has_text="下载公示名单").count() == 1
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
+                            has_touch=True)
+    page.goto(live_server + "/public/disclosures")
+    page.click("text=高龄津贴（2026-03）发放名单公示")
+    page.wait_for_url(f"**/public/disclosures/{d['id']}")
+    text = page.inner_text("body")
+    assert "张*明" in text and "欧**明" in text and "颜*" in text
+    for person in people:
+        assert person.name not in text and person.id_number not in text
+    html = page.content()
+    for person in people:
+        assert person.id_number not in html
+    # Fits the phone: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.screenshot(path=str(SHOTS / "public_disclosure_phone.png"), full_page=True)
+    assert page.locator("a.btn", has_text="下载公示名单").count() == 1

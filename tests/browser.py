@@ -1,0 +1,50 @@
+"""Shared set-up of the headless-Chromium tests: a live server on 127.0.0.1 and Debian's chromium.
+
+Loaded as a pytest plugin from conftest. Test modules mark themselves with ``needs_chromium`` (skipped
+with a reason where /usr/bin/chromium is missing; CI installs it) and take the ``live_server`` and
+``browser`` fixtures. Screenshots go to ``SHOTS`` (git-ignored) for review.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import threading
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SHOTS = pathlib.Path(__file__).parent / "screenshots"
+
+needs_chromium = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed "
+                       "(apt-get install -y chromium fonts-wqy-zenhei); CI installs it"),
+]
+
+
+@pytest.fixture
+def live_server(app, db):
+    """The app served by werkzeug in a thread, against the test database; yields its base URL."""
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (Playwright driving Debian's binary; no browser download)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    SHOTS.mkdir(exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
