@@ -129,6 +129,21 @@ def mask_name(name: str | None) -> str | None:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+def mask_last4(last4_digits: str | None) -> str | None:
+    """A masked account shown from its stored last 4 digits (the full number is never decrypted for display)."""
+    return "*" * 12 + last4_digits if last4_digits else None
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """13912345678 -> *******5678; 0537-4221234 -> 0537-***1234 (a landline keeps its area code: it says which office)."""
+    if not phone:
+        return phone
+    if "-" in phone:
+        area, rest = phone.split("-", 1)
+        return f"{area}-{'*' * max(len(rest) - 4, 0)}{rest[-4:]}"
+    return mask_tail(phone, 4)
+
+
 def last4(number: str | None) -> str | None:
     return number[-4:] if number else None
 

@@ -33,7 +33,7 @@ from datetime import date, datetime, time
 import xlsxwriter
 
 from onecard.errors import Invalid
-from onecard.privacy import mask_text
+from onecard.privacy import mask_account, mask_id, mask_mobile, mask_text
 
 ERROR_COLUMN = "错误说明"
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
@@ -81,13 +81,24 @@ class SheetErrors:
                           code="sheet_invalid", field="file", details=self.details())
 
 
-def mask_value(value: object) -> object:
-    """A cell value as it may appear in an error report: IDs, accounts and phones masked, 50 chars at most."""
+def mask_value(value: object, kind: str | None = None) -> object:
+    """A cell value as it may appear in an error report, 50 chars at most.
+
+    ``kind`` ("id", "mobile", "account") masks the column's value whatever it looks like (a wrong
+    ID is still someone's ID); without it, anything that looks like an ID, account or phone is masked.
+    """
     if value is None:
         return None
-    if isinstance(value, bool | int | float):
+    if kind is None and isinstance(value, bool | int | float):
         return mask_text(repr(value)) if abs(value) >= 10_000_000 else value
-    return mask_text(str(value))[:50]
+    text = (repr(value) if isinstance(value, float) else str(value)).strip()
+    if kind == "id":
+        return mask_id(text) if len(text) > 10 else "*" * len(text)
+    if kind == "mobile":
+        return mask_mobile(text)
+    if kind == "account":
+        return mask_account(text)
+    return mask_text(text)[:50]
 
 
 def sheet_invalid(message: str, *, column: str | None = None, row: int | None = None) -> Invalid:

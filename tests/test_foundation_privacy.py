@@ -96,3 +96,18 @@ def test_key_rotation_decrypts_old_ciphertexts():
         assert privacy.encrypt("x").split(":")[1] != token.split(":")[1]
     finally:
         privacy._state.update(saved)
+
+
+def test_masks_from_stored_parts_and_for_phones():
+    assert privacy.mask_last4("1234") == "************1234"
+    assert privacy.mask_last4(None) is None
+    assert privacy.mask_phone("0537-4221234") == "0537-***1234"
+    assert privacy.mask_phone("13912345678") == "*******5678"
+
+
+def test_error_report_values_are_masked_by_column_kind():
+    from onecard.sheets import mask_value
+    assert "19500301" not in mask_value("37083119500301123", "id")       # a wrong ID is still someone's ID
+    assert mask_value("1391234567", "mobile").endswith("4567") and "139123" not in mask_value("1391234567", "mobile")
+    assert mask_value("6228480012345678901") != "6228480012345678901"      # no kind: recognised by shape
+    assert mask_value("张三明") == "张三明"

@@ -27,7 +27,7 @@ from onecard.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, 
 from onecard.extensions import db
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
-from onecard.privacy import blind_index, mask_name, mask_tail
+from onecard.privacy import blind_index, mask_last4, mask_name, mask_tail
 from onecard.projects.models import CYCLES, Project
 from onecard.reference.models import Bank, Department, Village
 from onecard.staff import permissions
@@ -361,7 +361,7 @@ def card_view(resident_id: int) -> dict:
         "mobile_masked": resident.mobile_masked,
         "bank_name": banks.get(card.bank_id) if card else None,
         "card_number_masked": mask_tail("*" * 6 + card.card_last4) if card and card.card_last4 else None,
-        "account_masked": ("**** **** **** " + card.account_last4) if card and card.account_last4 else None,
+        "account_masked": mask_last4(card.account_last4) if card else None,
         "can_apply": card is None,
         "can_activate": status == "issued",
         "can_report_loss": status in ("active", "issued"),

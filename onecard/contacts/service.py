@@ -14,6 +14,7 @@ from onecard.actors import Actor
 from onecard.contacts.models import CONTACT_KINDS, DepartmentContact
 from onecard.errors import Forbidden, Invalid, NotFound
 from onecard.extensions import db
+from onecard.privacy import mask_phone
 from onecard.reference.models import Department
 from onecard.staff import permissions
 from onecard.validation import normalize_name, normalize_phone, normalize_text
@@ -27,14 +28,6 @@ permissions.register({
 
 _KIND_WORDS = {**{v: k for k, v in CONTACT_KINDS.items()}, **{k: k for k in CONTACT_KINDS}, "负责人": "leader",
                "分管领导": "leader", "领导": "leader", "联系人": "contact"}
-
-
-def mask_phone(phone: str) -> str:
-    """13912345678 -> *******5678; 0537-4221234 -> 0537-***1234 (area code kept: it says which office)."""
-    if "-" in phone:
-        area, rest = phone.split("-", 1)
-        return f"{area}-{'*' * max(len(rest) - 4, 0)}{rest[-4:]}"
-    return "*" * max(len(phone) - 4, 0) + phone[-4:]
 
 
 def _clean(values: dict, *, partial: bool) -> dict:

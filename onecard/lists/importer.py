@@ -22,9 +22,10 @@ from onecard.errors import Invalid
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
 from onecard.lists.reader import COLUMNS, LABELS
-from onecard.privacy import blind_index, encrypt, mask_account, mask_id, mask_mobile
+from onecard.privacy import blind_index, encrypt
 from onecard.reference import service as reference
 from onecard.reference.models import Town, Village
+from onecard.sheets import mask_value
 from onecard.validation import (
     normalize_bank_card,
     normalize_ethnicity,
@@ -57,18 +58,12 @@ class ImportOutcome:
     errors: list[RowError] = field(default_factory=list)
 
 
-def _masked(key: str, value: object) -> str | None:
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
-    text = text.strip()
-    if key == "id_number":
-        return mask_id(text) if len(text) > 10 else "*" * len(text)
-    if key == "mobile":
-        return mask_mobile(text)
-    if key == "account":
-        return mask_account(text)
-    return text[:60]
+_MASK_KIND = {"id_number": "id", "mobile": "mobile", "account": "account"}
+
+
+def _masked(key: str, value: object) -> object:
+    """The report's masking is the one for every upload (onecard.sheets.mask_value)."""
+    return mask_value(value, _MASK_KIND.get(key))
 
 
 class RowValidator:

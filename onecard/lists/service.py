@@ -23,7 +23,7 @@ from onecard.extensions import db
 from onecard.lifecycle import StateMachine
 from onecard.lists import importer, reader
 from onecard.lists.models import MATCH_RESULTS, ListUploadReport, RecipientList, RecipientRow
-from onecard.privacy import mask_id
+from onecard.privacy import mask_id, mask_last4
 from onecard.projects.models import CYCLES, Project
 from onecard.reference.models import Bank, Town, Village
 from onecard.staff import permissions
@@ -259,11 +259,11 @@ def list_rows(actor: Actor, list_id: int, *, page: int = 1, page_size: int = 50,
             "id": row.id, "row_no": row.row_no, "name": row.name, "id_number": mask_id(row.id_number),
             "ethnicity": row.ethnicity, "mobile": ("*******" + row.mobile_last4) if row.mobile_last4 else None,
             "town": town, "village": village, "bank": bank,
-            "account": ("*" * 12 + row.account_last4) if row.account_last4 else None,
+            "account": mask_last4(row.account_last4),
             "amount": format_fen(row.amount_fen), "amount_fen": row.amount_fen,
             "expected_date": row.expected_date.isoformat() if row.expected_date else None,
             "match_result": row.match_result, "match_label": MATCH_RESULTS.get(row.match_result),
-            "card_account": ("*" * 12 + card_last4) if card_last4 else None,
+            "card_account": mask_last4(card_last4),
             "card_bank": card_bank_name, "card_status": card_status,
         })
     return RowPage(items, total, page, page_size)

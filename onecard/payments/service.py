@@ -31,7 +31,7 @@ from onecard.payments.models import (
     ResultStaging,
     agreement_projects,
 )
-from onecard.privacy import blind_index, last4
+from onecard.privacy import blind_index, last4, mask_last4
 from onecard.projects.models import Project
 from onecard.reference.models import Bank
 from onecard.staff import permissions
@@ -554,7 +554,7 @@ def line_view(x: BatchLine) -> dict:
             "amount_yuan": format_yuan(x.amount_fen), "status": x.status, "route": x.route,
             "route_label": routing.ROUTE_LABELS.get(x.route or "", None), "route_reason": x.route_reason,
             "payee_name": x.payee_name, "bank_id": x.bank_id,
-            "account_masked": ("*" * 12 + x.account_last4) if x.account_last4 else None,
+            "account_masked": mask_last4(x.account_last4),
             "outcome": x.outcome, "failure_code": x.failure_code, "failure_reason": x.failure_reason,
             "reissue_of_line_id": x.reissue_of_line_id, "town_id": x.town_id, "village_id": x.village_id}
 
