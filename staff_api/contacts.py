@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from onecard.contacts import service
 from onecard.contacts.models import CONTACT_KINDS
 from staff_api.common import SECURITY, current_actor
-from staff_api.projects import XLSX_RESPONSE, send_xlsx
+from staff_api.projects import XLSX_RESPONSE, FileSchema, ImportQuery, send_xlsx
 
 bp = Blueprint("staff_contacts", __name__, url_prefix="/api/staff/v1", description="部门联络人（附件4）")
 
@@ -94,3 +94,31 @@ def delete_contact(contact_id):
 def export_contacts(args):
     """导出附件4（xlsx）。"""
     return send_xlsx(service.export_contacts(current_actor(), **args), "附件4_联络人.xlsx")
+
+
+class ContactImportResultSchema(Schema):
+    created = fields.Integer(metadata={"description": "导入的人数（本部门原有联络人被替换）"})
+    contacts = fields.List(fields.Nested(ContactSchema))
+
+
+@bp.post("/contacts/import")
+@bp.arguments(ImportQuery, location="query")
+@bp.arguments(FileSchema, location="files")
+@bp.response(201, ContactImportResultSchema)
+@bp.alt_response(422, description="文件有错：error.details.errors 列出每个错误的行、列、值（脱敏）和原因；原登记不变")
+@bp.doc(security=SECURITY)
+def import_contacts(query, files):
+    """导入附件4（xlsx 或 csv）：整表替换本部门的分管负责人和联络人；逐行校验，全部正确才替换。"""
+    upload = files["file"]
+    created = service.import_contacts(current_actor(), upload.stream, upload.filename or "",
+                                      department_id=query.get("department_id"))
+    return {"created": len(created), "contacts": created}
+
+
+@bp.get("/contacts/template")
+@bp.doc(security=SECURITY, responses=XLSX_RESPONSE)
+def contact_template():
+    """空白附件4模板（类型可留空：第一行为分管负责人）。"""
+    from onecard.contacts import sheets
+    current_actor()
+    return send_xlsx(sheets.template_xlsx(), "附件4_分管负责人及联系人登记表_模板.xlsx")

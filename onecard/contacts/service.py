@@ -30,7 +30,8 @@ _KIND_WORDS = {**{v: k for k, v in CONTACT_KINDS.items()}, **{k: k for k in CONT
                "分管领导": "leader", "领导": "leader", "联系人": "contact"}
 
 
-def _clean(values: dict, *, partial: bool) -> dict:
+def clean_contact(values: dict, *, partial: bool) -> dict:
+    """The one validation of a contact's fields (API, console and attachment-4 import)."""
     out: dict = {}
 
     def has(key):
@@ -79,6 +80,17 @@ def list_contacts(actor: Actor, *, department_id: int | None = None) -> list[Dep
     return db.session.execute(stmt).scalars().all()
 
 
+def _target_department(actor: Actor, department_id: int | None) -> int:
+    """A department operator registers for its own department only; the administrator names one."""
+    if actor.kind == "staff" and actor.role == "dept_operator":
+        if department_id is not None and department_id != actor.department_id:
+            raise Forbidden("只能登记本部门的联络人", code="forbidden_scope", field="department_id")
+        return actor.department_id
+    if department_id is None or db.session.get(Department, department_id) is None:
+        raise Invalid("请选择联络人所属的部门", code="department_required", field="department_id")
+    return department_id
+
+
 def get_contact(actor: Actor, contact_id: int) -> DepartmentContact:
     return _load(actor, contact_id, "contact.read")
 
@@ -86,14 +98,8 @@ def get_contact(actor: Actor, contact_id: int) -> DepartmentContact:
 def create_contact(actor: Actor, values: dict) -> DepartmentContact:
     """A department operator registers its own leader or contact; the administrator, any department's."""
     permissions.require(actor, "contact.manage")
-    department_id = values.get("department_id")
-    if actor.kind == "staff" and actor.role == "dept_operator":
-        if department_id is not None and department_id != actor.department_id:
-            raise Forbidden("只能登记本部门的联络人", code="forbidden_scope", field="department_id")
-        department_id = actor.department_id
-    elif department_id is None or db.session.get(Department, department_id) is None:
-        raise Invalid("请选择联络人所属的部门", code="department_required", field="department_id")
-    contact = DepartmentContact(department_id=department_id, **_clean(values, partial=False))
+    department_id = _target_department(actor, values.get("department_id"))
+    contact = DepartmentContact(department_id=department_id, **clean_contact(values, partial=False))
     db.session.add(contact)
     db.session.flush()
     audit.record("contact.created", actor=actor, entity_type="department_contact", entity_id=contact.id,
@@ -109,7 +115,7 @@ def update_contact(actor: Actor, contact_id: int, values: dict) -> DepartmentCon
                       field="department_id")
     contact = _load(actor, contact_id, "contact.manage")
     before = _snapshot(contact)
-    for key, value in _clean(values, partial=True).items():
+    for key, value in clean_contact(values, partial=True).items():
         setattr(contact, key, value)
     db.session.flush()
     audit.record("contact.updated", actor=actor, entity_type="department_contact", entity_id=contact.id,
@@ -142,3 +148,30 @@ def export_contacts(actor: Actor, *, department_id: int | None = None) -> bytes:
                      after={"count": len(contacts), "department_id": department_id})
         db.session.commit()
     return write_xlsx(ATTACHMENT4_HEADERS, rows, sheet_name="附件4 联络人")
+
+
+def import_contacts(actor: Actor, data, filename: str, *, department_id: int | None = None
+                    ) -> list[DepartmentContact]:
+    """A department's attachment 4 replaces its registration: every row is checked first and nothing
+    changes unless all are good; the old contacts' removal and the new ones are each audited."""
+    from onecard.contacts import sheets
+    permissions.require(actor, "contact.manage")
+    department_id = _target_department(actor, department_id)
+    department = db.session.get(Department, department_id)
+    rows = sheets.parse_attachment4(data, filename, department_name=department.name)
+    note = f"附件4导入：{filename}"[:500]
+    old = db.session.execute(sa.select(DepartmentContact)
+                             .where(DepartmentContact.department_id == department_id)).scalars().all()
+    for contact in old:
+        audit.record("contact.deleted", actor=actor, entity_type="department_contact", entity_id=contact.id,
+                     before=_snapshot(contact), note=note)
+        db.session.delete(contact)
+    db.session.flush()
+    created = [DepartmentContact(department_id=department_id, **fields) for _row_no, fields in rows]
+    db.session.add_all(created)
+    db.session.flush()
+    for contact in created:
+        audit.record("contact.created", actor=actor, entity_type="department_contact", entity_id=contact.id,
+                     after=_snapshot(contact), note=note)
+    db.session.commit()
+    return created
