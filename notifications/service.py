@@ -35,6 +35,7 @@ permissions.register({
     "notice.read": {"admin", "finance", "auditor", "dept_operator", "dept_reviewer", "town_staff", "village_staff"},
     "notice.retry": {"admin", "dept_operator"},
     "notice.template": {"admin"},
+    "notice.template.read": {"admin", "auditor", "dept_operator", "dept_reviewer"},
     "notice.opt_out": {"admin", "town_staff", "village_staff"},
 })
 
@@ -182,11 +183,22 @@ def grant_wechat_subscription(actor: Actor, resident_id: int, template_id: str, 
 
 # ---------------------------------------------------------------- templates
 
+def _template_key(project_code: str | None) -> str:
+    """'default' (or blank) is the county-wide text; anything else must be a project the bureau coded, so a
+    mistyped code cannot hold a text that never applies."""
+    key = (project_code or "").strip()
+    if key in ("", "default", text.DEFAULT_KEY):
+        return text.DEFAULT_KEY
+    if db.session.execute(sa.select(Project.id).where(Project.code == key)).first() is None:
+        raise NotFound(f"没有统一编码为{key}的项目", code="project_not_found", field="project_code")
+    return key
+
+
 def set_template(actor: Actor, project_code: str | None, body: str) -> NoticeTemplate:
     """The bureau sets the SMS text for one project code (or the default with project_code None)."""
     permissions.require(actor, "notice.template")
     body = text.check_template(body)
-    key = (project_code or "").strip() or text.DEFAULT_KEY
+    key = _template_key(project_code)
     row = db.session.execute(sa.select(NoticeTemplate).where(NoticeTemplate.project_code == key)).scalar_one_or_none()
     before = row.body if row else None
     if row is None:
@@ -199,6 +211,40 @@ def set_template(actor: Actor, project_code: str | None, body: str) -> NoticeTem
                  before={"body": before}, after={"body": body})
     db.session.commit()
     return row
+
+
+def reset_template(actor: Actor, project_code: str | None) -> None:
+    """Drop a project's own text (its notices fall back to the default), or the default back to the built-in."""
+    permissions.require(actor, "notice.template")
+    key = _template_key(project_code)
+    row = db.session.execute(sa.select(NoticeTemplate).where(NoticeTemplate.project_code == key)).scalar_one_or_none()
+    if row is None:
+        raise NotFound("该项目没有单独设置短信模板", code="notice_template_not_found", field="project_code")
+    audit.record("notice.template", actor=actor, entity_type="notice_template", entity_id=key,
+                 before={"body": row.body}, after={"body": None})
+    db.session.delete(row)
+    db.session.commit()
+
+
+def list_templates(actor: Actor) -> list[dict]:
+    """The default text and every project override, each with the SMS it produces for a sample payment."""
+    permissions.require(actor, "notice.template.read")
+    stored = {r.project_code: r for r in db.session.execute(sa.select(NoticeTemplate)).scalars()}
+    names = dict(db.session.execute(sa.select(Project.code, Project.name)
+                                    .where(Project.code.in_([k for k in stored if k != text.DEFAULT_KEY]))).all())
+    templates = {k: r.body for k, r in stored.items()}
+    signature = current_app.config.get("SMS_SIGNATURE", "")
+    default = stored.get(text.DEFAULT_KEY)
+    out = [{"project_code": "default", "project_name": None, "body": default.body if default else text.DEFAULT_TEMPLATE,
+            "built_in": default is None, "updated_at": default.updated_at if default else None}]
+    out += [{"project_code": k, "project_name": names.get(k), "body": r.body, "built_in": False,
+             "updated_at": r.updated_at} for k, r in sorted(stored.items()) if k != text.DEFAULT_KEY]
+    for item in out:
+        code = None if item["project_code"] == "default" else item["project_code"]
+        item["preview"] = text.render(templates, signature, project_code=code,
+                                      project_name=item["project_name"] or "城乡居民基础养老金", period="2026-11",
+                                      amount_fen=18300, last4="1234", paid_at=utcnow())
+    return out
 
 
 # ---------------------------------------------------------------- staff views

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from notifications import service
+from notifications import service, text
 from notifications.models import STATES
 from staff_api.common import SECURITY, current_actor
 
@@ -83,3 +83,46 @@ def get_notice(notice_id):
 def retry_notice(notice_id):
     """重发失败、未送达或未发送的通知（人社局管理员、本部门经办）。"""
     return service.retry_notice(current_actor(), notice_id)
+
+
+# ---------------------------------------------------------------- SMS templates (短信模板)
+class TemplateSchema(Schema):
+    project_code = fields.String(metadata={"description": "项目统一编码；default 为全县默认模板"})
+    project_name = fields.String(allow_none=True)
+    body = fields.String()
+    built_in = fields.Boolean(metadata={"description": "默认模板尚未修改（系统内置文字）"})
+    updated_at = fields.DateTime(allow_none=True)
+    preview = fields.String(metadata={"description": "按示例发放（2026年11月，183.00元，尾号1234）生成的短信"})
+
+
+class TemplateArgs(Schema):
+    body = fields.String(required=True, metadata={
+        "description": "短信正文（不含签名），可用占位符：{period} {project} {amount} {last4} {date}；不超过300字"})
+
+
+@bp.get("/notice-templates")
+@bp.response(200, TemplateSchema(many=True))
+@bp.doc(security=SECURITY)
+def list_templates():
+    """到账短信模板：全县默认和各项目单独设置的文字，每条附示例短信。"""
+    return service.list_templates(current_actor())
+
+
+@bp.put("/notice-templates/<string:project_code>")
+@bp.arguments(TemplateArgs)
+@bp.response(200, TemplateSchema)
+@bp.doc(security=SECURITY)
+def set_template(args, project_code):
+    """设置默认（project_code 为 default）或某个已编码项目的到账短信文字（人社局管理员），留痕。"""
+    actor = current_actor()
+    row = service.set_template(actor, project_code, args["body"])
+    key = "default" if row.project_code == text.DEFAULT_KEY else row.project_code
+    return next(t for t in service.list_templates(actor) if t["project_code"] == key)
+
+
+@bp.delete("/notice-templates/<string:project_code>")
+@bp.response(204)
+@bp.doc(security=SECURITY)
+def reset_template(project_code):
+    """删除项目单独设置的文字（改用默认模板），或把默认模板恢复为系统内置文字。"""
+    service.reset_template(current_actor(), project_code)

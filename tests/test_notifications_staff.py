@@ -88,3 +88,47 @@ def test_retry_refused_for_a_resident_who_switched_sms_off(twilio_app, client, d
     notice_id = db.session.execute(sa.select(Notice.id).where(Notice.event_id == bad.id)).scalar()
     r = client.post(f"/api/staff/v1/notices/{notice_id}/retry", headers=admin.auth)
     assert r.status_code == 422 and r.json["error"]["code"] == "notice_opted_out"
+
+
+def _sms_bodies(db):
+    return [n.body for n in db.session.execute(sa.select(Notice).where(Notice.channel == "sms")
+                                               .order_by(Notice.id)).scalars()]
+
+
+def test_bureau_edits_the_sms_texts_through_the_api_and_notices_use_them(client, db, arrive, admin, pension,
+                                                                         make_staff, county):
+    api = "/api/staff/v1/notice-templates"
+    listed = client.get(api, headers=admin.auth).json
+    assert listed[0]["project_code"] == "default" and listed[0]["built_in"] is True
+    assert listed[0]["preview"].startswith("【泗水县人社局】您的2026年11月城乡居民基础养老金183.00元")
+    r = client.put(f"{api}/default", headers=admin.auth, json={"body": "{period}{project}{amount}元已到账，尾号{last4}。"})
+    assert r.status_code == 200 and r.json["built_in"] is False, r.json
+    r = client.put(f"{api}/{pension.code}", headers=admin.auth, json={"body": "养老金{amount}元已发放。"})
+    assert r.status_code == 200 and r.json["project_name"] == pension.name
+    assert r.json["preview"] == "【泗水县人社局】养老金183.00元已发放。"
+    arrive()
+    service.enqueue_arrivals()
+    assert _sms_bodies(db) == ["【泗水县人社局】养老金183.00元已发放。"]
+    assert client.delete(f"{api}/{pension.code}", headers=admin.auth).status_code == 204
+    arrive(period="2026-12")
+    service.enqueue_arrivals()
+    assert _sms_bodies(db)[-1] == "【泗水县人社局】2026年12月城乡居民基础养老金183.00元已到账，尾号1234。"
+    changes = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "notice.template")).scalars().all()
+    assert len(changes) == 3
+
+
+def test_template_edits_are_refused_with_the_field_and_only_the_bureau_may_edit(client, db, admin, pension,
+                                                                                make_staff, county):
+    api = "/api/staff/v1/notice-templates"
+    for body in ("您的身份证号{id_number}", "{amount", "", "字" * 301):
+        r = client.put(f"{api}/default", headers=admin.auth, json={"body": body})
+        assert r.status_code == 422 and r.json["error"]["field"] == "body", body
+    r = client.put(f"{api}/NO-SUCH", headers=admin.auth, json={"body": "到账{amount}元"})
+    assert r.status_code == 404 and r.json["error"]["field"] == "project_code"
+    assert client.put(f"{api}/default", headers=admin.auth, json={}).status_code == 422
+    assert client.delete(f"{api}/{pension.code}", headers=admin.auth).status_code == 404
+    op = make_staff("dept_operator", department_id=county["departments"]["县人力资源社会保障局"])
+    assert client.get(api, headers=op.auth).status_code == 200
+    assert client.put(f"{api}/default", headers=op.auth, json={"body": "到账{amount}元"}).status_code == 403
+    bank = make_staff("bank_operator", bank_id=county["banks"]["RCB"])
+    assert client.get(api, headers=bank.auth).status_code == 403
