@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask import jsonify, request
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from onecard.citizens import service
 from onecard.extensions import limiter
+from onecard.http import Blueprint
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
 SECURITY = [{"bearer": []}]

@@ -40,6 +40,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
                 template_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"),
                 static_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "static"))
+    from onecard.http import BoundedIntConverter
+    app.url_map.converters["int"] = BoundedIntConverter    # before any route is registered
     values = config_module.load()
     values.update(config or {})
     config_module.check_production(values)

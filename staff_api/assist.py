@@ -1,7 +1,6 @@
 """Village-assisted mode (村协办员代办): residents of my own village, with their consent for each sitting."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
@@ -14,6 +13,7 @@ from citizen_app.api import (
     SubsidyPage,
 )
 from onecard.citizens import service
+from onecard.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_assist", __name__, url_prefix="/api/staff/v1/assist", description="村协办员代办")

@@ -1,9 +1,9 @@
 """Sign in, sign out, who am I, change password; the bureau opens accounts (岗位权限)."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from onecard.http import Blueprint
 from onecard.staff import service
 from onecard.timeutil import local_str
 from staff_api.common import SECURITY, bearer_token, client_ip, current_actor

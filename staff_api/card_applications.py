@@ -1,11 +1,11 @@
 """Card applications (申领) as staff see them: the bureau and the issuing bank move them along."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from citizen_app.api import ApplicationSchema
 from onecard.citizens import service
+from onecard.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_card_applications", __name__, url_prefix="/api/staff/v1", description="社保卡申领办理")

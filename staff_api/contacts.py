@@ -1,11 +1,11 @@
 """Department contacts (附件4): each department's responsible leader and contact person."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from onecard.contacts import service
 from onecard.contacts.models import CONTACT_KINDS
+from onecard.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 from staff_api.projects import XLSX_RESPONSE, FileSchema, ImportQuery, send_xlsx
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import io
 
 from flask import send_file
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
+from onecard.http import Blueprint
 from onecard.lists import matching
 from onecard.lists import service as lists
 from onecard.lists.models import MATCH_RESULTS

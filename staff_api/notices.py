@@ -1,11 +1,11 @@
 """Arrival notices for staff: what was sent, delivered or failed and why, per batch or per resident; retry."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from notifications import service, text
 from notifications.models import STATES
+from onecard.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_notices", __name__, url_prefix="/api/staff/v1", description="到账通知（短信、微信订阅消息）")

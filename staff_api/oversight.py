@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, jsonify, render_template, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from onecard.errors import DomainError
+from onecard.http import Blueprint
 from onecard.oversight import auditlog, disclosure, progress, risks, stats
 from onecard.oversight.disclosure import Gone
 from staff_api.common import SECURITY, current_actor

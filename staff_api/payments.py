@@ -6,10 +6,10 @@ import hashlib
 import io
 
 from flask import request, send_file
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from onecard.errors import Invalid
+from onecard.http import Blueprint
 from onecard.payments import ledger, service
 from staff_api.common import SECURITY, current_actor
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from flask import send_file
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
+from onecard.http import Blueprint
 from onecard.people.models import CATEGORIES
 from onecard.projects import service
 from onecard.projects.models import CYCLES, LEVELS, PROJECT_STATES

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from onecard import audit
 from onecard.extensions import db
+from onecard.http import Blueprint
 from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff import permissions
 from staff_api.common import SECURITY, current_actor

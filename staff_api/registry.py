@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from onecard.http import Blueprint
 from onecard.registry import service
 from onecard.timeutil import local_str
 from staff_api.common import SECURITY, current_actor

@@ -76,3 +76,31 @@ def test_sqlite_default_uses_wal_and_foreign_keys(db):
     with db.engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_numbers_no_row_can_have_are_refused_before_the_database(client, admin):
+    # A URL id beyond the INTEGER columns is just an unknown id; in arguments it names the field.
+    assert client.get(f"/api/staff/v1/batches/{2**31}", headers=admin.auth).status_code == 404
+    r = client.get(f"/api/staff/v1/contacts?department_id={2**63}", headers=admin.auth)
+    assert r.status_code == 422 and r.json["error"]["field"] == "department_id"
+    assert r.json["error"]["code"] == "value_out_of_range"
+    r = client.get(f"/api/staff/v1/contacts?department_id={2**31}", headers=admin.auth)
+    assert r.status_code == 422
+
+
+def test_money_in_fen_may_exceed_32_bits():
+    from marshmallow import Schema, fields
+
+    from onecard.errors import Invalid
+    from onecard.http import _check
+
+    class Totals(Schema):
+        total_fen = fields.Integer()
+        items = fields.List(fields.Integer())
+
+    _check(Totals(), {"total_fen": 18_300_000_000, "items": [1, 2]})      # a million pensions
+    try:
+        _check(Totals(), {"items": [1, 2**40]})
+        raise AssertionError("an id beyond INTEGER passed")
+    except Invalid as exc:
+        assert exc.field == "items.1"

@@ -1,0 +1,71 @@
+"""What the HTTP layers (staff API, citizen API, pages) share about reading requests.
+
+The database stores identifiers and counts as 32-bit INTEGER and money in fen as 64-bit BIGINT. A number a
+client sends that cannot fit is refused where it is read — as 404 in a URL, as a 422 naming the field in
+arguments — instead of reaching the driver, where SQLite raises OverflowError and PostgreSQL "integer out
+of range", both of which would otherwise be a 500.
+"""
+from __future__ import annotations
+
+import flask_smorest
+from marshmallow import Schema, fields
+from webargs.flaskparser import FlaskParser
+from werkzeug.routing import IntegerConverter
+
+from onecard.errors import Invalid
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+def int_bound(name: str) -> int:
+    """Money columns (``*_fen``) are BIGINT; every other integer column is INTEGER."""
+    return INT64_MAX if name.endswith("_fen") else INT32_MAX
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>`` that does not match a number no row can have (→ 404, as for any unknown id)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", INT32_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
+def _check(schema: Schema, data, path: str = "") -> None:
+    if not isinstance(data, dict):
+        return
+    for name, field in schema.fields.items():
+        key = field.attribute or name
+        if key not in data:
+            continue
+        label = f"{path}{field.data_key or name}"
+        _check_value(field, data[key], label, field.data_key or name)
+
+
+def _check_value(field, value, label: str, name: str) -> None:
+    if isinstance(field, fields.Integer) and isinstance(value, int) and not isinstance(value, bool):
+        bound = int_bound(name)
+        if not -bound - 1 <= value <= bound:
+            raise Invalid("数值超出允许范围", code="value_out_of_range", field=label)
+    elif isinstance(field, fields.List) and isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_value(field.inner, item, f"{label}.{i}", name)
+    elif isinstance(field, fields.Nested) and field.schema is not None:
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            _check(field.schema, item, f"{label}.{i}." if isinstance(value, list) else f"{label}.")
+
+
+class BoundedParser(FlaskParser):
+    def parse(self, argmap, req=None, **kwargs):
+        data = super().parse(argmap, req, **kwargs)
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            argmap = argmap()          # flask-smorest hands over the class
+        if isinstance(argmap, Schema):
+            _check(argmap, data)
+        return data
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The project's API blueprint: flask-smorest's, reading arguments through ``BoundedParser``."""
+    ARGUMENTS_PARSER = BoundedParser()

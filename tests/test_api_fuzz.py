@@ -1,0 +1,49 @@
+"""Property-based checks of both OpenAPI documents with schemathesis, over real HTTP: whatever a client
+sends -- what the schema allows and plenty it does not -- the answer is never a 5xx."""
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from onecard import create_app
+from tests import conftest
+from tests.factories import make_resident
+
+FUZZ = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _spec(path: str) -> dict:
+    # The documents do not depend on data, so a throwaway in-memory app serves them at collection time.
+    return create_app(conftest.testing_config("sqlite://")).test_client().get(path).json
+
+
+staff = schemathesis.openapi.from_dict(_spec("/api/staff/v1/openapi.json"))
+citizen = schemathesis.openapi.from_dict(_spec("/api/citizen/v1/openapi.json"))
+
+
+def _no_server_error(case, response) -> None:
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
+
+
+@staff.parametrize()
+@FUZZ
+def test_staff_api_never_answers_a_server_error(case, request):
+    base, admin = request.getfixturevalue("live_server"), request.getfixturevalue("admin")
+    request.getfixturevalue("county")
+    _no_server_error(case, case.call(base_url=base, headers=admin.auth))
+
+
+@citizen.parametrize()
+@FUZZ
+def test_citizen_api_never_answers_a_server_error(case, request):
+    request.getfixturevalue("citizen_env")
+    app, wechat = request.getfixturevalue("app"), request.getfixturevalue("fake_wechat")
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    for key, value in (("WECHAT_APPID", wechat.appid), ("WECHAT_SECRET", wechat.secret),
+                       ("WECHAT_API_BASE_URL", wechat.base_url)):
+        monkeypatch.setitem(app.config, key, value)     # login codes go to the fake WeChat server
+    base = request.getfixturevalue("live_server")
+    county = request.getfixturevalue("county")
+    resident = make_resident(county["towns"][0], county["villages"][0], name="王秀英")
+    auth = request.getfixturevalue("citizen_login")(resident)
+    _no_server_error(case, case.call(base_url=base, headers=auth))
