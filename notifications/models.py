@@ -142,3 +142,20 @@ class WechatSubscription(db.Model):
         sa.UniqueConstraint("resident_id", "template_id"),
         sa.CheckConstraint("remaining >= 0", name="remaining_nonnegative"),
     )
+
+
+class ScheduledRun(db.Model):
+    """定时任务执行记录: one row per job and slot (a local day), so that of several scheduler processes only
+    the first to claim a slot runs the job; the others see the row and skip."""
+    __tablename__ = "scheduled_runs"
+    id = sa.Column(sa.Integer, primary_key=True)
+    job_id = sa.Column(sa.String(60), nullable=False)
+    slot = sa.Column(sa.String(20), nullable=False)
+    host = sa.Column(sa.String(120), nullable=False)
+    outcome = sa.Column(sa.String(10), nullable=False, default="running")
+    started_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    finished_at = sa.Column(sa.DateTime)
+    __table_args__ = (
+        sa.UniqueConstraint("job_id", "slot"),
+        sa.CheckConstraint("outcome in ('running','done','failed')", name="outcome"),
+    )

@@ -1,7 +1,8 @@
 """The notice scheduler: APScheduler 3 running enqueue + drain every few seconds, as its own process.
 
 Run it with ``onecard scheduler`` (one process per machine is enough; two are safe). It also runs
-the oversight package's nightly risk checks (``onecard.oversight.jobs.JOBS``). It keeps no
+the oversight package's nightly risk checks (``onecard.oversight.jobs.JOBS``), each once per local day
+however many schedulers run (``scheduled_runs``). It keeps no
 state in APScheduler's job store -- the outbox tables are the state -- so a restart loses nothing.
 With ONECARD_RUN_SCHEDULER_IN_DEV_SERVER=1, ``start_background(app)`` runs it inside the
 development server instead (never under gunicorn: every worker would run its own copy).
@@ -12,6 +13,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
@@ -46,19 +48,58 @@ def build(app: Flask, *, blocking: bool = True, interval: float | None = None, e
     # The platform's other scheduled work runs in this same process (one scheduler to operate).
     from onecard.oversight.jobs import JOBS
     for func, trigger in JOBS:
-        scheduler.add_job(_in_app(app, func), **trigger)
+        scheduler.add_job(_in_app(app, func, trigger["id"]), **trigger)
     return scheduler
 
 
-def _in_app(app: Flask, func):
+def claim_slot(job_id: str, slot: str) -> int | None:
+    """Claim (job, slot) for this process; None when another scheduler already has it (the unique key
+    decides, on SQLite and PostgreSQL alike)."""
+    import os
+    import socket
+
+    from sqlalchemy.exc import IntegrityError
+
+    from notifications.models import ScheduledRun
+    from onecard.extensions import db
+    run = ScheduledRun(job_id=job_id, slot=slot, host=f"{socket.gethostname()}:{os.getpid()}"[:120])
+    db.session.add(run)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return None
+    return run.id
+
+
+def _finish(run_id: int, outcome: str) -> None:
+    from notifications.models import ScheduledRun
+    from onecard.extensions import db
+    from onecard.timeutil import utcnow
+    db.session.execute(sa.update(ScheduledRun).where(ScheduledRun.id == run_id)
+                       .values(outcome=outcome, finished_at=utcnow()))
+    db.session.commit()
+
+
+def _in_app(app: Flask, func, job_id: str):
+    """Run a daily job once per local day across every scheduler process of the platform."""
     def run():
         from onecard.extensions import db
+        from onecard.timeutil import local_today
         with app.app_context():
+            run_id = None
             try:
+                run_id = claim_slot(job_id, local_today().isoformat())
+                if run_id is None:
+                    log.info("scheduled job %s already ran today in another scheduler", job_id)
+                    return
                 func()
+                _finish(run_id, "done")
             except Exception:  # noqa: BLE001 - logged; the next scheduled run tries again
-                log.exception("scheduled job %s failed", getattr(func, "__name__", func))
+                log.exception("scheduled job %s failed", job_id)
                 db.session.rollback()
+                if run_id is not None:
+                    _finish(run_id, "failed")
             finally:
                 db.session.remove()
     run.__name__ = getattr(func, "__name__", "job")

@@ -55,3 +55,25 @@ def test_scheduler_also_carries_the_nightly_risk_checks(app):
     s = sched.build(app, blocking=False)
     ids = {job.id for job in s.get_jobs()}
     assert {"notices", "oversight.risk_checks"} <= ids
+
+
+def test_a_daily_job_runs_once_a_day_however_many_schedulers_run(app, db):
+    from notifications.models import ScheduledRun
+    calls = []
+    first = scheduler._in_app(app, lambda: calls.append(1), "test.daily")
+    second = scheduler._in_app(app, lambda: calls.append(2), "test.daily")   # another process's copy
+    first()
+    second()
+    first()
+    assert calls == [1]
+    [row] = db.session.execute(sa.select(ScheduledRun)).scalars().all()
+    assert (row.job_id, row.outcome) == ("test.daily", "done") and row.finished_at is not None
+
+
+def test_a_failed_daily_job_is_recorded_as_failed(app, db):
+    from notifications.models import ScheduledRun
+
+    def broken():
+        raise RuntimeError("bank file missing")
+    scheduler._in_app(app, broken, "test.broken")()
+    assert db.session.execute(sa.select(ScheduledRun.outcome)).scalar_one() == "failed"

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4dbc0831678d
+Revision ID: b8302cbf43d9
 Revises: 
-Create Date: 2026-11-26 04:18:53.769650
+Create Date: 2026-11-26 06:21:16.551446
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '4dbc0831678d'
+revision = 'b8302cbf43d9'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -134,6 +134,18 @@ def upgrade():
     sa.Column('finished_at', sa.DateTime(), nullable=True),
     sa.CheckConstraint("trigger in ('manual','schedule')", name=op.f('ck_risk_runs_trigger')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_risk_runs'))
+    )
+    op.create_table('scheduled_runs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('job_id', sa.String(length=60), nullable=False),
+    sa.Column('slot', sa.String(length=20), nullable=False),
+    sa.Column('host', sa.String(length=120), nullable=False),
+    sa.Column('outcome', sa.String(length=10), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("outcome in ('running','done','failed')", name=op.f('ck_scheduled_runs_outcome')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_scheduled_runs')),
+    sa.UniqueConstraint('job_id', 'slot', name=op.f('uq_scheduled_runs_job_id_slot'))
     )
     op.create_table('site_settings',
     sa.Column('key', sa.String(length=60), nullable=False),
@@ -1139,6 +1151,7 @@ def downgrade():
     op.drop_table('department_contacts')
     op.drop_table('towns')
     op.drop_table('site_settings')
+    op.drop_table('scheduled_runs')
     op.drop_table('risk_runs')
     with op.batch_alter_table('payment_result_staging', schema=None) as batch_op:
         batch_op.drop_index('ix_result_staging_token_line')
