@@ -17,6 +17,19 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+digest = _digest
+
+
+def live(subject_kind: str, token_hash, now) -> sa.ColumnElement[bool]:
+    """SQL test that a token row is the given hash's, of this kind, not revoked and not yet expired.
+
+    The same rule as resolve(), for reads that check the token inside their own query;
+    ``token_hash`` and ``now`` are values or bind parameters (``now`` is naive UTC).
+    """
+    return sa.and_(AuthToken.token_hash == token_hash, AuthToken.subject_kind == subject_kind,
+                   AuthToken.revoked_at.is_(None), AuthToken.expires_at > now)
+
+
 def issue(subject_kind: str, subject_id: int, *, ttl_minutes: int, ip: str | None = None,
           channel: str | None = None) -> tuple[str, AuthToken]:
     """Create a token in the caller's transaction; the plaintext is returned once and never stored."""
