@@ -44,10 +44,8 @@ def resolve(token: str | None, subject_kind: str) -> AuthToken:
     """The live token row, or Unauthenticated (missing, unknown, expired or revoked all look the same)."""
     if not token:
         raise Unauthenticated("请先登录", code="login_required")
-    row = db.session.execute(
-        sa.select(AuthToken).where(AuthToken.token_hash == _digest(token), AuthToken.subject_kind == subject_kind)
-    ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+    row = db.session.execute(sa.select(AuthToken).where(live(subject_kind, _digest(token), utcnow()))).scalar()
+    if row is None:
         raise Unauthenticated("登录已过期，请重新登录", code="token_invalid")
     return row
 
