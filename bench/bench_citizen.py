@@ -267,7 +267,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating floor/product rounds (medians reported)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (floor and product alike)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn gthread threads per worker (both alike)")
+    parser.add_argument("--threads", type=int, default=2, help="gunicorn gthread threads per worker (both alike)")
     parser.add_argument("--keep", action="store_true", help="keep the database directory")
     parser.add_argument("--reuse", help="a directory kept by --keep: skip building (same rows)")
     args = parser.parse_args()

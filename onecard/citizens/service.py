@@ -155,18 +155,14 @@ def _require_token(token: str | None) -> str:
     return tokens.digest(token)
 
 
-def authenticate(token: str | None, *, ip: str | None = None, channel: str = "miniprogram",
-                 conn: sa.Connection | None = None) -> CitizenContext:
+def authenticate(token: str | None, *, ip: str | None = None, channel: str = "miniprogram") -> CitizenContext:
     """The session behind a citizen token (one indexed query), or Unauthenticated.
 
     Missing is ``login_required``; unknown, expired, revoked or a staff token are all ``token_invalid``.
     """
     params = {"token_hash": _require_token(token), "now": utcnow()}
-    if conn is None:
-        # A pooled connection of its own, not the ORM session: this runs on every citizen request.
-        with db.engine.connect() as own:
-            row = own.execute(_TOKEN_LOOKUP, params).first()
-    else:
+    # A pooled connection of its own, not the ORM session: this runs on every citizen request.
+    with db.engine.connect() as conn:
         row = conn.execute(_TOKEN_LOOKUP, params).first()
     if row is None:
         raise Unauthenticated("登录已过期，请重新登录", code="token_invalid")
