@@ -369,7 +369,8 @@ def _plain_int_args(schema: type[Schema]) -> list[tuple[str, object, int, int]]:
     out = []
     for name, field in schema._declared_fields.items():
         (bounds,) = [v for v in field.validators if isinstance(v, validate.Range)]
-        assert isinstance(field, fields.Integer) and bounds.min_inclusive and bounds.max_inclusive
+        if not (isinstance(field, fields.Integer) and bounds.min_inclusive and bounds.max_inclusive):
+            raise TypeError(f"{schema.__name__}.{name}: the plain reading covers inclusive integer ranges only")
         out.append((name, field.load_default, bounds.min, bounds.max))
     return out
 
