@@ -21,4 +21,6 @@ def init_app(app: Flask) -> Api:
     from citizen_app import assist_pages, pages  # noqa: F401 (assist_pages adds its routes to pages.bp)
     api.register_blueprint(citizen_api.bp)
     app.register_blueprint(pages.bp)
+    from citizen_app import hot_read
+    hot_read.install(app)
     return api

@@ -13,11 +13,16 @@ bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", descriptio
 SECURITY = [{"bearer": []}]
 
 
-def _token() -> str | None:
-    header = request.headers.get("Authorization", "")
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, or None."""
+    header = header or ""
     if not header.lower().startswith("bearer "):
         return None
     return header[7:].strip() or None
+
+
+def _token() -> str | None:
+    return bearer_token(request.headers.get("Authorization"))
 
 
 def citizen(channel: str = "miniprogram") -> service.CitizenContext:
@@ -352,14 +357,55 @@ def replacement(form, files):
 
 # ---- subsidies, policies, complaints, settings
 
-@bp.get("/subsidies")
 @bp.arguments(SubsidyArgs, location="query")
 @bp.response(200, SubsidyPage)
 @bp.doc(security=SECURITY)
-def subsidies(args):
+def _subsidies_documented(args):
+    """Only carries the OpenAPI description of subsidies() below (flask-smorest reads it from ``_apidoc``)."""
+
+
+def _plain_int_args(schema: type[Schema]) -> list[tuple[str, object, int, int]]:
+    """(name, default, min, max) of a query schema whose fields are all integers with an inclusive Range."""
+    out = []
+    for name, field in schema._declared_fields.items():
+        (bounds,) = [v for v in field.validators if isinstance(v, validate.Range)]
+        if not (isinstance(field, fields.Integer) and bounds.min_inclusive and bounds.max_inclusive):
+            raise TypeError(f"{schema.__name__}.{name}: the plain reading covers inclusive integer ranges only")
+        out.append((name, field.load_default, bounds.min, bounds.max))
+    return out
+
+
+_SUBSIDY_ARGS = _plain_int_args(SubsidyArgs)
+
+
+def plain_subsidy_args(query) -> dict | None:
+    """SubsidyArgs from a query mapping when every value given is plain in-range digits (what the
+    mini-program sends); None for anything else, which webargs then answers as the schema says."""
+    args = {}
+    for name, default, low, high in _SUBSIDY_ARGS:
+        raw = query.get(name)
+        if raw is None:
+            args[name] = default
+        elif raw.isdigit() and raw.isascii() and len(raw) <= 9 and low <= int(raw) <= high:
+            args[name] = int(raw)
+        else:
+            return None
+    return args
+
+
+def subsidies():
     """补贴到账：每一笔发放，最新在前，分页；本年已到账合计；未到账的说明怎么办。"""
-    # Already JSON-ready: skip the schema dump on this hot read (the schema still documents it).
-    return jsonify(service.my_subsidies(citizen().require_resident(), **args))
+    # The hot read of the citizen service: a plain view (no webargs or schema dump per request; the
+    # result is JSON-ready) whose token check and page read are one query. citizen_app.hot_read
+    # answers the common case before Flask's request machinery and leaves the rest to this view.
+    args = plain_subsidy_args(request.args)
+    if args is None:
+        args = bp.ARGUMENTS_PARSER.parse(SubsidyArgs, location="query")
+    return jsonify(service.my_subsidies_by_token(_token(), **args))
+
+
+subsidies._apidoc = _subsidies_documented._apidoc
+bp.add_url_rule("/subsidies", view_func=subsidies, methods=["GET"])
 
 
 @bp.get("/policies")

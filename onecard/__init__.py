@@ -102,13 +102,19 @@ def _install_logging(app: Flask) -> None:
 
     @app.before_request
     def _request_id():
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.request_id = request_id(request.headers.get("X-Request-Id"))
 
     @app.after_request
     def _headers(response):
         response.headers.setdefault("X-Request-Id", getattr(g, "request_id", ""))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
+
+
+def request_id(incoming: str | None) -> str:
+    """The caller's X-Request-Id, or a new one: logged with errors and echoed in every response
+    (citizen_app.hot_read answers its one read outside Flask's hooks with the same rule)."""
+    return incoming or uuid.uuid4().hex[:16]
 
 
 def _register_health(app: Flask) -> None:

@@ -17,6 +17,19 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+digest = _digest
+
+
+def live(subject_kind: str, token_hash, now) -> sa.ColumnElement[bool]:
+    """SQL test that a token row is the given hash's, of this kind, not revoked and not yet expired.
+
+    The same rule as resolve(), for reads that check the token inside their own query;
+    ``token_hash`` and ``now`` are values or bind parameters (``now`` is naive UTC).
+    """
+    return sa.and_(AuthToken.token_hash == token_hash, AuthToken.subject_kind == subject_kind,
+                   AuthToken.revoked_at.is_(None), AuthToken.expires_at > now)
+
+
 def issue(subject_kind: str, subject_id: int, *, ttl_minutes: int, ip: str | None = None,
           channel: str | None = None) -> tuple[str, AuthToken]:
     """Create a token in the caller's transaction; the plaintext is returned once and never stored."""
@@ -31,10 +44,8 @@ def resolve(token: str | None, subject_kind: str) -> AuthToken:
     """The live token row, or Unauthenticated (missing, unknown, expired or revoked all look the same)."""
     if not token:
         raise Unauthenticated("请先登录", code="login_required")
-    row = db.session.execute(
-        sa.select(AuthToken).where(AuthToken.token_hash == _digest(token), AuthToken.subject_kind == subject_kind)
-    ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+    row = db.session.execute(sa.select(AuthToken).where(live(subject_kind, _digest(token), utcnow()))).scalar()
+    if row is None:
         raise Unauthenticated("登录已过期，请重新登录", code="token_invalid")
     return row
 

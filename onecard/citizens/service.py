@@ -6,6 +6,7 @@ or raises a DomainError (the app's handler rolls back).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -23,6 +24,7 @@ from onecard.cards.lifecycle import APPLICATION_LABELS, APPLICATION_MACHINE, CAR
 from onecard.cards.models import Card, CardApplication
 from onecard.citizens import sms
 from onecard.citizens.models import AssistConsent, CitizenSession, Complaint, VerificationCode
+from onecard.citizens.prepared import PreparedSelect, as_datetime
 from onecard.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
 from onecard.extensions import db
 from onecard.payments.models import LedgerEntry
@@ -137,23 +139,32 @@ def dev_login(*, resident_id: int | None = None, id_number: str | None = None, i
 
 
 _SESSIONS, _AUTH = CitizenSession.__table__, AuthToken.__table__
+_TOKEN_HASH, _NOW = sa.bindparam("token_hash"), sa.bindparam("now", type_=sa.DateTime)
+# Built once (statement construction and cache keys cost more than the query): the session behind a
+# live citizen token (onecard.tokens.live: right kind, not revoked, not expired).
 _TOKEN_LOOKUP = (
-    sa.select(_SESSIONS.c.id, _SESSIONS.c.resident_id, _SESSIONS.c.openid, _AUTH.c.expires_at, _AUTH.c.revoked_at)
-    .select_from(_AUTH.join(_SESSIONS, sa.and_(_AUTH.c.subject_id == _SESSIONS.c.id,
-                                               _AUTH.c.subject_kind == "citizen")))
-    .where(_AUTH.c.token_hash == sa.bindparam("token_hash"))
+    sa.select(_SESSIONS.c.id, _SESSIONS.c.resident_id, _SESSIONS.c.openid)
+    .select_from(_AUTH.join(_SESSIONS, _AUTH.c.subject_id == _SESSIONS.c.id))
+    .where(tokens.live("citizen", _TOKEN_HASH, _NOW))
 )
 
 
-def authenticate(token: str | None, *, ip: str | None = None, channel: str = "miniprogram") -> CitizenContext:
-    """The session behind a citizen token (one indexed query), or Unauthenticated."""
+def _require_token(token: str | None) -> str:
     if not token:
         raise Unauthenticated("请先登录", code="login_required")
-    # A pooled connection of its own, not the ORM session, and a statement built once: this runs on
-    # every citizen request.
+    return tokens.digest(token)
+
+
+def authenticate(token: str | None, *, ip: str | None = None, channel: str = "miniprogram") -> CitizenContext:
+    """The session behind a citizen token (one indexed query), or Unauthenticated.
+
+    Missing is ``login_required``; unknown, expired, revoked or a staff token are all ``token_invalid``.
+    """
+    params = {"token_hash": _require_token(token), "now": utcnow()}
+    # A pooled connection of its own, not the ORM session: this runs on every citizen request.
     with db.engine.connect() as conn:
-        row = conn.execute(_TOKEN_LOOKUP, {"token_hash": hashlib.sha256(token.encode()).hexdigest()}).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        row = conn.execute(_TOKEN_LOOKUP, params).first()
+    if row is None:
         raise Unauthenticated("登录已过期，请重新登录", code="token_invalid")
     return CitizenContext(row.id, row.resident_id, row.openid, ip=ip, channel=channel)
 
@@ -595,55 +606,130 @@ _PROJECTS = Project.__table__
 _BANKS = Bank.__table__
 
 
+def _page_statement(resident) -> sa.Select:
+    """The page read for ``resident`` (a bind parameter, or the token's resident as a scalar subquery).
+
+    One query on the (resident_id, occurred_at) index reads only the shown columns, with the
+    year's paid SUM as a scalar subquery (the database evaluates it once).
+    """
+    year_total = (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
+                  .where(_LEDGER.c.resident_id == resident, _LEDGER.c.outcome == "paid",
+                         _LEDGER.c.occurred_at >= sa.bindparam("start"), _LEDGER.c.occurred_at < sa.bindparam("end")))
+    return (
+        sa.select(_LEDGER.c.id, _LEDGER.c.period, _LEDGER.c.amount_fen, _LEDGER.c.outcome, _LEDGER.c.failure_code,
+                  _LEDGER.c.failure_reason, _LEDGER.c.occurred_at, _LEDGER.c.account_last4, _LEDGER.c.project_id,
+                  _PROJECTS.c.name.label("project_name"), _BANKS.c.name.label("bank_name"),
+                  year_total.scalar_subquery().label("year_total"))
+        .select_from(_LEDGER.join(_PROJECTS, _PROJECTS.c.id == _LEDGER.c.project_id)
+                     .join(_BANKS, _BANKS.c.id == _LEDGER.c.bank_id))
+        .where(_LEDGER.c.resident_id == resident)
+        .order_by(_LEDGER.c.occurred_at.desc(), _LEDGER.c.id.desc())
+        .limit(sa.bindparam("lim", type_=sa.Integer)).offset(sa.bindparam("off", type_=sa.Integer))
+    )
+
+
 # Built once with bind parameters (statement construction and cache keys cost more than the query).
 _YEAR_TOTAL = (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
                .where(_LEDGER.c.resident_id == sa.bindparam("rid"), _LEDGER.c.outcome == "paid",
                       _LEDGER.c.occurred_at >= sa.bindparam("start"), _LEDGER.c.occurred_at < sa.bindparam("end")))
-_SUBSIDY_PAGE = (
-    sa.select(_LEDGER.c.id, _LEDGER.c.period, _LEDGER.c.amount_fen, _LEDGER.c.outcome, _LEDGER.c.failure_code,
-              _LEDGER.c.failure_reason, _LEDGER.c.occurred_at, _LEDGER.c.account_last4, _LEDGER.c.project_id,
-              _PROJECTS.c.name.label("project_name"), _BANKS.c.name.label("bank_name"),
-              _YEAR_TOTAL.scalar_subquery().label("year_total"))
-    .select_from(_LEDGER.join(_PROJECTS, _PROJECTS.c.id == _LEDGER.c.project_id)
-                 .join(_BANKS, _BANKS.c.id == _LEDGER.c.bank_id))
-    .where(_LEDGER.c.resident_id == sa.bindparam("rid"))
-    .order_by(_LEDGER.c.occurred_at.desc(), _LEDGER.c.id.desc())
-    .limit(sa.bindparam("lim", type_=sa.Integer)).offset(sa.bindparam("off", type_=sa.Integer))
-)
+_SUBSIDY_PAGE = _page_statement(sa.bindparam("rid"))
+# The resident of a live, bound citizen token: the token check of authenticate() inside the page read.
+_TOKEN_RESIDENT = (sa.select(_SESSIONS.c.resident_id)
+                   .select_from(_AUTH.join(_SESSIONS, _AUTH.c.subject_id == _SESSIONS.c.id))
+                   .where(tokens.live("citizen", _TOKEN_HASH, _NOW)).scalar_subquery())
+
+
+def _page_args(page, per_page, year) -> dict:
+    page = max(int(page or 1), 1)
+    per_page = min(max(int(per_page or 20), 1), 100)
+    year = year or local_today().year
+    start, end = _year_bounds(year)
+    return {"page": page, "per_page": per_page, "year": year, "start": start, "end": end,
+            "lim": per_page + 1, "off": (page - 1) * per_page}
+
+
+_PAGE_BY_RESIDENT = PreparedSelect(_SUBSIDY_PAGE)
+_PAGE_BY_TOKEN = PreparedSelect(_page_statement(_TOKEN_RESIDENT))
 
 
 def my_subsidies(resident_id: int, *, page: int = 1, per_page: int = 20, year: int | None = None) -> dict:
     """补贴到账: every payment outcome for me, newest first, a page at a time, with this year's paid total.
 
-    One query on the (resident_id, occurred_at) index reads only the shown columns, with the
-    year's SUM as a scalar subquery; it runs on the Core connection (the hot read of the
-    citizen service, benchmarked in bench/bench_citizen.py).
+    Read-only on committed data, so no ORM session; the H5 page and the village-assisted read
+    call this, the mini-program API calls my_subsidies_by_token().
     """
-    page = max(int(page or 1), 1)
-    per_page = min(max(int(per_page or 20), 1), 100)
-    year = year or local_today().year
-    start, end = _year_bounds(year)
-    with db.engine.connect() as conn:   # read-only, committed data: no ORM session needed
-        return _subsidy_page(conn, resident_id, page, per_page, year, start, end)
+    args = _page_args(page, per_page, year)
+    rows = _PAGE_BY_RESIDENT.all(db.engine, {**args, "rid": resident_id})
+    return _subsidy_page(rows, resident_id, args)
 
 
-def _subsidy_page(conn, resident_id: int, page: int, per_page: int, year: int, start, end) -> dict:
-    params = {"rid": resident_id, "start": start, "end": end}
-    rows = conn.execute(_SUBSIDY_PAGE, {**params, "lim": per_page + 1, "off": (page - 1) * per_page}).all()
-    total = rows[0].year_total if rows else conn.execute(_YEAR_TOTAL, params).scalar()
+def my_subsidies_by_token(token: str | None, *, page: int = 1, per_page: int = 20, year: int | None = None) -> dict:
+    """补贴到账 for the phone presenting ``token``: the mini-program's hot read, benchmarked in bench/bench_citizen.py.
+
+    The same answer and refusals as authenticate(token).require_resident() followed by
+    my_subsidies(), in one query: the page read names its resident by the live token. Only when
+    that finds no row (a refused token, an unbound phone, or nothing on this page) does
+    authenticate() run to say which.
+    """
+    found = subsidies_in_one_read(db.engine, token, page=page, per_page=per_page, year=year)
+    if found is not None:
+        return found
+    resident_id = authenticate(token).require_resident()
+    return _subsidy_page([], resident_id, _page_args(page, per_page, year))
+
+
+def subsidies_in_one_read(engine: sa.Engine, token: str | None, *, page: int = 1, per_page: int = 20,
+                          year: int | None = None) -> dict | None:
+    """The page of my_subsidies_by_token() when its one query finds rows; None otherwise (then
+    my_subsidies_by_token() says why). Takes the engine so a caller outside Flask's request can run it."""
+    args = _page_args(page, per_page, year)
+    rows = _PAGE_BY_TOKEN.all(engine, {**args, "token_hash": _require_token(token), "now": utcnow()})
+    return _subsidy_page(rows, None, args) if rows else None
+
+
+@functools.lru_cache(maxsize=16384)
+def _local_day(utc_hour: datetime | str) -> str:
+    return local_str(as_datetime(utc_hour), "%Y-%m-%d")
+
+
+def _local_date(occurred_at: datetime | str) -> str:
+    """The Shanghai date of a UTC time, cached per UTC hour (Shanghai's offset is whole hours since 1901).
+
+    SQLite hands the column back as SQLAlchemy's ISO text, whose first 13 characters are the hour.
+    """
+    if isinstance(occurred_at, str):
+        return _local_day(occurred_at[:13] + ":00:00") if occurred_at >= "1902" else _local_day(occurred_at)
+    if occurred_at.year < 1902:
+        return local_str(occurred_at, "%Y-%m-%d")
+    return _local_day(occurred_at.replace(minute=0, second=0, microsecond=0))
+
+
+_yuan = functools.lru_cache(maxsize=4096)(format_yuan)    # a county pays few distinct amounts
+
+
+def _subsidy_page(rows: list[tuple], resident_id: int | None, args: dict) -> dict:
+    """The page document from the page read's rows (the year total comes with them, else its own query)."""
+    per_page = args["per_page"]
+    if rows:
+        total = int(rows[0][-1])
+    else:
+        with db.engine.connect() as conn:
+            total = int(conn.execute(_YEAR_TOTAL, {"rid": resident_id, "start": args["start"],
+                                                   "end": args["end"]}).scalar())
     items = []
-    for r in rows[:per_page]:
-        failed = r.outcome == "failed"
+    for (id_, period, amount_fen, outcome, failure_code, failure_reason, occurred_at, account_last4, project_id,
+         project_name, bank_name, _total) in rows[:per_page]:
+        failed = outcome == "failed"
         items.append({
-            "id": r.id, "project_id": r.project_id, "project_name": r.project_name, "period": r.period,
-            "amount_fen": r.amount_fen, "amount": format_yuan(r.amount_fen), "outcome": r.outcome,
-            "outcome_label": "未到账" if failed else "已到账", "date": local_str(r.occurred_at, "%Y-%m-%d"),
-            "bank_name": r.bank_name, "account_last4": r.account_last4,
-            "failure_reason": r.failure_reason if failed else None,
-            "what_to_do": FAILURE_ADVICE.get(r.failure_code or "", FAILURE_DEFAULT) if failed else None,
+            "id": id_, "project_id": project_id, "project_name": project_name, "period": period,
+            "amount_fen": amount_fen, "amount": _yuan(amount_fen), "outcome": outcome,
+            "outcome_label": "未到账" if failed else "已到账", "date": _local_date(occurred_at),
+            "bank_name": bank_name, "account_last4": account_last4,
+            "failure_reason": failure_reason if failed else None,
+            "what_to_do": FAILURE_ADVICE.get(failure_code or "", FAILURE_DEFAULT) if failed else None,
         })
-    return {"items": items, "page": page, "per_page": per_page, "has_next": len(rows) > per_page,
-            "year": year, "year_total_fen": int(total), "year_total": format_yuan(int(total))}
+    return {"items": items, "page": args["page"], "per_page": per_page, "has_next": len(rows) > per_page,
+            "year": args["year"], "year_total_fen": total, "year_total": format_yuan(total)}
 
 
 # --------------------------------------------------------------------------- public policies
