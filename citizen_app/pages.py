@@ -122,6 +122,21 @@ def home():
     return _page("m/home.html", ctx=ctx, card=card)
 
 
+def _signed_in(result: service.LoginResult):
+    response = redirect(url_for("citizen_pages.home") if result.bound else url_for("citizen_pages.bind"))
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="Lax",
+                        secure=current_app.config.get("ENV") == "production",
+                        max_age=current_app.config["TOKEN_TTL_MINUTES"] * 60)
+    return response
+
+
+@bp.post("/login/phone")
+@limiter.limit("10/minute;60/hour", methods=["POST"])
+def phone_login():
+    """Any phone browser: start an unbound session and prove who you are by real-name binding."""
+    return _signed_in(service.browser_login(ip=request.remote_addr))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error = None
@@ -137,11 +152,7 @@ def login():
             db.session.rollback()
             error = exc.message
         else:
-            response = redirect(url_for("citizen_pages.home") if result.bound else url_for("citizen_pages.bind"))
-            response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="Lax",
-                                secure=current_app.config.get("ENV") == "production",
-                                max_age=current_app.config["TOKEN_TTL_MINUTES"] * 60)
-            return response
+            return _signed_in(result)
     from citizen_app.demo import demo_residents
     return _page("m/login.html", error=error, demo=demo_residents() if service.dev_login_allowed() else [])
 

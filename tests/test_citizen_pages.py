@@ -104,3 +104,39 @@ def test_demo_step_offers_demo_residents_on_the_dev_login_and_binding_pages(clie
     assert "如信息正确" in r.get_data(as_text=True)
     r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "code", "code": last_code(main.mobile)})
     assert r.headers["Location"].endswith("/m/card")
+
+
+def test_any_phone_browser_signs_in_with_the_registered_mobile_when_dev_login_is_off(client, county, app,
+                                                                                      monkeypatch):
+    import sqlalchemy as sa
+
+    from onecard.citizens.models import CitizenSession
+    from onecard.extensions import db
+    monkeypatch.setitem(app.config, "DEV_LOGIN", False)
+    resident = make_resident(county["towns"][0], county["villages"][0], name="颜景荣")
+    resident.wechat_openid = "o-mini-1"
+    db.session.commit()
+    make_card(resident, county["banks"]["RCB"], status="active")
+    page = client.get("/m/login").get_data(as_text=True)
+    assert "用手机验证码登录" in page and "开发演示登录" not in page
+    assert client.post("/m/login", data={"csrf_token": _csrf(page)}).status_code == 404     # no dev door
+    assert client.post("/m/login/phone", data={}).status_code == 400                          # CSRF
+    r = client.post("/m/login/phone", data={"csrf_token": _csrf(page)})
+    assert r.headers["Location"].endswith("/m/bind")
+    assert client.get("/m/card").headers["Location"].endswith("/m/bind")     # unbound: nothing to see yet
+    html = client.get("/m/bind").get_data(as_text=True)
+    html = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "details", "name": "颜景荣",
+                                        "id_number": resident.id_number}).get_data(as_text=True)
+    r = client.post("/m/bind", data={"csrf_token": _csrf(html), "step": "code", "code": last_code(resident.mobile)})
+    assert r.headers["Location"].endswith("/m/card")
+    assert "正常" in client.get("/m/card").get_data(as_text=True)
+    session = db.session.execute(sa.select(CitizenSession).order_by(CitizenSession.id.desc())).scalars().first()
+    assert (session.channel, session.openid, session.resident_id) == ("h5", None, resident.id)
+    db.session.refresh(resident)
+    assert resident.wechat_openid == "o-mini-1"          # the mini-program's tie is untouched
+
+
+def test_phone_login_door_is_rate_limited(client, county):
+    codes = [client.post("/m/login/phone", data={"csrf_token": _csrf(client.get("/m/login").get_data(as_text=True))})
+             .status_code for _ in range(12)]
+    assert codes[:10] == [302] * 10 and codes[-1] == 429

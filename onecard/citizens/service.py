@@ -111,6 +111,16 @@ def wechat_login(code: str, *, ip: str | None = None) -> LoginResult:
     return _new_session(openid=openid, resident_id=resident_id, ip=ip, channel="miniprogram")
 
 
+def browser_login(*, ip: str | None = None) -> LoginResult:
+    """手机浏览器登录 (H5 outside the mini-program): a new, unbound session with no WeChat identity.
+
+    It can do nothing but real-name binding, whose code goes to the mobile the card registry holds
+    for that person — the same proof the mini-program's binding asks for; the door's rate limit and
+    the binding code limits bound how many anonymous sessions a caller can open.
+    """
+    return _new_session(openid=None, resident_id=None, ip=ip, channel="h5")
+
+
 def dev_login_allowed() -> bool:
     cfg = current_app.config
     return bool(cfg.get("DEV_LOGIN")) and cfg.get("ENV") != "production"
