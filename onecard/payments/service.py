@@ -19,7 +19,7 @@ from onecard.actors import Actor
 from onecard.errors import Conflict, Forbidden, Invalid, NotFound
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.payments import bankfiles, idempotency, routing
+from onecard.payments import accounts, bankfiles, idempotency, ledger, routing
 from onecard.payments.lifecycle import BATCH_LABELS, BATCH_MACHINE
 from onecard.payments.models import (
     Agreement,
@@ -589,21 +589,9 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
         # so a concurrent (refused) export never touches the file the bank receives.
         tmp_path = f"{path}.{uuid.uuid4().hex}.tmp"
 
-        def rows():
-            last = 0
-            while True:
-                chunk = db.session.execute(
-                    sa.select(BatchLine.id, BatchLine.payee_name, BatchLine.account, BatchLine.amount_fen)
-                    .where(BatchLine.batch_id == batch.id, BatchLine.status == "pending", BatchLine.id > last)
-                    .order_by(BatchLine.id).limit(CHUNK)).all()
-                if not chunk:
-                    return
-                last = chunk[-1].id
-                for r in chunk:
-                    yield r.id, r.payee_name, r.account, r.amount_fen, project.code, batch.period
-
         checksum = bankfiles.write_payment_file(tmp_path, layout, batch.number, batch.submitted_count,
-                                                batch.submitted_fen, rows())
+                                                batch.submitted_fen, _payment_rows(batch.id),
+                                                project_code=project.code, period=batch.period)
         try:
             db.session.execute(sa.update(_lines).where(_lines.c.batch_id == batch.id,
                                                        _lines.c.status == "pending").values(status="sent"))
@@ -616,6 +604,21 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
         os.replace(tmp_path, path)
         return {**batch_view(batch), "file_name": os.path.basename(path)}
     return idempotency.run(actor, "batch.export", idempotency_key, {"batch_id": batch_id}, work)
+
+
+def _payment_rows(batch_id: int):
+    """The pending lines of a batch in id order, in chunks of (id, payee name, account in clear, amount fen).
+
+    One streamed query (a server-side cursor on PostgreSQL), ciphertext read raw and decrypted once per line
+    here, so memory holds one chunk whatever the batch size.
+    """
+    decrypt = accounts.account_decryptor()
+    result = db.session.execute(
+        sa.select(_lines.c.id, _lines.c.payee_name, sa.type_coerce(_lines.c.account, routing.RAW), _lines.c.amount_fen)
+        .where(_lines.c.batch_id == batch_id, _lines.c.status == "pending").order_by(_lines.c.id)
+        .execution_options(yield_per=CHUNK))
+    for part in result.partitions():
+        yield [(line_id, name, decrypt(account), amount) for line_id, name, account, amount in part]
 
 
 def sent_file(actor: Actor, batch_id: int) -> tuple[str, str]:
@@ -668,18 +671,21 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
     _check_totals(batch)
     token = uuid.uuid4().hex
     count = fen = 0
-    buf: list[dict] = []
     st = ResultStaging.__table__
-    for item in details:
+    conn = db.session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    insert = (f"INSERT INTO {st.name} (token, seq, line_id, amount_fen, outcome, failure_code, failure_reason) "
+              f"VALUES ({mark}, {', '.join([mark] * 6)})")
+    buf: list[tuple] = []
+    for item in details:    # (seq, line id, amount fen, outcome, failure code, failure reason)
         count += 1
-        fen += item["amount_fen"]
-        item["token"] = token
-        buf.append(item)
+        fen += item[2]
+        buf.append((token, *item))
         if len(buf) >= CHUNK:
-            _executemany(st.name, buf)
+            conn.exec_driver_sql(insert, buf)
             buf = []
     if buf:
-        _executemany(st.name, buf)
+        conn.exec_driver_sql(insert, buf)
     if digest is not None and digest.hexdigest() != header.checksum:
         problems.append("明细校验值（SHA-256）与首行不符，文件可能被改动或不完整")
     if (count, fen) != (header.count, header.total_fen):
@@ -738,22 +744,7 @@ def _outcomes(batch_id: int) -> tuple[int, int, int, int]:
 
 def _write_ledger(batch: Batch, now) -> None:
     """One ledger entry per line outcome and one arrival event per payment, set-based, in the import's transaction."""
-    lt = LedgerEntry.__table__
-    cols = ["line_id", "batch_id", "project_id", "department_id", "period", "resident_id", "payee_resident_id",
-            "route", "bank_id", "account_last4", "account_bidx", "town_id", "village_id", "amount_fen", "outcome",
-            "failure_code",
-            "failure_reason", "reissue_of_line_id", "approved_at", "occurred_at", "recorded_at"]
-    sel = sa.select(
-        _lines.c.id, _lines.c.batch_id, _lines.c.project_id, _lines.c.department_id, _lines.c.period,
-        _lines.c.resident_id,
-        sa.case((_lines.c.payee_resident_id != _lines.c.resident_id, _lines.c.payee_resident_id), else_=None),
-        _lines.c.route, _lines.c.bank_id, _lines.c.account_last4, _lines.c.account_bidx, _lines.c.town_id,
-        _lines.c.village_id,
-        _lines.c.amount_fen, _lines.c.outcome, _lines.c.failure_code, _lines.c.failure_reason,
-        _lines.c.reissue_of_line_id, sa.literal(batch.approved_at, sa.DateTime), sa.literal(now, sa.DateTime),
-        sa.literal(now, sa.DateTime),
-    ).where(_lines.c.batch_id == batch.id, _lines.c.outcome.is_not(None), _lines.c.result_at == now)
-    db.session.execute(sa.insert(lt).from_select(cols, sel))
+    ledger.record_outcomes(batch.id, now, approved_at=batch.approved_at)
     at = ArrivalEvent.__table__
     db.session.execute(sa.insert(at).from_select(
         ["payment_key", "resident_id", "project_id", "period", "amount_fen", "bank_id", "account_last4", "paid_at",
