@@ -177,7 +177,7 @@ def floor(n: int, db_path: str, project_id: int, list_id: int, department_id: in
           agreement_id: int) -> dict:
     """Bare sqlite3 doing the same database work on an identical copy of the set-up database.
 
-    Same schema (indexes, constraints, foreign keys on), same pragmas as the app, one transaction per step as
+    Same schema (indexes, constraints, foreign keys on), same pragmas as the app's bulk steps, one transaction per step as
     the product commits, and per step the fastest bare SQL for it: the lines made with one INSERT ... SELECT
     from the matched list, each approval step's totals as one aggregate and a compare-and-set UPDATE of the
     batch, the export as a bare read of every line plus one UPDATE to sent, the result import as an executemany
@@ -185,8 +185,10 @@ def floor(n: int, db_path: str, project_id: int, list_id: int, department_id: in
     reconciliation as aggregates. What it leaves out is only what has no bare-SQL equivalent: decrypting the
     accounts, formatting, hashing and parsing the files, checks for refusals, audit and idempotency rows.
     """
+    from onecard.payments.service import BULK_CACHE_KIB
     conn = sqlite3.connect(db_path, isolation_level=None)
-    for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+    for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+                   f"cache_size=-{BULK_CACHE_KIB}"):
         conn.execute("PRAGMA " + pragma)
     times: dict[str, float] = {}
     totals = ("select count(*), coalesce(sum(amount_fen), 0) from batch_lines "
