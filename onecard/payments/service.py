@@ -344,14 +344,23 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
                    RecipientList.status == "matched",
                    sa.or_(RecipientRow.resident_id.is_(None), RecipientRow.resident_id.not_in(live)))
             .order_by(RecipientRow.id))
+    listed_rows = (sa.select(sa.func.count(RecipientRow.id))
+                   .join(RecipientList, RecipientList.id == RecipientRow.list_id)
+                   .where(RecipientList.project_id == project.id, RecipientList.period == period,
+                          RecipientList.status == "matched"))
     if list_id:
         stmt = stmt.where(RecipientList.id == list_id)
+        listed_rows = listed_rows.where(RecipientList.id == list_id)
     now = utcnow()
     _bulk_cache()
     try:
-        routing.insert_own_card_lines(batch, project, stmt.with_only_columns(RecipientRow.id).order_by(None), now)
-        last_id = 0
-        while True:
+        inserted = routing.insert_own_card_lines(batch, project, stmt.with_only_columns(RecipientRow.id)
+                                                 .order_by(None), now)
+        listed = db.session.execute(listed_rows).scalar()
+        # Each listed row gives at most one line (one active card per person; a second would break the
+        # never-twice index), so when every listed row got its line nobody is left to route one by one.
+        last_id = 0 if inserted < listed else None
+        while last_id is not None:
             chunk = db.session.execute(stmt.where(RecipientRow.id > last_id).limit(CHUNK)).all()
             if not chunk:
                 break
