@@ -81,3 +81,31 @@ def test_result_file_round_trip_gives_staging_tuples_and_names_bad_lines():
     with pytest.raises(Invalid) as e:
         list(details)
     assert "第3行" in e.value.message
+
+
+@pytest.mark.parametrize("layout", [bankfiles.GENERIC, bankfiles.RCB])
+def test_result_file_blocks_and_odd_lines_read_the_same(layout):
+    # Large enough for several read blocks; odd lines (blank, spaced, lower-case, no final line end) take the
+    # line-by-line reading in their block and must give what the block reading gives elsewhere.
+    n = 60000
+    rows = [(i + 1, 18300 + i % 3, "F" if i % 97 == 5 else "S", "frozen" if i % 97 == 5 else "", "") for i in range(n)]
+    data = bankfiles.write_result_file(layout, "PB1", rows)
+    header, details, digest = bankfiles.parse_result_file(layout, io.BytesIO(data))
+    plain = list(details)
+    assert digest.hexdigest() == header.checksum and len(plain) == n
+    assert plain[5] == (7, 6, 18302, "failed", "frozen", "账户冻结") and plain[6] == (8, 7, 18300, "paid", None, None)
+    head, body = data.split(b"\r\n", 1)
+    lines = body.split(b"\r\n")[:-1]
+    s = layout.sep.encode()
+    odd = list(lines)
+    odd[30000] = odd[30000].replace(s + b"S" + s, s + b"s" + s).replace(layout.detail_tag.encode() + s,
+                                                                    layout.detail_tag.encode() + s + b" ", 1)
+    spoiled_body = b"\r\n".join(odd[:20000]) + b"\r\n\r\n" + b"\r\n".join(odd[20000:])   # a blank line, no final end
+    header, details, digest = bankfiles.parse_result_file(layout, io.BytesIO(head + b"\r\n" + spoiled_body))
+    items = list(details)
+    assert len(items) == n
+    assert items[:20000] == plain[:20000]
+    assert [(seq - 1, *rest) for seq, *rest in items[20000:]] == [tuple(x) for x in plain[20000:]]
+    # The checksum covers the detail lines as the bank wrote them, blank lines aside.
+    odd_body = b"".join(line + b"\r\n" for line in odd[:-1]) + odd[-1]
+    assert digest.hexdigest() == hashlib.sha256(odd_body).hexdigest()

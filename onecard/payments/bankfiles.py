@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -191,30 +192,72 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
 
     def details():
         sep, tag, encoding = layout.sep, layout.detail_tag, layout.encoding
-        update = digest.update
+        # A well-formed block of lines is split by one regular expression over its decoded text; anything else
+        # (a blank or malformed line, a bad byte, the last line without its end) goes through the line-by-line
+        # reading, which accepts a superset and names the line it refuses. Both give the same items.
+        f = re.escape(sep)
+        field = f"([^{f}\\r\\n]*)"
+        well_formed = re.compile(f"^{re.escape(tag)}{f}([0-9]+){f}{field}{f}{field}{f}{field}{f}{field}\\r?\\n",
+                                 re.MULTILINE)
         # A bank answers few distinct amounts: parse each text once (refusals still name their line).
         money: dict[str, int] = {}
         no = 1
-        for raw in stream:
-            no += 1
-            if not raw.strip():
-                continue
-            update(raw)
-            try:
-                parts = raw.decode(encoding).rstrip("\r\n").split(sep)
-            except UnicodeDecodeError:
-                raise Invalid(f"第{no}行编码不正确", code="result_file_format", field="file") from None
-            if len(parts) != 6 or parts[0] != tag or not parts[1].strip().isdigit():
-                raise Invalid(f"第{no}行格式不正确", code="result_file_format", field="file")
-            amount = money.get(parts[2])
+
+        def amount_of(text: str, no: int) -> int:
+            amount = money.get(text)
             if amount is None:
-                amount = layout.parse_money(parts[2], f"第{no}行")
+                amount = layout.parse_money(text, f"第{no}行")
                 if len(money) < 10000:
-                    money[parts[2]] = amount
-            yield parse_result_item(int(parts[1]), amount, parts[3].strip(), parts[4].strip(), parts[5].strip(),
-                                    where=f"第{no}行", seq=no)
+                    money[text] = amount
+            return amount
+
+        for block in _line_blocks(stream):
+            matches = None
+            if block.endswith(b"\n"):
+                try:
+                    matches = well_formed.findall(block.decode(encoding))
+                except UnicodeDecodeError:
+                    matches = None
+                if matches is not None and len(matches) != block.count(b"\n"):
+                    matches = None
+            if matches is not None:
+                digest.update(block)
+                for line_id, amount, flag, code, reason in matches:
+                    no += 1
+                    yield parse_result_item(int(line_id), amount_of(amount, no), flag.strip(), code.strip(),
+                                            reason.strip(), where=f"第{no}行", seq=no)
+                continue
+            for raw in io.BytesIO(block):
+                no += 1
+                if not raw.strip():
+                    continue
+                digest.update(raw)
+                try:
+                    parts = raw.decode(encoding).rstrip("\r\n").split(sep)
+                except UnicodeDecodeError:
+                    raise Invalid(f"第{no}行编码不正确", code="result_file_format", field="file") from None
+                if len(parts) != 6 or parts[0] != tag or not parts[1].strip().isdigit():
+                    raise Invalid(f"第{no}行格式不正确", code="result_file_format", field="file")
+                yield parse_result_item(int(parts[1]), amount_of(parts[2], no), parts[3].strip(), parts[4].strip(),
+                                        parts[5].strip(), where=f"第{no}行", seq=no)
 
     return header, details(), digest
+
+
+def _line_blocks(stream, size: int = 1 << 20):
+    """The stream's remaining bytes in blocks of whole lines (about ``size`` each; the last may lack its end)."""
+    pending = b""
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            if pending:
+                yield pending
+            return
+        chunk = pending + chunk
+        cut = chunk.rfind(b"\n") + 1
+        pending = chunk[cut:]
+        if cut:
+            yield chunk[:cut]
 
 
 def parse_result_item(line_id: int, amount_fen: int, flag: str, code: str, reason: str, *, where: str,
