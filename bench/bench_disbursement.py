@@ -110,7 +110,8 @@ def setup(n: int, url: str):
     return app, ctx, project, actors, tmp
 
 
-def run_cycle(n: int, project, actors) -> dict:
+def run_cycle(n: int, project, actors, after_step=lambda step: None) -> dict:
+    """The product's steps, timed; ``after_step(name)`` runs (untimed) after each, for the interleaved floor."""
     from onecard.extensions import db
     from onecard.payments import bankfiles, service
     from onecard.payments.models import Batch
@@ -123,15 +124,18 @@ def run_cycle(n: int, project, actors) -> dict:
     t = time.perf_counter()
     b = service.create_batch(actors["op"], project.id, "2026-10", idempotency_key=key())
     times["create"] = time.perf_counter() - t
+    after_step("create")
     assert b["line_count"] == n, b
     for step, who, fn in (("submit", "op", service.submit), ("review", "rev", service.review),
                           ("approve", "fin", service.approve)):
         t = time.perf_counter()
         fn(actors[who], b["id"], idempotency_key=key())
         times[step] = time.perf_counter() - t
+        after_step(step)
     t = time.perf_counter()
     service.export_bank_file(actors["bank"], b["id"], idempotency_key=key())
     times["export"] = time.perf_counter() - t
+    after_step("export")
     path = service.bank_file_path(db.session.get(Batch, b["id"]))
     # The bank's side (not timed): answer every line, failing 1%.
     layout = bankfiles.RCB
@@ -162,10 +166,12 @@ def run_cycle(n: int, project, actors) -> dict:
         r = service.import_result_file(actors["bank"], b["id"], io.BufferedReader(f), file_sha256=file_sha,
                                        idempotency_key=key())
     times["import_results"] = time.perf_counter() - t
+    after_step("import_results")
     assert r["failed_count"] == sum(1 for i in range(n) if i % 100 == 7), r
     t = time.perf_counter()
     rec = service.reconcile(actors["op"], b["id"], idempotency_key=key())
     times["reconcile"] = time.perf_counter() - t
+    after_step("reconcile")
     assert rec["status"] == "reconciled"
     return times
 
@@ -174,8 +180,10 @@ FLOOR_STEPS = ("create", "submit", "review", "approve", "export", "import_result
 
 
 def floor(n: int, db_path: str, project_id: int, list_id: int, department_id: int, bank_id: int,
-          agreement_id: int) -> dict:
+          agreement_id: int):
     """Bare sqlite3 doing the same database work on an identical copy of the set-up database.
+
+    Returns (run, times): ``run(step)`` does one step of the floor and records its seconds in ``times``.
 
     Same schema (indexes, constraints, foreign keys on), same pragmas as the app's bulk steps, one transaction per step as
     the product commits, and per step the fastest bare SQL for it: the lines made with one INSERT ... SELECT
@@ -283,15 +291,15 @@ def floor(n: int, db_path: str, project_id: int, list_id: int, department_id: in
         conn.execute("select count(*), sum(amount_fen) from ledger_entries where batch_id = ?", (b,)).fetchone()
         conn.execute("update batches set status = 'reconciled' where id = ? and status = 'feedback_received'", (b,))
 
-    step("create", create)
-    step("submit", move("draft", "submitted"))
-    step("review", move("submitted", "reviewed"))
-    step("approve", move("reviewed", "approved"))
-    step("export", export)
-    step("import_results", import_results)
-    step("reconcile", reconcile)
-    conn.close()
-    return times
+    work = {"create": create, "submit": move("draft", "submitted"), "review": move("submitted", "reviewed"),
+            "approve": move("reviewed", "approved"), "export": export, "import_results": import_results,
+            "reconcile": reconcile}
+
+    def run(name: str) -> None:
+        step(name, work[name])
+        if name == "reconcile":
+            conn.close()
+    return run, times
 
 
 def copy_database(app, src_path: str, dst_path: str) -> None:
@@ -316,9 +324,11 @@ def main() -> None:
     ids = dict(project_id=project.id, department_id=project.department_id, bank_id=project.bank_id,
                **_ids_for_floor(project.id))
     setup_s = time.perf_counter() - t
-    times = run_cycle(n, project, actors)
+    # Each floor step runs right after the same product step, so a change in the machine's load hits both.
+    floor_step, floor_times = floor(n, f"{workdir}/floor.db", **ids)
+    times = run_cycle(n, project, actors, after_step=floor_step)
     total = sum(times.values())
-    floor_times = floor(n, f"{workdir}/floor.db", **ids)
+    assert set(floor_times) == set(times), floor_times
     floor_s = sum(floor_times.values())
     shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps({"bench": "disbursement", "rows": n, "seconds": round(total, 2),

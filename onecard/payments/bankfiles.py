@@ -114,25 +114,36 @@ def _unencodable(line_id: int, layout: Layout) -> Invalid:
                    "请与银行确认户名写法后再导出", code="unencodable_character", field="payee_name")
 
 
+class _MoneyTexts(dict):
+    """Amount (fen) -> its text in the layout, formatted once: a batch pays few distinct amounts."""
+
+    def __init__(self, layout: Layout):
+        super().__init__()
+        self.layout = layout
+
+    def __missing__(self, fen: int) -> str:
+        if len(self) >= 10000:
+            self.clear()
+        text = self[fen] = self.layout.money(fen)
+        return text
+
+
 def _write_details(body_path: str, layout: Layout, chunks, digest, project_code: str, period: str) -> tuple[int, int]:
     written, written_fen = 0, 0
-    sep, tag, encoding = layout.sep, layout.detail_tag, layout.encoding
+    sep, encoding = layout.sep, layout.encoding
+    head = f"{layout.detail_tag}{sep}"
     tail = f"{sep}{project_code}{sep}{period}\r\n"
-    # A batch pays few distinct amounts: format each once.
-    money: dict[int, str] = {}
+    money = _MoneyTexts(layout)
     with open(body_path, "wb") as body:
         for chunk in chunks:
-            parts = []
-            for line_id, name, account, amount in chunk:
-                text = money.get(amount)
-                if text is None:
-                    text = layout.money(amount)
-                    if len(money) < 10000:
-                        money[amount] = text
-                parts.append(f"{tag}{sep}{line_id}{sep}{_clean_field(name or '', layout)}{sep}{account}{sep}{text}"
-                             f"{tail}")
-                written_fen += amount
+            names = "\x00".join(row[1] or "" for row in chunk)
+            if sep in names or "\r" in names or "\n" in names:
+                chunk = [(line_id, _clean_field(name or "", layout), account, amount)
+                         for line_id, name, account, amount in chunk]
+            parts = [f"{head}{line_id}{sep}{name or ''}{sep}{account}{sep}{money[amount]}{tail}"
+                     for line_id, name, account, amount in chunk]
             written += len(parts)
+            written_fen += sum(row[3] for row in chunk)
             try:
                 data = "".join(parts).encode(encoding)
             except UnicodeEncodeError:
