@@ -267,13 +267,15 @@ def _bulk_cache() -> None:
         conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
 
 
+def _insert_sql(table: str, cols: list[str]) -> str:
+    """An INSERT for a driver-level executemany of plain tuples (the bulk paths' hot loop)."""
+    mark = "?" if db.session.connection().dialect.paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+
+
 def _executemany(table: str, rows: list[dict]) -> None:
-    """A driver-level executemany of plain tuples: the bulk paths' hot loop, without per-row statement building."""
     cols = list(rows[0])
-    conn = db.session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+    db.session.connection().exec_driver_sql(_insert_sql(table, cols), [tuple(r[c] for c in cols) for r in rows])
 
 
 def _refresh_counts(batch: Batch) -> None:
@@ -700,9 +702,8 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
     st = ResultStaging.__table__
     _bulk_cache()
     conn = db.session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    insert = (f"INSERT INTO {st.name} (token, seq, line_id, amount_fen, outcome, failure_code, failure_reason) "
-              f"VALUES ({mark}, {', '.join([mark] * 6)})")
+    insert = _insert_sql(st.name, ["token", "seq", "line_id", "amount_fen", "outcome", "failure_code",
+                                   "failure_reason"])
     buf: list[tuple] = []
     for item in details:    # (seq, line id, amount fen, outcome, failure code, failure reason)
         count += 1
