@@ -316,7 +316,7 @@ def main() -> None:
     n = args.lines
     workdir = tempfile.mkdtemp(prefix="bench_disb_")
     t = time.perf_counter()
-    app, ctx, project, actors, _ = setup(n, f"sqlite:///{workdir}/bench.db")
+    app, ctx, project, actors, bank_file_dir = setup(n, f"sqlite:///{workdir}/bench.db")
     copy_database(app, f"{workdir}/bench.db", f"{workdir}/floor.db")
     ids = dict(project_id=project.id, department_id=project.department_id, bank_id=project.bank_id,
                **_ids_for_floor(project.id))
@@ -328,6 +328,7 @@ def main() -> None:
     assert set(floor_times) == set(times), floor_times
     floor_s = sum(floor_times.values())
     shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(bank_file_dir, ignore_errors=True)
     print(json.dumps({"bench": "disbursement", "rows": n, "seconds": round(total, 2),
                       "floor_seconds": round(floor_s, 2), "ratio": round(floor_s / total, 3),
                       "steps": {k: round(v, 2) for k, v in times.items()},
