@@ -152,7 +152,7 @@ def test_only_the_agent_bank_exports_and_unencodable_names_are_refused(client, d
 
 @pytest.mark.parametrize("spoil,code_part", [
     ("other_batch", "wrong_batch"), ("repeat", "重复"), ("missing", "缺少"), ("totals", "合计"),
-    ("checksum", "校验值"), ("foreign_line", "不属于"),
+    ("checksum", "校验值"), ("foreign_line", "不属于"), ("amounts", "金额与代发明细不符"),
 ])
 def test_bad_result_files_are_refused_whole_and_change_nothing(client, db, pay, pension_list, spoil, code_part):
     b, details = _sent(client, pay)
@@ -166,6 +166,8 @@ def test_bad_result_files_are_refused_whole_and_change_nothing(client, db, pay, 
         rows = rows[:-1]
     elif spoil == "foreign_line":
         rows = rows[:-1] + [(999999, rows[-1][1], "S", "", "")]
+    elif spoil == "amounts":     # same count and total, two lines' amounts wrong
+        rows = [(rows[0][0], rows[0][1] + 1, "S", "", ""), (rows[1][0], rows[1][1] - 1, "S", "", "")] + rows[2:]
     data = bankfiles.write_result_file(bankfiles.RCB, number, rows)
     if spoil == "totals":
         data = data.replace(b"|5|915.00|", b"|5|916.00|", 1)

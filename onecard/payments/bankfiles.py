@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from onecard.errors import Invalid
@@ -79,17 +80,17 @@ def _clean_field(value: str, layout: Layout) -> str:
 
 
 def write_payment_file(path: str, layout: Layout, batch_number: str, count: int, total_fen: int,
-                       rows: Iterator[tuple]) -> str:
-    """Write the file at ``path``; ``rows`` yields (line id, payee name, account, amount fen, project code, period).
+                       chunks: Iterable[list[tuple]], *, project_code: str | None, period: str) -> str:
+    """Write the file at ``path``; ``chunks`` yields lists of (line id, payee name, account, amount fen).
 
     Details go to a side file first (hashed as written), then the header with the checksum is put in front;
-    memory stays flat whatever the batch size. Returns the checksum.
+    memory stays flat whatever the batch size (one chunk at a time). Returns the checksum.
     """
     digest = hashlib.sha256()
     body_path = path + ".body"
     written, written_fen = 0, 0
     try:
-        written, written_fen = _write_details(body_path, layout, rows, digest)
+        written, written_fen = _write_details(body_path, layout, chunks, digest, project_code or "", period)
     except BaseException:
         if os.path.exists(body_path):
             os.remove(body_path)
@@ -108,29 +109,53 @@ def write_payment_file(path: str, layout: Layout, batch_number: str, count: int,
     return checksum
 
 
-def _write_details(body_path: str, layout: Layout, rows, digest) -> tuple[int, int]:
+def _unencodable(line_id: int, layout: Layout) -> Invalid:
+    return Invalid(f"明细 {line_id} 的户名含有该银行编码（{layout.encoding.upper()}）无法表示的字，"
+                   "请与银行确认户名写法后再导出", code="unencodable_character", field="payee_name")
+
+
+class _MoneyTexts(dict):
+    """Amount (fen) -> its text in the layout, formatted once: a batch pays few distinct amounts."""
+
+    def __init__(self, layout: Layout):
+        super().__init__()
+        self.layout = layout
+
+    def __missing__(self, fen: int) -> str:
+        if len(self) >= 10000:
+            self.clear()
+        text = self[fen] = self.layout.money(fen)
+        return text
+
+
+def _write_details(body_path: str, layout: Layout, chunks, digest, project_code: str, period: str) -> tuple[int, int]:
     written, written_fen = 0, 0
+    sep, encoding = layout.sep, layout.encoding
+    head = f"{layout.detail_tag}{sep}"
+    tail = f"{sep}{project_code}{sep}{period}\r\n"
+    money = _MoneyTexts(layout)
     with open(body_path, "wb") as body:
-        buf = io.BytesIO()
-        for line_id, name, account, amount, project_code, period in rows:
-            text = layout.sep.join([layout.detail_tag, str(line_id), _clean_field(name or "", layout), account,
-                                    layout.money(amount), project_code or "", period]) + "\r\n"
+        for chunk in chunks:
+            names = "\x00".join(row[1] or "" for row in chunk)
+            if sep in names or "\r" in names or "\n" in names:
+                chunk = [(line_id, _clean_field(name or "", layout), account, amount)
+                         for line_id, name, account, amount in chunk]
+            parts = [f"{head}{line_id}{sep}{name or ''}{sep}{account}{sep}{money[amount]}{tail}"
+                     for line_id, name, account, amount in chunk]
+            written += len(parts)
+            written_fen += sum(row[3] for row in chunk)
             try:
-                data = text.encode(layout.encoding)
+                data = "".join(parts).encode(encoding)
             except UnicodeEncodeError:
-                raise Invalid(f"明细 {line_id} 的户名含有该银行编码（{layout.encoding.upper()}）无法表示的字，"
-                              "请与银行确认户名写法后再导出", code="unencodable_character", field="payee_name") from None
-            buf.write(data)
-            written += 1
-            written_fen += amount
-            if buf.tell() > 1 << 20:
-                chunk = buf.getvalue()
-                digest.update(chunk)
-                body.write(chunk)
-                buf = io.BytesIO()
-        chunk = buf.getvalue()
-        digest.update(chunk)
-        body.write(chunk)
+                # Name the first line that cannot be written (the chunk is encoded whole for speed).
+                for row, part in zip(chunk, parts, strict=True):
+                    try:
+                        part.encode(encoding)
+                    except UnicodeEncodeError:
+                        raise _unencodable(row[0], layout) from None
+                raise
+            digest.update(data)
+            body.write(data)
     return written, written_fen
 
 
@@ -159,7 +184,7 @@ def write_result_file(layout: Layout, batch_number: str, results: list[tuple]) -
 
 
 def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
-    """Read a result file: returns (header, iterator of detail dicts, digest getter).
+    """Read a result file: returns (header, iterator of detail tuples (see parse_result_item), digest).
 
     The iterator validates each line as it goes and feeds the checksum; refusals are Invalid with the line number.
     """
@@ -177,31 +202,84 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
     digest = hashlib.sha256()
 
     def details():
+        sep, tag, encoding = layout.sep, layout.detail_tag, layout.encoding
+        # A well-formed block of lines is split by one regular expression over its decoded text; anything else
+        # (a blank or malformed line, a bad byte, the last line without its end) goes through the line-by-line
+        # reading, which accepts a superset and names the line it refuses. Both give the same items.
+        f = re.escape(sep)
+        field = f"([^{f}\\r\\n]*)"
+        well_formed = re.compile(f"^{re.escape(tag)}{f}([0-9]+){f}{field}{f}{field}{f}{field}{f}{field}\\r?\\n",
+                                 re.MULTILINE)
+        # A bank answers few distinct amounts: parse each text once (refusals still name their line).
+        money: dict[str, int] = {}
         no = 1
-        for raw in stream:
-            no += 1
-            if not raw.strip():
+
+        def amount_of(text: str, no: int) -> int:
+            amount = money.get(text)
+            if amount is None:
+                amount = layout.parse_money(text, f"第{no}行")
+                if len(money) < 10000:
+                    money[text] = amount
+            return amount
+
+        for block in _line_blocks(stream):
+            matches = None
+            if block.endswith(b"\n"):
+                try:
+                    matches = well_formed.findall(block.decode(encoding))
+                except UnicodeDecodeError:
+                    matches = None
+                if matches is not None and len(matches) != block.count(b"\n"):
+                    matches = None
+            if matches is not None:
+                digest.update(block)
+                for line_id, amount, flag, code, reason in matches:
+                    no += 1
+                    yield parse_result_item(int(line_id), amount_of(amount, no), flag.strip(), code.strip(),
+                                            reason.strip(), where=f"第{no}行", seq=no)
                 continue
-            digest.update(raw)
-            try:
-                parts = raw.decode(layout.encoding).rstrip("\r\n").split(layout.sep)
-            except UnicodeDecodeError:
-                raise Invalid(f"第{no}行编码不正确", code="result_file_format", field="file") from None
-            if len(parts) != 6 or parts[0] != layout.detail_tag or not parts[1].strip().isdigit():
-                raise Invalid(f"第{no}行格式不正确", code="result_file_format", field="file")
-            yield parse_result_item(int(parts[1]), layout.parse_money(parts[2], f"第{no}行"), parts[3].strip(),
-                                    parts[4].strip(), parts[5].strip(), where=f"第{no}行", seq=no)
+            for raw in io.BytesIO(block):
+                no += 1
+                if not raw.strip():
+                    continue
+                digest.update(raw)
+                try:
+                    parts = raw.decode(encoding).rstrip("\r\n").split(sep)
+                except UnicodeDecodeError:
+                    raise Invalid(f"第{no}行编码不正确", code="result_file_format", field="file") from None
+                if len(parts) != 6 or parts[0] != tag or not parts[1].strip().isdigit():
+                    raise Invalid(f"第{no}行格式不正确", code="result_file_format", field="file")
+                yield parse_result_item(int(parts[1]), amount_of(parts[2], no), parts[3].strip(), parts[4].strip(),
+                                        parts[5].strip(), where=f"第{no}行", seq=no)
 
     return header, details(), digest
 
 
+def _line_blocks(stream, size: int = 1 << 20):
+    """The stream's remaining bytes in blocks of whole lines (about ``size`` each; the last may lack its end)."""
+    pending = b""
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            if pending:
+                yield pending
+            return
+        chunk = pending + chunk
+        cut = chunk.rfind(b"\n") + 1
+        pending = chunk[cut:]
+        if cut:
+            yield chunk[:cut]
+
+
 def parse_result_item(line_id: int, amount_fen: int, flag: str, code: str, reason: str, *, where: str,
-                      seq: int) -> dict:
-    """One result, from a file or the JSON API: S (paid) or F (failed, with a known failure code)."""
+                      seq: int) -> tuple:
+    """One result, from a file or the JSON API: S (paid) or F (failed, with a known failure code).
+
+    Returns (seq, line id, amount fen, outcome, failure code, failure reason): the staging row's order.
+    """
     flag = flag.upper()
     if flag in ("S", "PAID"):
-        return {"seq": seq, "line_id": line_id, "amount_fen": amount_fen, "outcome": "paid", "failure_code": None,
-                "failure_reason": None}
+        return (seq, line_id, amount_fen, "paid", None, None)
     if flag not in ("F", "FAILED"):
         raise Invalid(f"{where}结果应为 S（成功）或 F（失败）", code="result_file_format", field="file")
     if code not in FAILURE_CODES:
@@ -209,5 +287,4 @@ def parse_result_item(line_id: int, amount_fen: int, flag: str, code: str, reaso
                       code="unknown_failure_code", field="failure_code")
     text = reason[:150] if reason else ""
     label = FAILURE_CODES[code]
-    return {"seq": seq, "line_id": line_id, "amount_fen": amount_fen, "outcome": "failed", "failure_code": code,
-            "failure_reason": f"{label}（{text}）" if text and text != label else label}
+    return (seq, line_id, amount_fen, "failed", code, f"{label}（{text}）" if text and text != label else label)

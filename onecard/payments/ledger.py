@@ -1,6 +1,8 @@
-"""Ledger exports (台账): the department's ledger and the finance bureau's supervision report, as xlsx.
+"""The ledger (台账): the one writer of ledger rows, the department's ledger and the finance supervision report.
 
-Both read the append-only ledger_entries only. Text cells are written as strings with a leading
+``record_outcomes`` is the only code that inserts ledger_entries (set-based, one INSERT ... SELECT per
+result import), so anything that must follow every ledger write (a summary table, a hook) goes there.
+The exports read the append-only ledger_entries only. Text cells are written as strings with a leading
 = + - @ neutralised, so a name or reason can never become a live spreadsheet formula.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ import xlsxwriter
 
 from onecard.actors import Actor
 from onecard.extensions import db
-from onecard.payments.models import LedgerEntry
+from onecard.payments.models import BatchLine, LedgerEntry
 from onecard.payments.routing import ROUTE_LABELS
 from onecard.people.models import Resident
 from onecard.projects.models import Project
@@ -20,6 +22,30 @@ from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff import permissions
 from onecard.timeutil import local_str
 from onecard.validation import format_yuan, parse_period
+
+_LEDGER_COLUMNS = ["line_id", "batch_id", "project_id", "department_id", "period", "resident_id", "payee_resident_id",
+                   "route", "bank_id", "account_last4", "account_bidx", "town_id", "village_id", "amount_fen",
+                   "outcome", "failure_code", "failure_reason", "reissue_of_line_id", "approved_at", "occurred_at",
+                   "recorded_at"]
+
+
+def record_outcomes(batch_id: int, result_at, *, approved_at) -> int:
+    """Append one ledger entry per line of batch ``batch_id`` whose bank result was recorded at ``result_at``.
+
+    Runs inside the caller's transaction (the result import); the rows it writes are exactly those with
+    ``batch_id = batch_id and recorded_at = result_at``. A line can be recorded once only (unique line_id).
+    Returns the number of entries written.
+    """
+    lines = BatchLine.__table__
+    sel = sa.select(
+        lines.c.id, lines.c.batch_id, lines.c.project_id, lines.c.department_id, lines.c.period, lines.c.resident_id,
+        sa.case((lines.c.payee_resident_id != lines.c.resident_id, lines.c.payee_resident_id), else_=None),
+        lines.c.route, lines.c.bank_id, lines.c.account_last4, lines.c.account_bidx, lines.c.town_id,
+        lines.c.village_id, lines.c.amount_fen, lines.c.outcome, lines.c.failure_code, lines.c.failure_reason,
+        lines.c.reissue_of_line_id, sa.literal(approved_at, sa.DateTime), sa.literal(result_at, sa.DateTime),
+        sa.literal(result_at, sa.DateTime),
+    ).where(lines.c.batch_id == batch_id, lines.c.outcome.is_not(None), lines.c.result_at == result_at)
+    return db.session.execute(sa.insert(LedgerEntry.__table__).from_select(_LEDGER_COLUMNS, sel)).rowcount
 
 
 def safe_text(value) -> str:

@@ -31,8 +31,8 @@ class ArrivalEvent(db.Model):
 class LedgerEntry(db.Model):
     """台账: the append-only record of every payment outcome, one row per batch line result.
 
-    Written by the disbursement service when a bank result is recorded (paid or
-    failed). Read by the citizen service (my subsidies), oversight (statistics,
+    Written only by ``payments.ledger.record_outcomes`` when a bank result is recorded
+    (paid or failed). Read by the citizen service (my subsidies), oversight (statistics,
     risk checks, 公示) and the departments' ledger exports. Town and village are
     copied in so statistics group without joining residents.
     """

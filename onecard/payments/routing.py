@@ -211,17 +211,17 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
     return out
 
 
-def insert_own_card_lines(batch, project: Project, candidates, now) -> None:
+def insert_own_card_lines(batch, project: Project, candidates, now) -> int:
     """Rule 2 set-based, for the common case of a batch: a per-person project and a beneficiary whose own card
     is usable. One INSERT ... SELECT; everyone else goes through ``route_rows``, which applies the same rule
     first, so both paths give the same route for the same person.
 
-    ``candidates`` is a SELECT of recipient row ids still to be routed.
+    ``candidates`` is a SELECT of recipient row ids still to be routed. Returns the number of lines inserted.
     """
     from onecard.lists.models import RecipientRow
     from onecard.payments.models import BatchLine
     if project.per_household:
-        return
+        return 0
     lines = BatchLine.__table__
     rr = RecipientRow.__table__
     r = Resident.__table__
@@ -240,4 +240,4 @@ def insert_own_card_lines(batch, project: Project, candidates, now) -> None:
                                          c.c.account.is_not(None))))
            .where(rr.c.id.in_(candidates), r.c.deceased_on.is_(None),
                   sa.or_(rr.c.match_result.is_(None), rr.c.match_result != "name_mismatch")))
-    db.session.execute(sa.insert(lines).from_select(cols, sel))
+    return db.session.execute(sa.insert(lines).from_select(cols, sel)).rowcount
