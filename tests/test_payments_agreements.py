@@ -44,8 +44,11 @@ def test_agreement_refuses_other_departments_projects_and_bad_dates(client, db, 
 
 def test_passbook_account_is_stored_masked(client, db, county, make_staff):
     from tests.factories import make_resident, new_account
+    from tests.fixtures_payments import make_list, make_project
     r0 = make_resident(county["towns"][0], county["villages"][0])
-    op = make_staff("dept_operator", department_id=county["departments"]["县农业农村局"])
+    agri = county["departments"]["县农业农村局"]
+    make_list(make_project(agri, county["banks"]["ABC"], "耕地地力保护补贴", via_passbook=True), [(r0, 8800, "usable")])
+    op = make_staff("dept_operator", department_id=agri)
     acct = new_account()
     r = client.post(f"{API}/passbook-accounts", headers=op.auth,
                     json={"resident_id": r0.id, "bank_id": county["banks"]["ABC"], "account": acct})
@@ -53,3 +56,26 @@ def test_passbook_account_is_stored_masked(client, db, county, make_staff):
     r = client.post(f"{API}/passbook-accounts", headers=op.auth,
                     json={"resident_id": r0.id, "bank_id": county["banks"]["ABC"], "account": acct})
     assert r.status_code == 409
+
+
+def test_a_department_records_passbooks_only_for_its_own_recipients_at_its_passbook_banks(client, db, county,
+                                                                                           make_staff, admin):
+    from tests.factories import make_resident, new_account
+    from tests.fixtures_payments import make_list, make_project
+    agri, civil = county["departments"]["县农业农村局"], county["departments"]["县民政局"]
+    mine, theirs = (make_resident(county["towns"][0], county["villages"][0]) for _ in range(2))
+    make_list(make_project(agri, county["banks"]["ABC"], "耕地地力保护补贴", via_passbook=True), [(mine, 8800, "usable")])
+    make_list(make_project(civil, county["banks"]["ABC"], "高龄津贴", via_passbook=True), [(theirs, 10000, "usable")])
+    op = make_staff("dept_operator", department_id=agri)
+
+    def register(who, resident_id, bank):
+        return client.post(f"{API}/passbook-accounts", headers=who.auth,
+                           json={"resident_id": resident_id, "bank_id": county["banks"][bank], "account": new_account()})
+    r = register(op, theirs.id, "ABC")
+    assert r.status_code == 404 and r.json["error"]["code"] == "resident_not_in_scope"
+    r = register(op, mine.id, "ICBC")
+    assert r.status_code == 422 and r.json["error"]["field"] == "bank_id"
+    r = register(op, 10**6, "ABC")
+    assert r.status_code == 404 and r.json["error"]["field"] == "resident_id"
+    assert register(op, mine.id, "ABC").status_code == 201
+    assert register(admin, theirs.id, "ICBC").status_code == 201          # the bureau may, for anyone

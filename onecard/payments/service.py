@@ -31,6 +31,7 @@ from onecard.payments.models import (
     ResultStaging,
     agreement_projects,
 )
+from onecard.people.models import Resident
 from onecard.privacy import blind_index, last4, mask_last4
 from onecard.projects.models import Project
 from onecard.reference.models import Bank
@@ -138,9 +139,32 @@ def valid_agreement(project: Project, on: date) -> Agreement:
     return agreement
 
 
+def _require_passbook_scope(actor: Actor, resident_id: int, bank_id: int) -> None:
+    """A department records passbooks only for its own recipients, at a bank that pays one of its projects
+    still paid by passbook: a passbook account redirects money, so no department may set one for another's
+    people (the bureau's administrator may, for any)."""
+    own_recipient = db.session.execute(
+        sa.select(RecipientRow.id).join(RecipientList, RecipientList.id == RecipientRow.list_id)
+        .where(RecipientRow.resident_id == resident_id, RecipientList.department_id == actor.department_id)
+        .limit(1)).first()
+    if own_recipient is None:
+        raise NotFound("该居民不在本部门的发放名单中", code="resident_not_in_scope", field="resident_id")
+    pays_by_passbook = db.session.execute(
+        sa.select(Project.id).where(Project.department_id == actor.department_id, Project.via_passbook.is_(True),
+                                    Project.bank_id == bank_id).limit(1)).first()
+    if pays_by_passbook is None:
+        raise Invalid("本部门没有由该银行通过一本通发放的项目", code="passbook_bank_scope", field="bank_id")
+
+
 def register_passbook(actor: Actor, resident_id: int, bank_id: int, account: str) -> PassbookAccount:
     """Record a resident's 一本通 passbook account (used only for projects still paid by passbook)."""
     permissions.require(actor, "passbook.manage")
+    if db.session.get(Resident, resident_id) is None:
+        raise NotFound("居民不存在", code="resident_not_found", field="resident_id")
+    if db.session.get(Bank, bank_id) is None:
+        raise NotFound("银行不存在", code="bank_not_found", field="bank_id")
+    if actor.kind == "staff" and actor.role == "dept_operator":
+        _require_passbook_scope(actor, resident_id, bank_id)
     account = normalize_bank_card(account, field="account", luhn=False)
     pb = PassbookAccount(resident_id=resident_id, bank_id=bank_id, account=account,
                          account_bidx=blind_index(account, "account"), account_last4=last4(account))
