@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4dbc0831678d
+Revision ID: 44dde72f79ad
 Revises: 
-Create Date: 2026-11-26 04:18:53.769650
+Create Date: 2026-11-26 05:49:04.028155
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '4dbc0831678d'
+revision = '44dde72f79ad'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -876,7 +876,6 @@ def upgrade():
     sa.UniqueConstraint('project_id', 'period', 'id_bidx', name=op.f('uq_recipient_rows_project_id_period_id_bidx'))
     )
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
-        batch_op.create_index('ix_recipient_rows_id_bidx', ['id_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_recipient_rows_list_id'), ['list_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_recipient_rows_resident_id'), ['resident_id'], unique=False)
 
@@ -1008,7 +1007,6 @@ def downgrade():
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recipient_rows_resident_id'))
         batch_op.drop_index(batch_op.f('ix_recipient_rows_list_id'))
-        batch_op.drop_index('ix_recipient_rows_id_bidx')
 
     op.drop_table('recipient_rows')
     with op.batch_alter_table('notices', schema=None) as batch_op:
