@@ -18,7 +18,7 @@ import re
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.types import String, TypeDecorator
 
-_state: dict = {"keys": None, "blind": None}
+_state: dict = {"keys": None, "blind": None, "settings": None}
 _PREFIX = "v1"
 
 
@@ -39,6 +39,14 @@ def configure(field_keys: str, blind_index_key: str) -> None:
         raise RuntimeError("缺少字段加密密钥 ONECARD_FIELD_KEY")
     _state["keys"] = [(hashlib.sha256(k).hexdigest()[:8], AESGCM(k)) for k in keys]
     _state["blind"] = _decode_key(blind_index_key)
+    _state["settings"] = (field_keys, blind_index_key)
+
+
+def settings() -> tuple[str, str]:
+    """The ``configure`` arguments in force, for a worker process that encrypts on this process's behalf."""
+    if _state.get("settings") is None:
+        raise RuntimeError("privacy.configure() has not been called")
+    return _state["settings"]
 
 
 def _keys():

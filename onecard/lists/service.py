@@ -8,6 +8,7 @@ stored whole as one list with its uploader and SHA-256.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -154,9 +155,9 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
                                    row_count=0, total_fen=0, status="uploaded")
     db.session.add(recipient_list)
     db.session.flush()
-    validator = importer.RowValidator(standard_fen=project.standard_fen, period=period)
-    outcome = importer.store_rows(recipient_list, rows, positions, validator, max_rows=max_rows,
-                                  too_many=_too_many_rows)
+    validator = importer.RowValidator.from_database(standard_fen=project.standard_fen, period=period).bind(positions)
+    outcome = importer.store_rows(recipient_list, rows, validator, max_rows=max_rows, too_many=_too_many_rows,
+                                  workers=_upload_workers())
     if outcome.errors:
         db.session.rollback()   # nothing of a bad file is kept
         _refuse_with_report(actor, project, period, file_name, stream, fmt, outcome.errors)
@@ -169,6 +170,17 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
                         "rows": outcome.row_count, "total_fen": outcome.total_fen})
     db.session.commit()
     return recipient_list
+
+
+def _upload_workers() -> int:
+    """Worker processes validating and encrypting a large upload beside the inserting one.
+
+    LIST_UPLOAD_WORKERS overrides; by default one fewer than the CPUs (0 on one CPU: all in-process).
+    """
+    configured = current_app.config.get("LIST_UPLOAD_WORKERS")
+    if configured is not None:
+        return max(int(configured), 0)
+    return max((os.cpu_count() or 1) - 1, 0)
 
 
 def _refuse_with_report(actor, project, period, file_name, stream, fmt, errors) -> None:
