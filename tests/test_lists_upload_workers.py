@@ -4,6 +4,8 @@ The pool starts only after a few chunks; here the chunks are made tiny so a shor
 """
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import sqlalchemy as sa
 
@@ -59,6 +61,7 @@ def test_clean_file_is_stored_whole_in_file_order(client, operator, project, wor
     assert [s.row_no for s in stored] == list(range(2, 22))
     # Ciphertexts written by a worker decrypt here with the app's keys.
     assert [(s.id_number, s.mobile, s.account) for s in stored] == [(row[1], row[3], row[7]) for row in rows]
+    assert {s.expected_date for s in stored} == {date(2026, 11, 5)}
 
 
 def test_row_limit_stops_the_pool_and_stores_nothing(client, operator, project, app, workers, monkeypatch):

@@ -300,8 +300,10 @@ def check_chunk(validator: RowValidator, rows: list[tuple[int, tuple]], head: tu
     ids = encrypt_many([r[2] for r in good])
     mobiles = encrypt_many([r[5] for r in good])
     accounts = encrypt_many([r[10] for r in good])
+    # Dates as ISO text (how SQLite stores a Date; PostgreSQL casts it): the inserting process, the
+    # busier one, then has no per-row adapter to run.
     params = [(*head, r[0], r[1], ids[i], r[3], r[4], mobiles[i], r[6], r[7], r[8], r[9], accounts[i], r[11], r[12],
-               r[13]) for i, r in enumerate(good)]
+               r[13].isoformat() if r[13] is not None else None) for i, r in enumerate(good)]
     return params, errors, total
 
 

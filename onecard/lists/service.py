@@ -52,6 +52,7 @@ _CYCLE_PERIOD = {
     "yearly": (re.compile(r"\d{4}"), "按年发放的项目，期间请填写年份，如 2026"),
 }
 MAX_ERRORS_IN_ANSWER = 5000
+ANALYZE_AFTER_ROWS = 10_000
 
 
 class TooLarge(DomainError):
@@ -169,6 +170,11 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
                  after={"project_id": project.id, "period": period, "file_name": file_name, "sha256": sha,
                         "rows": outcome.row_count, "total_fen": outcome.total_fen})
     db.session.commit()
+    if outcome.row_count >= ANALYZE_AFTER_ROWS and db.session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics for the matching that follows: with the table's old row count the planner
+        # guessed a few hundred rows for a list of a million. After the commit: no lock is held meanwhile.
+        db.session.execute(sa.text("ANALYZE recipient_rows"))
+        db.session.commit()
     return recipient_list
 
 
