@@ -70,3 +70,15 @@ def test_row_limit_stops_the_pool_and_stores_nothing(client, operator, project, 
     assert r.status_code == 413 and r.json["error"]["code"] == "too_many_rows"
     from onecard.extensions import db
     assert db.session.execute(sa.select(sa.func.count()).select_from(RecipientRow)).scalar() == 0
+
+
+def test_sqlite_page_cache_is_given_back_after_an_upload(client, operator, project, workers):
+    from onecard.extensions import db
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's per-connection page cache")
+    with db.engine.connect() as conn:
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    assert upload(client, operator, project.id, csv_bytes([good_row() for _ in range(5)])).status_code == 201
+    assert upload(client, operator, project.id, csv_bytes([good_row("手机错", mobile="12")])).status_code == 422
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before

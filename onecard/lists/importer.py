@@ -358,6 +358,13 @@ def store_rows(recipient_list: RecipientList, rows: Iterator[tuple[int, tuple]],
             _flush(conn, sql, params, recipient_list, outcome)
 
     pool = None
+    cache_pages = None
+    if conn.dialect.name == "sqlite":
+        # Rows land at random places of the unique (project, period, person) index. With SQLite's default
+        # 2 MB page cache a million-row upload kept evicting and re-reading that index (25 s of inserts
+        # instead of 12 s); 64 MB holds it. A bounded cache, given back when the upload ends.
+        cache_pages = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_UPLOAD_CACHE_KIB}")
     try:
         pending: deque = deque()
         for n, chunk in enumerate(chunks):
@@ -374,8 +381,12 @@ def store_rows(recipient_list: RecipientList, rows: Iterator[tuple[int, tuple]],
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if cache_pages is not None:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache_pages)}")
     return outcome
 
+
+SQLITE_UPLOAD_CACHE_KIB = 64 * 1024
 
 # Small uploads (the common case, and every test but the pool's own) never pay for starting processes.
 _POOL_AFTER_CHUNKS = 4
