@@ -1,13 +1,15 @@
 """Validating and storing the rows of an uploaded attachment 3 (发放名单), chunk by chunk.
 
-The rows stream from onecard.lists.reader; each is checked in plain Python with the
-foundation's validators (onecard.validation) plus the county's reference data, and
-every valid row is written at once with a Core multi-row INSERT into recipient_rows.
-The caller's transaction is rolled back when any row is bad, so an upload is stored
-whole or not at all, while duplicates are still detected by the database itself:
-``ON CONFLICT DO NOTHING RETURNING row_no`` tells which rows collided with the unique
-(project, period, person) key, and one look-up per chunk names the row or list they
-collided with. Nothing proportional to the file is held in memory except the errors.
+The rows stream from onecard.lists.reader in chunks; ``check_chunk`` checks each row in plain
+Python with the foundation's validators (onecard.validation) plus the county's reference data
+and encrypts the good rows' sensitive fields. It needs no database, so past a few chunks it runs
+in worker processes while the uploading process reads the file and inserts the chunks, in file
+order, with one DBAPI executemany each. The caller's transaction is rolled back when any row is
+bad, so an upload is stored whole or not at all, while duplicates are still detected by the
+database itself: ``ON CONFLICT DO NOTHING`` and the statement's row count tell that a chunk
+collided with the unique (project, period, person) key, and one look-up per such chunk names
+the row or list each collided with. Nothing proportional to the file is held in memory except
+the errors (at most a few chunks are in flight).
 """
 from __future__ import annotations
 
