@@ -51,27 +51,29 @@ FROM (
         CASE WHEN b.rid IS NULL THEN 'not_in_registry'
              WHEN b.rname <> b.lname THEN 'name_mismatch'
              WHEN b.cid IS NULL THEN 'not_applied'
-             WHEN c.status = 'active' THEN 'usable'
-             WHEN c.status IN ('applied', 'ready') THEN 'not_issued'
-             WHEN c.status = 'issued' THEN 'not_activated'
-             WHEN c.status IN ('lost', 'cancelled') THEN 'lost_or_cancelled'
+             WHEN b.status = 'active' THEN 'usable'
+             WHEN b.status IN ('applied', 'ready') THEN 'not_issued'
+             WHEN b.status = 'issued' THEN 'not_activated'
+             WHEN b.status IN ('lost', 'cancelled') THEN 'lost_or_cancelled'
              ELSE 'not_applied' END AS res
     FROM (
         SELECT rr.id AS row_id, rr.name AS lname, r.id AS rid, r.name AS rname,
                COALESCE(lc.id, (SELECT max(cx.id) FROM cards cx
-                                WHERE cx.resident_id = r.id AND cx.status = 'cancelled')) AS cid
+                                WHERE cx.resident_id = r.id AND cx.status = 'cancelled')) AS cid,
+               COALESCE(lc.status, 'cancelled') AS status
         FROM recipient_rows rr
         LEFT JOIN residents r ON r.id_bidx = rr.id_bidx
         LEFT JOIN cards lc ON lc.resident_id = r.id AND lc.status <> 'cancelled'
         WHERE rr.list_id = :list_id
     ) b
-    LEFT JOIN cards c ON c.id = b.cid
 ) m
 WHERE recipient_rows.id = m.row_id
   AND (recipient_rows.match_result IS NULL OR recipient_rows.match_result <> m.res
        OR COALESCE(recipient_rows.resident_id, 0) <> COALESCE(m.rid, 0)
        OR COALESCE(recipient_rows.card_id, 0) <> COALESCE(m.cid, 0))
 """
+# The live card's status comes from the same join that found it; with no live card, the status only
+# matters when a cancelled one exists (cid not null), hence 'cancelled' as the fallback.
 
 
 @dataclass
@@ -85,24 +87,33 @@ class MatchOutcome:
         return {"list_id": self.list_id, "rows": self.rows, "changed": self.changed, "counts": self.counts}
 
 
-def _result_counts(list_id: int) -> dict[str, int]:
+def _result_counts(list_id: int, changed_at=None) -> dict[str, int]:
+    """Rows per result; with ``changed_at``, also under ``"changed"`` the rows whose result moved then
+    (one pass over the list's rows for both)."""
     counts = dict.fromkeys(MATCH_RESULTS, 0)
-    for result, n in db.session.execute(
-            sa.select(RecipientRow.match_result, sa.func.count()).where(RecipientRow.list_id == list_id)
+    changed = 0
+    moved = (sa.func.sum(sa.case((RecipientRow.match_changed_at == changed_at, 1), else_=0))
+             if changed_at is not None else sa.literal(0))
+    for result, n, m in db.session.execute(
+            sa.select(RecipientRow.match_result, sa.func.count(), moved).where(RecipientRow.list_id == list_id)
             .group_by(RecipientRow.match_result)):
         if result is not None:
             counts[result] = n
+        changed += int(m or 0)
+    if changed_at is not None:
+        counts["changed"] = changed
     return counts
 
 
 def _run(recipient_list: RecipientList, actor: Actor) -> MatchOutcome:
     """Match one list inside the caller's transaction."""
     now = utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # JIT compiling this statement took longer than running it (one pass of index look-ups).
+        db.session.execute(sa.text("SET LOCAL jit = off"))
     db.session.execute(sa.text(_MATCH_SQL), {"now": now, "list_id": recipient_list.id})
-    changed = db.session.execute(
-        sa.select(sa.func.count()).select_from(RecipientRow)
-        .where(RecipientRow.list_id == recipient_list.id, RecipientRow.match_changed_at == now)).scalar()
-    counts = _result_counts(recipient_list.id)
+    counts = _result_counts(recipient_list.id, changed_at=now)
+    changed = counts.pop("changed")
     if recipient_list.status == "uploaded":
         service.LIST_MACHINE.transition(recipient_list, "matched", actor, action="list.match",
                                         audit_after={"changed": changed, "counts": counts})

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b8302cbf43d9
+Revision ID: ad413a1407b4
 Revises: 
-Create Date: 2026-11-26 06:21:16.551446
+Create Date: 2026-11-26 06:40:30.153716
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'b8302cbf43d9'
+revision = 'ad413a1407b4'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -888,7 +888,6 @@ def upgrade():
     sa.UniqueConstraint('project_id', 'period', 'id_bidx', name=op.f('uq_recipient_rows_project_id_period_id_bidx'))
     )
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
-        batch_op.create_index('ix_recipient_rows_id_bidx', ['id_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_recipient_rows_list_id'), ['list_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_recipient_rows_resident_id'), ['resident_id'], unique=False)
 
@@ -1020,7 +1019,6 @@ def downgrade():
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recipient_rows_resident_id'))
         batch_op.drop_index(batch_op.f('ix_recipient_rows_list_id'))
-        batch_op.drop_index('ix_recipient_rows_id_bidx')
 
     op.drop_table('recipient_rows')
     with op.batch_alter_table('notices', schema=None) as batch_op:
