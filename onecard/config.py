@@ -44,6 +44,8 @@ SETTINGS: list[Setting] = [
             "processes serve"),
     Setting("UPLOAD_MAX_BYTES", 200 * 1024 * 1024, "largest accepted spreadsheet upload", int),
     Setting("UPLOAD_MAX_ROWS", 2_000_000, "most rows in one recipient list", int),
+    Setting("LIST_UPLOAD_WORKERS", None, "processes validating and encrypting a large list upload beside the "
+            "inserting one (default: CPUs - 1; 0 = all in the request's process)", int),
     Setting("SMS_PROVIDER", "console", "console (prints) or twilio"),
     Setting("SMS_SIGNATURE", "【泗水县人社局】", "prefix of every SMS"),
     Setting("SMS_RATE_PER_SECOND", 10.0, "most SMS sent per second by one drainer (0 = unlimited)", float),

@@ -9,6 +9,7 @@ Keys come from configuration (ONECARD_FIELD_KEY, ONECARD_BLIND_INDEX_KEY).
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -18,7 +19,7 @@ import re
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.types import String, TypeDecorator
 
-_state: dict = {"keys": None, "blind": None, "settings": None}
+_state: dict = {"keys": None, "blind": None, "settings": None, "decrypt": None}
 _PREFIX = "v1"
 
 
@@ -40,6 +41,7 @@ def configure(field_keys: str, blind_index_key: str) -> None:
     _state["keys"] = [(hashlib.sha256(k).hexdigest()[:8], AESGCM(k)) for k in keys]
     _state["blind"] = _decode_key(blind_index_key)
     _state["settings"] = (field_keys, blind_index_key)
+    _state["decrypt"] = None
 
 
 def settings() -> tuple[str, str]:
@@ -85,17 +87,36 @@ def encrypt_many(plains) -> list[str | None]:
     return out
 
 
+def decryptor():
+    """A decrypt function with the key table resolved once: the bank file decrypts every account of a batch.
+
+    Cached until the keys change; ``decrypt`` uses it too, so there is one reading of the format.
+    """
+    cached = _state.get("decrypt")
+    if cached is not None:
+        return cached
+    keys = {kid: (aead, kid.encode()) for kid, aead in _keys()}
+    a2b = binascii.a2b_base64
+
+    def decrypt_one(token: str) -> str:
+        prefix, key_id, payload = token.split(":", 2)
+        if prefix != _PREFIX:
+            raise ValueError("unknown ciphertext version")
+        try:
+            aead, associated = keys[key_id]
+        except KeyError:
+            raise ValueError("no key for this ciphertext") from None
+        blob = a2b(payload)
+        return aead.decrypt(blob[:12], blob[12:], associated).decode("utf-8")
+
+    _state["decrypt"] = decrypt_one
+    return decrypt_one
+
+
 def decrypt(token: str | None) -> str | None:
     if token is None:
         return None
-    prefix, key_id, payload = token.split(":", 2)
-    if prefix != _PREFIX:
-        raise ValueError("unknown ciphertext version")
-    for kid, aead in _keys():
-        if kid == key_id:
-            blob = base64.b64decode(payload)
-            return aead.decrypt(blob[:12], blob[12:], key_id.encode()).decode("utf-8")
-    raise ValueError("no key for this ciphertext")
+    return decryptor()(token)
 
 
 def blind_index(value: str | None, purpose: str) -> str | None:

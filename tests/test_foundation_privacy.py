@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 import sqlalchemy as sa
 
 from onecard import privacy
@@ -111,3 +112,20 @@ def test_error_report_values_are_masked_by_column_kind():
     assert mask_value("1391234567", "mobile").endswith("4567") and "139123" not in mask_value("1391234567", "mobile")
     assert mask_value("6228480012345678901") != "6228480012345678901"      # no kind: recognised by shape
     assert mask_value("张三明") == "张三明"
+
+
+def test_the_bulk_decryptor_reads_what_encrypt_wrote_and_refuses_the_rest(app):
+    from cryptography.exceptions import InvalidTag
+    decrypt = privacy.decryptor()
+    for plain in ("6223190000000000012", "0", "6" * 30):
+        token = privacy.encrypt(plain)
+        assert decrypt(token) == privacy.decrypt(token) == plain
+    token = privacy.encrypt("6223190000000000012")
+    prefix, key_id, payload = token.split(":", 2)
+    with pytest.raises(ValueError):
+        decrypt(f"v9:{key_id}:{payload}")
+    with pytest.raises(ValueError):
+        decrypt(f"{prefix}:00000000:{payload}")
+    spoiled = payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB")
+    with pytest.raises(InvalidTag):
+        decrypt(f"{prefix}:{key_id}:{spoiled}")

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from onecard import audit
+from onecard import audit, privacy
 from onecard.actors import Actor
 from onecard.errors import Conflict, Forbidden, Invalid, NotFound
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.payments import accounts, bankfiles, idempotency, ledger, routing
+from onecard.payments import bankfiles, idempotency, ledger, routing
 from onecard.payments.lifecycle import BATCH_LABELS, BATCH_MACHINE
 from onecard.payments.models import (
     Agreement,
@@ -666,7 +666,7 @@ def _payment_rows(batch_id: int):
     One streamed query (a server-side cursor on PostgreSQL), ciphertext read raw and decrypted once per line
     here, so memory holds one chunk whatever the batch size.
     """
-    decrypt = accounts.account_decryptor()
+    decrypt = privacy.decryptor()
     result = db.session.execute(
         sa.select(_lines.c.id, _lines.c.payee_name, sa.type_coerce(_lines.c.account, routing.RAW), _lines.c.amount_fen)
         .where(_lines.c.batch_id == batch_id, _lines.c.status == "pending").order_by(_lines.c.id)
