@@ -80,3 +80,67 @@ class Disclosure(db.Model):
         sa.Index("uq_disclosures_live", "project_id", "period", unique=True,
                  sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'")),
     )
+
+
+# ---- maintained summaries for the statistics report (see oversight/summary.py) ----------------------------
+
+class LedgerStat(db.Model):
+    """One figure line of the statistics report's ledger side: a dimension's key within one department.
+
+    The ledger is append-only, so these sums only ever grow: ``summary.record_ledger`` adds each import's
+    rows in the import's own transaction. ``key`` is the id as text, 'YYYY-MM' for months, 'none' for rows
+    without a village; ``failure_code`` is '' for paid rows and failures without a code (a unique key
+    needs no NULLs). Arrival time is kept in whole seconds so the sums are exact.
+    """
+    __tablename__ = "oversight_ledger_stats"
+    id = sa.Column(sa.Integer, primary_key=True)
+    dimension = sa.Column(sa.String(10), nullable=False)
+    key = sa.Column(sa.String(12), nullable=False)
+    department_id = sa.Column(sa.Integer, nullable=False)
+    failure_code = sa.Column(sa.String(20), nullable=False)
+    paid_n = sa.Column(sa.BigInteger, nullable=False)
+    paid_fen = sa.Column(sa.BigInteger, nullable=False)
+    failed_n = sa.Column(sa.BigInteger, nullable=False)
+    reissued_n = sa.Column(sa.BigInteger, nullable=False)
+    days_seconds = sa.Column(sa.BigInteger, nullable=False)   # approval to arrival, paid rows with an approval
+    days_n = sa.Column(sa.BigInteger, nullable=False)
+    reason = sa.Column(sa.String(200))                        # smallest failure reason seen under this code
+    __table_args__ = (sa.UniqueConstraint("dimension", "key", "department_id", "failure_code",
+                                          name="uq_oversight_ledger_stats"),)
+
+
+class LedgerStatBatch(db.Model):
+    """Which batches have ledger rows under a dimension's key (the report counts them: not a sum)."""
+    __tablename__ = "oversight_ledger_stat_batches"
+    dimension = sa.Column(sa.String(10), primary_key=True)
+    key = sa.Column(sa.String(12), primary_key=True)
+    batch_id = sa.Column(sa.Integer, primary_key=True)
+    department_id = sa.Column(sa.Integer, nullable=False)
+
+
+class ListStat(db.Model):
+    """The list side of the report for ONE recipient list, replaced whenever that list is refreshed.
+
+    List rows change at matching and a list can be withdrawn, and "activated" follows card status, so
+    these are not grown but recomputed per list; ``ListStatState`` says what state they were computed from.
+    """
+    __tablename__ = "oversight_list_stats"
+    list_id = sa.Column(sa.Integer, primary_key=True)
+    dimension = sa.Column(sa.String(10), primary_key=True)
+    key = sa.Column(sa.String(12), primary_key=True)
+    department_id = sa.Column(sa.Integer, nullable=False)
+    recipients = sa.Column(sa.BigInteger, nullable=False)
+    matched = sa.Column(sa.BigInteger, nullable=False)
+    activated = sa.Column(sa.BigInteger, nullable=False)
+    listed_fen = sa.Column(sa.BigInteger, nullable=False)
+
+
+class ListStatState(db.Model):
+    """The list's state when its ListStat rows were computed; any difference makes them stale."""
+    __tablename__ = "oversight_list_stat_states"
+    list_id = sa.Column(sa.Integer, primary_key=True)
+    fingerprint = sa.Column(sa.String(200), nullable=False)
+    # Card changes at or after this moment may not be in "activated" (includes a margin for transactions
+    # that were still open when the refresh started).
+    cards_as_of = sa.Column(sa.DateTime, nullable=False)
+    refreshed_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)

@@ -21,6 +21,14 @@ def days_between(start, end):
     return sa.func.julianday(end) - sa.func.julianday(start)
 
 
+def seconds_between(start, end):
+    """Whole seconds from ``start`` to ``end``: integers, so sums of them are exact in any order."""
+    if dialect() == "postgresql":
+        return sa.cast(sa.func.extract("epoch", end - start), sa.BigInteger)
+    return (sa.cast(sa.func.strftime(sa.literal_column("'%s'"), end), sa.Integer)
+            - sa.cast(sa.func.strftime(sa.literal_column("'%s'"), start), sa.Integer))
+
+
 def local_month(column):
     """'YYYY-MM' of a naive-UTC DateTime column in Asia/Shanghai time (UTC+8, no daylight saving)."""
     if dialect() == "postgresql":

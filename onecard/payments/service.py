@@ -19,6 +19,7 @@ from onecard.actors import Actor
 from onecard.errors import Conflict, Forbidden, Invalid, NotFound
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
+from onecard.oversight import summary as oversight_summary
 from onecard.payments import bankfiles, idempotency, routing
 from onecard.payments.lifecycle import BATCH_LABELS, BATCH_MACHINE
 from onecard.payments.models import (
@@ -754,6 +755,7 @@ def _write_ledger(batch: Batch, now) -> None:
         sa.literal(now, sa.DateTime),
     ).where(_lines.c.batch_id == batch.id, _lines.c.outcome.is_not(None), _lines.c.result_at == now)
     db.session.execute(sa.insert(lt).from_select(cols, sel))
+    oversight_summary.record_ledger(lt.c.batch_id == batch.id, lt.c.recorded_at == now)
     at = ArrivalEvent.__table__
     db.session.execute(sa.insert(at).from_select(
         ["payment_key", "resident_id", "project_id", "period", "amount_fen", "bank_id", "account_last4", "paid_at",
