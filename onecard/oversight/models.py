@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from onecard.extensions import db
+from onecard.people.models import Resident
 from onecard.timeutil import utcnow
 
 FINDING_STATES = {"open": "待核查", "confirmed": "已确认问题", "dismissed": "已排除"}
@@ -144,3 +145,54 @@ class ListStatState(db.Model):
     # that were still open when the refresh started).
     cards_as_of = sa.Column(sa.DateTime, nullable=False)
     refreshed_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+# ---- small maintained tables the risk checks start from (see summary.record_ledger) ------------------------
+
+class PayeeProject(db.Model):
+    """Who has been paid by which project: when first and last, and the largest single amount (paid rows).
+
+    About one row per beneficiary and project however many months are paid, so the checks for amounts
+    above the standard and for recipients outside the project's category scan this instead of the ledger
+    and look at the ledger rows of the few candidates only.
+    """
+    __tablename__ = "oversight_payee_projects"
+    resident_id = sa.Column(sa.Integer, primary_key=True)
+    project_id = sa.Column(sa.Integer, primary_key=True)
+    first_at = sa.Column(sa.DateTime, nullable=False)
+    last_at = sa.Column(sa.DateTime, nullable=False)
+    max_fen = sa.Column(sa.BigInteger, nullable=False)
+    __table_args__ = (sa.Index("ix_oversight_payee_projects_project", "project_id"),)
+
+
+class AccountPayee(db.Model):
+    """Which beneficiaries an account has been paid for (paid rows with an account index, not via a proxy)."""
+    __tablename__ = "oversight_account_payees"
+    account_bidx = sa.Column(sa.String(40), primary_key=True)
+    resident_id = sa.Column(sa.Integer, primary_key=True)
+
+
+class ProxyWard(db.Model):
+    """Which beneficiaries a proxy (代管代持人) has received payments for."""
+    __tablename__ = "oversight_proxy_wards"
+    proxy_resident_id = sa.Column(sa.Integer, primary_key=True)
+    resident_id = sa.Column(sa.Integer, primary_key=True)
+
+
+class RiskWatermark(db.Model):
+    """How far a check that reads new ledger rows has read (ledger ids).
+
+    ``safe_id``: every row up to it was examined by a run. ``pending_id`` is the highest id a later run saw
+    at its start; it becomes safe only once ``pending_at`` is older than the margin, because on PostgreSQL
+    a transaction still open then may commit lower ids afterwards.
+    """
+    __tablename__ = "oversight_risk_watermarks"
+    check_code = sa.Column(sa.String(30), primary_key=True)
+    safe_id = sa.Column(sa.Integer, nullable=False, default=0)
+    pending_id = sa.Column(sa.Integer)
+    pending_at = sa.Column(sa.DateTime)
+
+
+# Residents flagged deceased are few: the paid-after-death check starts from them.
+sa.Index("ix_residents_deceased", Resident.__table__.c.deceased_on,
+         sqlite_where=sa.text("deceased_on IS NOT NULL"), postgresql_where=sa.text("deceased_on IS NOT NULL"))

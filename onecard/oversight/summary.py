@@ -25,7 +25,15 @@ import sqlalchemy as sa
 from onecard.cards.models import Card
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.oversight.models import LedgerStat, LedgerStatBatch, ListStat, ListStatState
+from onecard.oversight.models import (
+    AccountPayee,
+    LedgerStat,
+    LedgerStatBatch,
+    ListStat,
+    ListStatState,
+    PayeeProject,
+    ProxyWard,
+)
 from onecard.oversight.sql import dialect, local_month, seconds_between, upsert
 from onecard.payments.models import LedgerEntry
 from onecard.timeutil import utcnow
@@ -115,6 +123,33 @@ def record_ledger(*where) -> None:
     stmt = upsert(b).from_select(["dimension", "key", "batch_id", "department_id"],
                                  sa.select(batches.subquery()).where(sa.true()))
     db.session.execute(stmt.on_conflict_do_nothing(index_elements=[b.c.dimension, b.c.key, b.c.batch_id]))
+    _record_risk_tables(where)
+
+
+def _record_risk_tables(where) -> None:
+    """The small tables the risk checks start from (who was paid by what, through which account or proxy)."""
+    L = LedgerEntry
+    paid = L.outcome == "paid"
+    pp = PayeeProject.__table__
+    grouped = (sa.select(L.resident_id, L.project_id, sa.func.min(L.occurred_at).label("first_at"),
+                         sa.func.max(L.occurred_at).label("last_at"), sa.func.max(L.amount_fen).label("max_fen"))
+               .where(paid, *where).group_by(L.resident_id, L.project_id).subquery())
+    stmt = upsert(pp).from_select(["resident_id", "project_id", "first_at", "last_at", "max_fen"],
+                                  sa.select(grouped).where(sa.true()))
+    new = stmt.excluded
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=[pp.c.resident_id, pp.c.project_id],
+        set_={"first_at": sa.case((new.first_at < pp.c.first_at, new.first_at), else_=pp.c.first_at),
+              "last_at": sa.case((new.last_at > pp.c.last_at, new.last_at), else_=pp.c.last_at),
+              "max_fen": sa.case((new.max_fen > pp.c.max_fen, new.max_fen), else_=pp.c.max_fen)}))
+    for table, cols, cond in (
+            (AccountPayee.__table__, (L.account_bidx, L.resident_id),
+             (L.account_bidx.is_not(None), L.route != "proxy")),
+            (ProxyWard.__table__, (L.payee_resident_id, L.resident_id),
+             (L.route == "proxy", L.payee_resident_id.is_not(None)))):
+        pairs = sa.select(*cols).where(paid, *cond, *where).distinct().subquery()
+        stmt = upsert(table).from_select([c.name for c in table.primary_key.columns], sa.select(pairs).where(sa.true()))
+        db.session.execute(stmt.on_conflict_do_nothing())
 
 
 def rebuild_ledger() -> None:
@@ -124,10 +159,11 @@ def rebuild_ledger() -> None:
     its own rows on top of the rebuilt figures (SQLite serialises writers anyway).
     """
     if dialect() == "postgresql":
-        db.session.execute(sa.text("LOCK TABLE oversight_ledger_stats, oversight_ledger_stat_batches "
+        db.session.execute(sa.text("LOCK TABLE oversight_ledger_stats, oversight_ledger_stat_batches, "
+                                   "oversight_payee_projects, oversight_account_payees, oversight_proxy_wards "
                                    "IN EXCLUSIVE MODE"))
-    db.session.execute(sa.delete(LedgerStat))
-    db.session.execute(sa.delete(LedgerStatBatch))
+    for model in (LedgerStat, LedgerStatBatch, PayeeProject, AccountPayee, ProxyWard):
+        db.session.execute(sa.delete(model))
     record_ledger()
 
 
