@@ -131,7 +131,8 @@ def _duplicate_candidates(since_id: int):
     if not since_id:
         return None
     new = sa.and_(PAID, L.id > since_id)
-    within = (sa.select(L.resident_id).where(new).group_by(L.resident_id, L.project_id, L.period)
+    # Period first in the grouping, so the id range drives (not a walk of the whole resident index).
+    within = (sa.select(L.resident_id).where(new).group_by(L.period, L.project_id, L.resident_id)
               .having(sa.func.count() > 1))
     found = set(db.session.execute(within).scalars())
     old = aliased(LedgerEntry)

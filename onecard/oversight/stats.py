@@ -75,9 +75,13 @@ def _ledger_statements(actor: Actor, dimensions, source: str):
 def _list_statements(actor: Actor, dimensions, source: str):
     """List-side figures per (dimension, key): stored per-list summaries where they still hold, the rest direct."""
     fresh = sorted(summary.fresh_lists()) if source == "summary" else []
-    direct = summary.list_marginals((~RecipientList.id.in_(fresh),) if fresh else ()).subquery()
-    sources = [(direct, [])]
-    if fresh:
+    sources = []
+    if not fresh:
+        sources.append((summary.list_marginals().subquery(), []))
+    else:
+        stale = sorted({r.id for r in summary.current_lists()} - set(fresh))
+        if stale:    # by list id: the rows of the (few) changed lists only
+            sources.append((summary.list_marginals((RecipientList.id.in_(stale),)).subquery(), []))
         stored = ListStat.__table__
         sources.append((stored, [stored.c.list_id.in_(fresh)]))
     return [sa.select(src.c.dimension, src.c.key, *[sa.func.sum(src.c[m]).label(m) for m in summary.LIST_SUMS])
