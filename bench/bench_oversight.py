@@ -1,6 +1,6 @@
 """Benchmark: the full oversight statistics report and all risk checks over a county-sized ledger.
 
-    /work/main/.venv/bin/python bench/bench_oversight.py [--residents 600000] [--rows 5000000]
+    .venv/bin/python bench/bench_oversight.py [--residents 600000] [--rows 5000000]
         [--list-rows N] [--database-url URL]
 
 Builds a synthetic county (residents, households, cards, categories, recipient lists, 12 months of
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -209,7 +210,7 @@ def build(args, db) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--residents", type=int, default=600_000)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--list-rows", type=int, default=None, help="recipient list rows (default: --rows)")
@@ -324,6 +325,8 @@ def main() -> None:
             "rebuild_list_summary_seconds": round(refresh_lists_seconds, 3),
             "findings_first_run": first_counts, "findings": counts,
             "peak_rss_mb": round(peak)}, ensure_ascii=False))
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)     # gigabytes at the full size
 
 
 def analyze(db) -> None:
