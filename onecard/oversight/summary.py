@@ -113,7 +113,10 @@ def record_ledger(*where) -> None:
     sums, batches = ledger_marginals(where)
     t = LedgerStat.__table__
     cols = ["dimension", "key", "department_id", "failure_code", *LEDGER_SUMS, "reason"]
-    stmt = upsert(t).from_select(cols, sa.select(sums.subquery()).where(sa.true()))
+    # Key order: concurrent imports then lock shared summary rows in one order (no deadlock on PostgreSQL).
+    sums = sums.subquery()
+    stmt = upsert(t).from_select(cols, sa.select(sums).where(sa.true()).order_by(
+        sums.c.dimension, sums.c.key, sums.c.department_id, sums.c.failure_code))
     new = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=[t.c.dimension, t.c.key, t.c.department_id, t.c.failure_code],
@@ -122,8 +125,10 @@ def record_ledger(*where) -> None:
                                 (new.reason < t.c.reason, new.reason), else_=t.c.reason)})
     db.session.execute(stmt)
     b = LedgerStatBatch.__table__
+    batches = batches.subquery()
     stmt = upsert(b).from_select(["dimension", "key", "batch_id", "department_id"],
-                                 sa.select(batches.subquery()).where(sa.true()))
+                                 sa.select(batches).where(sa.true()).order_by(
+                                     batches.c.dimension, batches.c.key, batches.c.batch_id))
     db.session.execute(stmt.on_conflict_do_nothing(index_elements=[b.c.dimension, b.c.key, b.c.batch_id]))
     _record_risk_tables(where)
 
@@ -137,7 +142,8 @@ def _record_risk_tables(where) -> None:
                          sa.func.max(L.occurred_at).label("last_at"), sa.func.max(L.amount_fen).label("max_fen"))
                .where(paid, *where).group_by(L.project_id, L.resident_id).subquery())
     stmt = upsert(pp).from_select(["resident_id", "project_id", "first_at", "last_at", "max_fen"],
-                                  sa.select(grouped).where(sa.true()))
+                                  sa.select(grouped).where(sa.true()).order_by(grouped.c.resident_id,
+                                                                                 grouped.c.project_id))
     new = stmt.excluded
     db.session.execute(stmt.on_conflict_do_update(
         index_elements=[pp.c.resident_id, pp.c.project_id],
@@ -150,7 +156,8 @@ def _record_risk_tables(where) -> None:
             (ProxyWard.__table__, (L.payee_resident_id, L.resident_id),
              (L.route == "proxy", L.payee_resident_id.is_not(None)))):
         pairs = sa.select(*cols).where(paid, *cond, *where).distinct().subquery()
-        stmt = upsert(table).from_select([c.name for c in table.primary_key.columns], sa.select(pairs).where(sa.true()))
+        stmt = upsert(table).from_select([c.name for c in table.primary_key.columns],
+                                         sa.select(pairs).where(sa.true()).order_by(*pairs.c))
         db.session.execute(stmt.on_conflict_do_nothing())
 
 
