@@ -1,8 +1,12 @@
 """Risk checks (风险核查) the finance bureau runs on demand and on a schedule.
 
-Each check is ONE SQL query over the ledger (台账) and the registry that returns the irregular groups
-with their evidence: the database does the finding, Python only shapes the (few) results into a
-worklist. Findings are kept across runs by (check_code, subject_key): a run that finds the same thing
+Each check is SQL over the ledger (台账) and the registry that returns the irregular groups with their
+evidence: the database does the finding, Python only shapes the (few) results into a worklist. No check
+reads the whole ledger on a routine run: each starts from something small (residents flagged deceased,
+cancelled or unactivated cards, the maintained who-was-paid-by-what tables of ``summary``) and looks up
+the ledger rows of those candidates by index; the duplicate check reads the rows added since its
+watermark. Registry facts (death, card status, categories, standards) are read as they are now, so a
+fact recorded late still reaches old payments. Findings are kept across runs by (check_code, subject_key): a run that finds the same thing
 again refreshes the evidence but never reopens what finance already confirmed or dismissed.
 """
 from __future__ import annotations

@@ -1,11 +1,22 @@
 """Statistics for the leading group and the finance bureau (统计): per department, project, town, village,
 bank and month.
 
-Every figure is computed by the database. Each side (the recipient lists, the ledger) is scanned ONCE into
-a small cube grouped by the finest grain (department, project, town, village, bank, month [, batch,
-failure code]); the six dimensions are then GROUP BYs over that cube in the same statement, so the report
-costs about one aggregate pass over each table however many dimensions it shows. ``rows()`` returns the
-rows behind any figure (masked, paged): every number is traceable.
+Every figure is computed by the database, and read from the maintained summaries of ``summary``: the
+report costs about a few hundred summary rows, not a pass over the ledger. What each figure means:
+
+- 名单人数 (recipients): rows of recipient lists not withdrawn, i.e. person-periods (one person listed in
+  twelve months counts twelve times), as listed; 比对可用 (matched): those whose last match was "usable";
+  已激活 (activated): those whose person has an active card now. The list side is per list: a list whose
+  stored summary no longer holds (re-matched, withdrawn, or a card of its people changed) is aggregated
+  directly in the same report, so none of these is ever stale.
+- 发放成功/失败 (paid/failed), 金额, 补发成功 (paid re-issues), failures by code and reason: ledger rows
+  (outcomes), grown in each import's transaction; month is the local (Asia/Shanghai) month of the outcome.
+- 批次数 (batches): distinct batches with ledger rows under the key.
+- 审批至到账平均天数: mean of (outcome time - approval time) over paid rows with an approval, computed from
+  whole seconds.
+
+``compute(..., source="direct")`` aggregates the same figures straight from the tables with the same SQL.
+``rows()`` returns the rows behind any figure (masked, paged): every number is traceable.
 """
 from __future__ import annotations
 
