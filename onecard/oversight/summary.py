@@ -33,6 +33,7 @@ from onecard.oversight.models import (
     ListStatState,
     PayeeProject,
     ProxyWard,
+    RiskWatermark,
 )
 from onecard.oversight.sql import dialect, local_month, seconds_between, upsert
 from onecard.payments.models import LedgerEntry
@@ -173,6 +174,8 @@ def rebuild_ledger() -> None:
                                    "IN EXCLUSIVE MODE"))
     for model in (LedgerStat, LedgerStatBatch, PayeeProject, AccountPayee, ProxyWard):
         db.session.execute(sa.delete(model))
+    # After a restore the ledger's ids may be new: the next risk run reads everything once.
+    db.session.execute(sa.delete(RiskWatermark))
     record_ledger()
 
 
