@@ -277,8 +277,12 @@ def check_paid_cancelled_card(t: dict) -> list[dict]:
         L.route == "own_card", L.account_bidx.is_(None), L.resident_id.in_(cardless),
         sa.exists().where(cancelled.resident_id == L.resident_id, cancelled.status == "cancelled",
                           cancelled.cancelled_at <= L.occurred_at))
+    # The beneficiaries concerned, first (few: found through the account index and the cancelled cards),
+    # so the OR below is evaluated over their rows only rather than over the whole ledger.
+    other = aliased(LedgerEntry)
+    concerned = sa.union(sa.select(other.resident_id).where(other.account_bidx.in_(dead_accounts)), cardless)
     out = []
-    for r in db.session.execute(_per_resident_project([sa.or_(by_account, by_person)])):
+    for r in db.session.execute(_per_resident_project([L.resident_id.in_(concerned), sa.or_(by_account, by_person)])):
         out.append(_finding("paid_cancelled_card", f"{r.resident_id}:{r.project_id}", r,
                             f"{mask_name(r.name)} 的“{r.project}”{r.n} 笔发放到已注销的社保卡", _common(r),
                             department_id=r.department_id, project_id=r.project_id, resident_id=r.resident_id,
