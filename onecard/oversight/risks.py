@@ -35,7 +35,7 @@ from onecard.oversight.models import (
     RiskRun,
     RiskWatermark,
 )
-from onecard.oversight.sql import date_of, string_agg, upsert
+from onecard.oversight.sql import date_of, string_agg, unindexed, upsert
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import CATEGORIES, ProxyAppointment, Resident, ResidentCategory
 from onecard.privacy import mask_name
@@ -135,18 +135,21 @@ def _duplicate_candidates(since_id: int):
     if not since_id:
         return None
     new = sa.and_(PAID, L.id > since_id)
-    # Period first in the grouping, so the id range drives (not a walk of the whole resident index).
-    within = (sa.select(L.resident_id).where(new).group_by(L.period, L.project_id, L.resident_id)
+    within = (sa.select(unindexed(L.resident_id)).where(new)
+              .group_by(unindexed(L.resident_id), unindexed(L.project_id), unindexed(L.period))
               .having(sa.func.count() > 1))
     found = set(db.session.execute(within).scalars())
     old = aliased(LedgerEntry)
-    for project_id, period in db.session.execute(sa.select(L.project_id, L.period).where(new).distinct()).all():
-        if db.session.execute(sa.select(sa.exists().where(old.project_id == project_id, old.period == period,
-                                                          old.id <= since_id))).scalar():
-            found.update(db.session.execute(sa.select(L.resident_id).where(
-                new, L.project_id == project_id, L.period == period,
-                sa.exists().where(old.resident_id == L.resident_id, old.project_id == project_id,
-                                  old.period == period, old.outcome == "paid", old.id <= since_id))).scalars())
+    touched = sa.select(unindexed(L.project_id).label("project_id"), unindexed(L.period).label("period")) \
+        .where(new).distinct().subquery()
+    with_old = (sa.select(touched).where(sa.exists().where(
+        old.project_id == touched.c.project_id, old.period == touched.c.period, old.id <= since_id))).subquery()
+    found.update(db.session.execute(
+        sa.select(L.resident_id).join(with_old, sa.and_(with_old.c.project_id == L.project_id,
+                                                        with_old.c.period == L.period))
+        .where(new, sa.exists().where(old.resident_id == L.resident_id, old.project_id == L.project_id,
+                                      old.period == L.period, old.outcome == "paid", old.id <= since_id))
+    ).scalars())
     return found if len(found) <= 10_000 else None     # that many: one pass over everything is cheaper
 
 

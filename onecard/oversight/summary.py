@@ -35,7 +35,7 @@ from onecard.oversight.models import (
     ProxyWard,
     RiskWatermark,
 )
-from onecard.oversight.sql import dialect, local_month, seconds_between, upsert
+from onecard.oversight.sql import dialect, local_month, seconds_between, unindexed, upsert
 from onecard.payments.models import LedgerEntry
 from onecard.timeutil import utcnow
 
@@ -139,9 +139,10 @@ def _record_risk_tables(where) -> None:
     L = LedgerEntry
     paid = L.outcome == "paid"
     pp = PayeeProject.__table__
-    grouped = (sa.select(L.resident_id, L.project_id, sa.func.min(L.occurred_at).label("first_at"),
+    resident, project = unindexed(L.resident_id).label("resident_id"), unindexed(L.project_id).label("project_id")
+    grouped = (sa.select(resident, project, sa.func.min(L.occurred_at).label("first_at"),
                          sa.func.max(L.occurred_at).label("last_at"), sa.func.max(L.amount_fen).label("max_fen"))
-               .where(paid, *where).group_by(L.project_id, L.resident_id).subquery())
+               .where(paid, *where).group_by(resident, project).subquery())
     stmt = upsert(pp).from_select(["resident_id", "project_id", "first_at", "last_at", "max_fen"],
                                   sa.select(grouped).where(sa.true()).order_by(grouped.c.resident_id,
                                                                                  grouped.c.project_id))
@@ -156,7 +157,7 @@ def _record_risk_tables(where) -> None:
              (L.account_bidx.is_not(None), L.route != "proxy")),
             (ProxyWard.__table__, (L.payee_resident_id, L.resident_id),
              (L.route == "proxy", L.payee_resident_id.is_not(None)))):
-        pairs = sa.select(*cols).where(paid, *cond, *where).distinct().subquery()
+        pairs = sa.select(*[unindexed(c).label(c.name) for c in cols]).where(paid, *cond, *where).distinct().subquery()
         stmt = upsert(table).from_select([c.name for c in table.primary_key.columns],
                                          sa.select(pairs).where(sa.true()).order_by(*pairs.c))
         db.session.execute(stmt.on_conflict_do_nothing())
