@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from onecard.cards.models import Card
 from onecard.extensions import db
 from onecard.people.models import Resident
 from onecard.timeutil import utcnow
@@ -162,7 +163,8 @@ class PayeeProject(db.Model):
     first_at = sa.Column(sa.DateTime, nullable=False)
     last_at = sa.Column(sa.DateTime, nullable=False)
     max_fen = sa.Column(sa.BigInteger, nullable=False)
-    __table_args__ = (sa.Index("ix_oversight_payee_projects_project", "project_id"),)
+    # (project, largest amount): the above-standard check reads a range per project, not the table.
+    __table_args__ = (sa.Index("ix_oversight_payee_projects_project", "project_id", "max_fen"),)
 
 
 class AccountPayee(db.Model):
@@ -196,3 +198,7 @@ class RiskWatermark(db.Model):
 # Residents flagged deceased are few: the paid-after-death check starts from them.
 sa.Index("ix_residents_deceased", Resident.__table__.c.deceased_on,
          sqlite_where=sa.text("deceased_on IS NOT NULL"), postgresql_where=sa.text("deceased_on IS NOT NULL"))
+
+# Cancelled and not yet activated cards are few: the checks about them start from this index, rather than
+# from a scan of every card in the county.
+sa.Index("ix_cards_status", Card.__table__.c.status)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7e0a9329398d
+Revision ID: 3e816d384fbb
 Revises: 
-Create Date: 2026-11-26 05:55:19.159424
+Create Date: 2026-11-26 06:26:06.982361
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '7e0a9329398d'
+revision = '3e816d384fbb'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -163,7 +163,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('resident_id', 'project_id', name=op.f('pk_oversight_payee_projects'))
     )
     with op.batch_alter_table('oversight_payee_projects', schema=None) as batch_op:
-        batch_op.create_index('ix_oversight_payee_projects_project', ['project_id'], unique=False)
+        batch_op.create_index('ix_oversight_payee_projects_project', ['project_id', 'max_fen'], unique=False)
 
     op.create_table('oversight_proxy_wards',
     sa.Column('proxy_resident_id', sa.Integer(), nullable=False),
@@ -636,6 +636,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cards_account_bidx'), ['account_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_bank_id'), ['bank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_index('ix_cards_status', ['status'], unique=False)
         batch_op.create_index('uq_cards_one_live_per_resident', ['resident_id'], unique=True, sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
 
     op.create_table('citizen_sessions',
@@ -1136,6 +1137,7 @@ def downgrade():
     op.drop_table('citizen_sessions')
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.drop_index('uq_cards_one_live_per_resident', sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
+        batch_op.drop_index('ix_cards_status')
         batch_op.drop_index(batch_op.f('ix_cards_resident_id'))
         batch_op.drop_index(batch_op.f('ix_cards_bank_id'))
         batch_op.drop_index(batch_op.f('ix_cards_account_bidx'))
