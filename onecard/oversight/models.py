@@ -202,3 +202,5 @@ sa.Index("ix_residents_deceased", Resident.__table__.c.deceased_on,
 # Cancelled and not yet activated cards are few: the checks about them start from this index, rather than
 # from a scan of every card in the county.
 sa.Index("ix_cards_status", Card.__table__.c.status)
+# The statistics ask which cards changed since a list's summary was computed (usually none).
+sa.Index("ix_cards_status_changed_at", Card.__table__.c.status_changed_at)

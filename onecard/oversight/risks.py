@@ -86,6 +86,8 @@ def _among(column, candidates):
     """``column IN candidates`` with the (few) candidates fetched first. Estimating such a subquery,
     PostgreSQL planned a scan of the whole ledger; given the values it looks them up by index."""
     values = sorted(set(db.session.execute(candidates).scalars()))
+    if not values:
+        return sa.false()       # a constant: the database skips the query (an empty IN it did not)
     return column.in_(values) if len(values) <= 20_000 else column.in_(candidates)
 
 
@@ -149,14 +151,13 @@ def _duplicate_candidates(since_id: int):
     old = aliased(LedgerEntry)
     touched = sa.select(unindexed(L.project_id).label("project_id"), unindexed(L.period).label("period")) \
         .where(new).distinct().subquery()
-    with_old = (sa.select(touched).where(sa.exists().where(
-        old.project_id == touched.c.project_id, old.period == touched.c.period, old.id <= since_id))).subquery()
-    found.update(db.session.execute(
-        sa.select(L.resident_id).join(with_old, sa.and_(with_old.c.project_id == L.project_id,
-                                                        with_old.c.period == L.period))
-        .where(new, sa.exists().where(old.resident_id == L.resident_id, old.project_id == L.project_id,
-                                      old.period == L.period, old.outcome == "paid", old.id <= since_id))
-    ).scalars())
+    with_old = db.session.execute(sa.select(touched).where(sa.exists().where(
+        old.project_id == touched.c.project_id, old.period == touched.c.period, old.id <= since_id))).all()
+    for project_id, period in with_old:      # a few (re-issues of an earlier month), usually none
+        found.update(db.session.execute(sa.select(L.resident_id).where(
+            new, L.project_id == project_id, L.period == period,
+            sa.exists().where(old.resident_id == L.resident_id, old.project_id == project_id, old.period == period,
+                              old.outcome == "paid", old.id <= since_id))).scalars())
     return found if len(found) <= 10_000 else None     # that many: one pass over everything is cheaper
 
 

@@ -229,9 +229,13 @@ def fresh_lists() -> set[int]:
     if not fresh:
         return fresh
     since = min(states[i].cards_as_of for i in fresh)
-    changed = (sa.select(RecipientRow.list_id).distinct()
-               .join(Card, Card.resident_id == RecipientRow.resident_id)
-               .where(Card.status_changed_at >= since))
+    people = sorted(set(db.session.execute(sa.select(Card.resident_id).where(Card.status_changed_at >= since))
+                        .scalars()))
+    if not people:
+        return fresh
+    if len(people) > 20_000:        # a mass change: its lists are computed directly until the next refresh
+        return set()
+    changed = (sa.select(unindexed(RecipientRow.list_id)).where(RecipientRow.resident_id.in_(people)).distinct())
     return fresh - set(db.session.execute(changed).scalars())
 
 

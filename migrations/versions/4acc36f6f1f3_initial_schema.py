@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3e816d384fbb
+Revision ID: 4acc36f6f1f3
 Revises: 
-Create Date: 2026-11-26 06:26:06.982361
+Create Date: 2026-11-26 06:30:38.565080
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '3e816d384fbb'
+revision = '4acc36f6f1f3'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -637,6 +637,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cards_bank_id'), ['bank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_resident_id'), ['resident_id'], unique=False)
         batch_op.create_index('ix_cards_status', ['status'], unique=False)
+        batch_op.create_index('ix_cards_status_changed_at', ['status_changed_at'], unique=False)
         batch_op.create_index('uq_cards_one_live_per_resident', ['resident_id'], unique=True, sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
 
     op.create_table('citizen_sessions',
@@ -1137,6 +1138,7 @@ def downgrade():
     op.drop_table('citizen_sessions')
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.drop_index('uq_cards_one_live_per_resident', sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
+        batch_op.drop_index('ix_cards_status_changed_at')
         batch_op.drop_index('ix_cards_status')
         batch_op.drop_index(batch_op.f('ix_cards_resident_id'))
         batch_op.drop_index(batch_op.f('ix_cards_bank_id'))
