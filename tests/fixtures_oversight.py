@@ -8,6 +8,7 @@ import pytest
 
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
+from onecard.oversight import summary
 from onecard.payments.models import LedgerEntry
 from onecard.privacy import blind_index
 from onecard.projects.models import Project
@@ -67,6 +68,9 @@ class OversightBuilder:
             failure_code=failure_code, failure_reason=failure_reason or ("账户异常" if outcome == "failed" else None),
             reissue_of_line_id=reissue_of, approved_at=approved_at, occurred_at=occurred_at)
         db.session.add(e)
+        db.session.flush()
+        # As the payments service does: the ledger write and its summary in one transaction.
+        summary.record_ledger(LedgerEntry.id == e.id)
         db.session.commit()
         return e
 

@@ -21,9 +21,30 @@ def scheduled_risk_run() -> int:
         return risks.run_all_checks(SYSTEM, trigger="schedule").id
 
 
+def scheduled_summary_refresh() -> int:
+    """Nightly: recompute the statistics summary of the lists changed since the last refresh (统计汇总)."""
+    from onecard.extensions import db
+    from onecard.oversight import summary
+
+    def work() -> int:
+        n = summary.refresh_lists()
+        db.session.commit()
+        return n
+
+    if has_app_context():
+        return work()
+    from onecard import create_app
+    with create_app().app_context():
+        return work()
+
+
 # Every night at 02:30 Asia/Shanghai, after the banks' result files of the day are imported.
 JOBS = [
     (scheduled_risk_run, {"trigger": "cron", "hour": 2, "minute": 30, "timezone": "Asia/Shanghai",
                           "id": "oversight.risk_checks", "replace_existing": True, "coalesce": True,
                           "max_instances": 1}),
+    # Before the risk checks; until it runs, changed lists are aggregated directly by the report.
+    (scheduled_summary_refresh, {"trigger": "cron", "hour": 2, "minute": 10, "timezone": "Asia/Shanghai",
+                                 "id": "oversight.summary_refresh", "replace_existing": True, "coalesce": True,
+                                 "max_instances": 1}),
 ]

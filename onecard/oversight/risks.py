@@ -1,8 +1,12 @@
 """Risk checks (风险核查) the finance bureau runs on demand and on a schedule.
 
-Each check is ONE SQL query over the ledger (台账) and the registry that returns the irregular groups
-with their evidence: the database does the finding, Python only shapes the (few) results into a
-worklist. Findings are kept across runs by (check_code, subject_key): a run that finds the same thing
+Each check is SQL over the ledger (台账) and the registry that returns the irregular groups with their
+evidence: the database does the finding, Python only shapes the (few) results into a worklist. No check
+reads the whole ledger on a routine run: each starts from something small (residents flagged deceased,
+cancelled or unactivated cards, the maintained who-was-paid-by-what tables of ``summary``) and looks up
+the ledger rows of those candidates by index; the duplicate check reads the rows added since its
+watermark. Registry facts (death, card status, categories, standards) are read as they are now, so a
+fact recorded late still reaches old payments. Findings are kept across runs by (check_code, subject_key): a run that finds the same thing
 again refreshes the evidence but never reopens what finance already confirmed or dismissed.
 """
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -21,8 +26,16 @@ from onecard.errors import Invalid, NotFound
 from onecard.extensions import db
 from onecard.lifecycle import StateMachine
 from onecard.oversight import reads
-from onecard.oversight.models import FINDING_STATES, RiskFinding, RiskRun
-from onecard.oversight.sql import date_of, string_agg, upsert
+from onecard.oversight.models import (
+    FINDING_STATES,
+    AccountPayee,
+    PayeeProject,
+    ProxyWard,
+    RiskFinding,
+    RiskRun,
+    RiskWatermark,
+)
+from onecard.oversight.sql import date_of, string_agg, unindexed, upsert
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import CATEGORIES, ProxyAppointment, Resident, ResidentCategory
 from onecard.privacy import mask_name
@@ -56,11 +69,26 @@ MAX_EVIDENCE_IDS = 50
 class Check:
     code: str
     title: str
-    run: Callable[[dict], list[dict]]
+    run: Callable[..., list[dict]]
+    incremental: bool = False       # reads only ledger rows after its watermark: run(thresholds, since_id)
+
+
+# A run reads the ledger rows after the last id an earlier run saw, less those that a transaction still
+# open at that run's start could have added: ids seen by a run become "safe" only this long after it.
+WATERMARK_MARGIN = timedelta(hours=1)
 
 
 L = LedgerEntry
 PAID = L.outcome == "paid"
+
+
+def _among(column, candidates):
+    """``column IN candidates`` with the (few) candidates fetched first. Estimating such a subquery,
+    PostgreSQL planned a scan of the whole ledger; given the values it looks them up by index."""
+    values = sorted(set(db.session.execute(candidates).scalars()))
+    if not values:
+        return sa.false()       # a constant: the database skips the query (an empty IN it did not)
+    return column.in_(values) if len(values) <= 20_000 else column.in_(candidates)
 
 
 def _ids(text) -> list[int]:
@@ -106,13 +134,47 @@ def _common(r) -> dict:
 
 # ---- the checks ---------------------------------------------------------------------
 
-def check_duplicate_payment(t: dict) -> list[dict]:
-    """同一人同一项目同一期间发放两次以上 (should be impossible: this checks the guarantees)."""
+def _duplicate_candidates(since_id: int):
+    """Beneficiaries who may hold a duplicate among the paid rows after ``since_id`` (None: everyone).
+
+    A duplicate involving a new row is either two new rows (grouped among the new rows only) or a new row
+    repeating an older one, which needs an older row of the same project and period to exist at all
+    (usually none: new rows are mostly a new period); only those new rows are looked up one by one.
+    """
+    if not since_id:
+        return None
+    new = sa.and_(PAID, L.id > since_id)
+    within = (sa.select(unindexed(L.resident_id)).where(new)
+              .group_by(unindexed(L.resident_id), unindexed(L.project_id), unindexed(L.period))
+              .having(sa.func.count() > 1))
+    found = set(db.session.execute(within).scalars())
+    old = aliased(LedgerEntry)
+    touched = sa.select(unindexed(L.project_id).label("project_id"), unindexed(L.period).label("period")) \
+        .where(new).distinct().subquery()
+    with_old = db.session.execute(sa.select(touched).where(sa.exists().where(
+        old.project_id == touched.c.project_id, old.period == touched.c.period, old.id <= since_id))).all()
+    for project_id, period in with_old:      # a few (re-issues of an earlier month), usually none
+        found.update(db.session.execute(sa.select(L.resident_id).where(
+            new, L.project_id == project_id, L.period == period,
+            sa.exists().where(old.resident_id == L.resident_id, old.project_id == project_id, old.period == period,
+                              old.outcome == "paid", old.id <= since_id))).scalars())
+    return found if len(found) <= 10_000 else None     # that many: one pass over everything is cheaper
+
+
+def check_duplicate_payment(t: dict, since_id: int = 0) -> list[dict]:
+    """同一人同一项目同一期间发放两次以上 (should be impossible: this checks the guarantees).
+
+    Reads the ledger rows after ``since_id`` only: earlier rows were examined by earlier runs.
+    """
+    candidates = _duplicate_candidates(since_id)
+    if candidates is not None and not candidates:
+        return []
+    where = [PAID] if candidates is None else [PAID, L.resident_id.in_(sorted(candidates))]
     grouped = (sa.select(L.resident_id, L.project_id, L.period, sa.func.min(L.department_id).label("department_id"),
                          sa.func.min(L.town_id).label("town_id"), sa.func.min(L.village_id).label("village_id"),
                          sa.func.count().label("n"), sa.func.sum(L.amount_fen).label("fen"),
                          string_agg(L.id).label("ledger_ids"))
-               .where(PAID).group_by(L.resident_id, L.project_id, L.period).having(sa.func.count() > 1).subquery())
+               .where(*where).group_by(L.resident_id, L.project_id, L.period).having(sa.func.count() > 1).subquery())
     stmt = (sa.select(grouped, Resident.name, Resident.id_masked, Project.name.label("project"))
             .join(Resident, Resident.id == grouped.c.resident_id).join(Project, Project.id == grouped.c.project_id))
     out = []
@@ -129,8 +191,9 @@ def check_duplicate_payment(t: dict) -> list[dict]:
 def check_shared_account(t: dict) -> list[dict]:
     """一个银行账户为多个不同家庭的人收款 (excluding legal proxies, which have their own check)."""
     base = sa.and_(PAID, L.account_bidx.is_not(None), L.route != "proxy")
-    candidates = (sa.select(L.account_bidx).where(base).group_by(L.account_bidx)
-                  .having(sa.func.count(sa.distinct(L.resident_id)) > 1))
+    # Accounts paid for more than one person, from the maintained (account, beneficiary) pairs.
+    candidates = (sa.select(AccountPayee.account_bidx).group_by(AccountPayee.account_bidx)
+                  .having(sa.func.count() > 1))
     household = sa.func.coalesce(Resident.household_id, -Resident.id)
     stmt = (sa.select(L.account_bidx, sa.func.min(L.bank_id).label("bank_id"),
                       sa.func.max(L.account_last4).label("last4"),
@@ -141,7 +204,7 @@ def check_shared_account(t: dict) -> list[dict]:
                       sa.func.min(L.town_id).label("town_id"), sa.func.min(L.village_id).label("village_id"),
                       string_agg(L.id).label("ledger_ids"))
             .join(Resident, Resident.id == L.resident_id)
-            .where(base, L.account_bidx.in_(candidates))
+            .where(base, _among(L.account_bidx, candidates))
             .group_by(L.account_bidx).having(sa.func.count(sa.distinct(household)) > t["account_max_households"]))
     found = db.session.execute(stmt).all()
     if not found:
@@ -172,8 +235,7 @@ def check_proxy_many_wards(t: dict) -> list[dict]:
         sa.select(ProxyAppointment.proxy_resident_id.label("proxy_id"), ProxyAppointment.resident_id.label("ward_id"))
         .where(ProxyAppointment.revoked_at.is_(None),
                sa.or_(ProxyAppointment.valid_until.is_(None), ProxyAppointment.valid_until >= today)),
-        sa.select(L.payee_resident_id.label("proxy_id"), L.resident_id.label("ward_id"))
-        .where(PAID, L.route == "proxy", L.payee_resident_id.is_not(None)),
+        sa.select(ProxyWard.proxy_resident_id.label("proxy_id"), ProxyWard.resident_id.label("ward_id")),
     ).subquery()
     grouped = (sa.select(pairs.c.proxy_id, sa.func.count(sa.distinct(pairs.c.ward_id)).label("wards"),
                          string_agg(pairs.c.ward_id).label("ward_ids"))
@@ -194,8 +256,10 @@ def check_proxy_many_wards(t: dict) -> list[dict]:
 
 def check_paid_deceased(t: dict) -> list[dict]:
     """向已登记死亡的人发放（死亡日期不晚于发放日）。"""
+    deceased = sa.select(Resident.id).where(Resident.deceased_on.is_not(None))   # few: ix_residents_deceased
     stmt = _per_resident_project(
-        [Resident.deceased_on.is_not(None), Resident.deceased_on <= date_of(L.occurred_at)],
+        [_among(L.resident_id, deceased), Resident.deceased_on.is_not(None),
+         Resident.deceased_on <= date_of(L.occurred_at)],
         (Resident, Resident.id == L.resident_id))
     out = []
     for r in db.session.execute(stmt):
@@ -224,8 +288,12 @@ def check_paid_cancelled_card(t: dict) -> list[dict]:
         L.route == "own_card", L.account_bidx.is_(None), L.resident_id.in_(cardless),
         sa.exists().where(cancelled.resident_id == L.resident_id, cancelled.status == "cancelled",
                           cancelled.cancelled_at <= L.occurred_at))
+    # The beneficiaries concerned, first (few: found through the account index and the cancelled cards),
+    # so the OR below is evaluated over their rows only rather than over the whole ledger.
+    other = aliased(LedgerEntry)
+    concerned = sa.union(sa.select(other.resident_id).where(other.account_bidx.in_(dead_accounts)), cardless)
     out = []
-    for r in db.session.execute(_per_resident_project([sa.or_(by_account, by_person)])):
+    for r in db.session.execute(_per_resident_project([_among(L.resident_id, concerned), sa.or_(by_account, by_person)])):
         out.append(_finding("paid_cancelled_card", f"{r.resident_id}:{r.project_id}", r,
                             f"{mask_name(r.name)} 的“{r.project}”{r.n} 笔发放到已注销的社保卡", _common(r),
                             department_id=r.department_id, project_id=r.project_id, resident_id=r.resident_id,
@@ -235,7 +303,12 @@ def check_paid_cancelled_card(t: dict) -> list[dict]:
 
 def check_above_standard(t: dict) -> list[dict]:
     """单笔金额高于项目标准。"""
-    stmt = _per_resident_project([Project.standard_fen.is_not(None), L.amount_fen > Project.standard_fen],
+    PP = PayeeProject
+    # Candidates from the maintained largest amount per beneficiary and project; their rows decide.
+    over = (sa.select(PP.resident_id).join(Project, Project.id == PP.project_id)
+            .where(Project.standard_fen.is_not(None), PP.max_fen > Project.standard_fen))
+    stmt = _per_resident_project([_among(L.resident_id, over), Project.standard_fen.is_not(None),
+                                  L.amount_fen > Project.standard_fen],
                                  (Project, Project.id == L.project_id))
     out = []
     for r in db.session.execute(stmt):
@@ -254,7 +327,16 @@ def check_category_mismatch(t: dict) -> list[dict]:
         ResidentCategory.resident_id == L.resident_id, ResidentCategory.category == Project.required_category,
         sa.or_(ResidentCategory.since.is_(None), ResidentCategory.since <= day),
         sa.or_(ResidentCategory.until.is_(None), ResidentCategory.until >= day))
-    stmt = _per_resident_project([Project.required_category.is_not(None), ~holds],
+    # Candidates: beneficiaries whose category does not cover their whole span of payments (first to last)
+    # by the maintained table; their rows decide, date by date.
+    PP, RC = PayeeProject, aliased(ResidentCategory)
+    covered = sa.exists().where(
+        RC.resident_id == PP.resident_id, RC.category == Project.required_category,
+        sa.or_(RC.since.is_(None), RC.since <= date_of(PP.first_at)),
+        sa.or_(RC.until.is_(None), RC.until >= date_of(PP.last_at)))
+    uncovered = (sa.select(PP.resident_id).join(Project, Project.id == PP.project_id)
+                 .where(Project.required_category.is_not(None), ~covered))
+    stmt = _per_resident_project([_among(L.resident_id, uncovered), Project.required_category.is_not(None), ~holds],
                                  (Project, Project.id == L.project_id))
     out = []
     for r in db.session.execute(stmt):
@@ -294,7 +376,7 @@ def check_unactivated_card(t: dict) -> list[dict]:
 
 
 CHECKS = [
-    Check("duplicate_payment", "同一人同一项目同一期间重复发放", check_duplicate_payment),
+    Check("duplicate_payment", "同一人同一项目同一期间重复发放", check_duplicate_payment, incremental=True),
     Check("shared_account", "一个账户为多个无关人员收款", check_shared_account),
     Check("proxy_many_wards", "代管代持人数超过阈值", check_proxy_many_wards),
     Check("paid_deceased", "向已死亡人员发放", check_paid_deceased),
@@ -338,10 +420,12 @@ def run_all_checks(actor: Actor, *, trigger: str = "manual", overrides: dict | N
     db.session.flush()
     counts = {}
     table = RiskFinding.__table__
+    top_id = db.session.execute(sa.select(sa.func.max(L.id))).scalar() or 0
     for check in CHECKS:
         if only and check.code not in only:
             continue
-        found = check.run(t)
+        found = check.run(t, _advance_watermark(check.code, top_id, run.started_at)) if check.incremental \
+            else check.run(t)
         counts[check.code] = len(found)
         if not found:
             continue
@@ -361,6 +445,20 @@ def run_all_checks(actor: Actor, *, trigger: str = "manual", overrides: dict | N
                  after={"trigger": trigger, "counts": counts, "thresholds": t, "new_findings": run.new_findings})
     db.session.commit()
     return run
+
+
+def _advance_watermark(code: str, top_id: int, started_at) -> int:
+    """The id after which ``code`` must read in this run; records ``top_id`` to become safe later."""
+    mark = db.session.get(RiskWatermark, code)
+    if mark is None:
+        mark = RiskWatermark(check_code=code, safe_id=0)
+        db.session.add(mark)
+    if mark.pending_at is not None and mark.pending_at <= started_at - WATERMARK_MARGIN:
+        mark.safe_id, mark.pending_id, mark.pending_at = mark.pending_id, None, None
+    since = mark.safe_id
+    if mark.pending_at is None:     # an unripe pending mark is kept, or frequent runs would never ripen one
+        mark.pending_id, mark.pending_at = top_id, started_at
+    return since
 
 
 def run_dict(run: RiskRun) -> dict:

@@ -1,11 +1,22 @@
 """Statistics for the leading group and the finance bureau (统计): per department, project, town, village,
 bank and month.
 
-Every figure is computed by the database. Each side (the recipient lists, the ledger) is scanned ONCE into
-a small cube grouped by the finest grain (department, project, town, village, bank, month [, batch,
-failure code]); the six dimensions are then GROUP BYs over that cube in the same statement, so the report
-costs about one aggregate pass over each table however many dimensions it shows. ``rows()`` returns the
-rows behind any figure (masked, paged): every number is traceable.
+Every figure is computed by the database, and read from the maintained summaries of ``summary``: the
+report costs about a few hundred summary rows, not a pass over the ledger. What each figure means:
+
+- 名单人数 (recipients): rows of recipient lists not withdrawn, i.e. person-periods (one person listed in
+  twelve months counts twelve times), as listed; 比对可用 (matched): those whose last match was "usable";
+  已激活 (activated): those whose person has an active card now. The list side is per list: a list whose
+  stored summary no longer holds (re-matched, withdrawn, or a card of its people changed) is aggregated
+  directly in the same report, so none of these is ever stale.
+- 发放成功/失败 (paid/failed), 金额, 补发成功 (paid re-issues), failures by code and reason: ledger rows
+  (outcomes), grown in each import's transaction; month is the local (Asia/Shanghai) month of the outcome.
+- 批次数 (batches): distinct batches with ledger rows under the key.
+- 审批至到账平均天数: mean of (outcome time - approval time) over paid rows with an approval, computed from
+  whole seconds.
+
+``compute(..., source="direct")`` aggregates the same figures straight from the tables with the same SQL.
+``rows()`` returns the rows behind any figure (masked, paged): every number is traceable.
 """
 from __future__ import annotations
 
@@ -18,8 +29,9 @@ from onecard.cards.models import Card
 from onecard.errors import Invalid
 from onecard.extensions import db
 from onecard.lists.models import MATCH_RESULTS, RecipientList, RecipientRow
-from onecard.oversight import reads, xlsx
-from onecard.oversight.sql import days_between, local_month
+from onecard.oversight import reads, summary, xlsx
+from onecard.oversight.models import LedgerStat, LedgerStatBatch, ListStat
+from onecard.oversight.sql import local_month
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
 from onecard.privacy import mask_id, mask_name
@@ -36,7 +48,7 @@ DIMENSIONS = {"department": "部门", "project": "项目", "town": "镇街", "vi
 LIST_MEASURES = {"recipients": "名单人数", "matched": "比对可用", "activated": "已激活"}
 LEDGER_MEASURES = {"ledger": "发放明细", "paid": "发放成功", "failed": "发放失败", "reissued": "补发成功",
                    "arrival": "到账用时"}
-NONE_KEY = "none"   # the key of rows with no village (or any null grouping value)
+NONE_KEY = summary.NONE_KEY   # the key of rows with no village (or any null grouping value)
 
 
 def _ledger_scope(actor: Actor):
@@ -47,90 +59,45 @@ def _list_scope(actor: Actor):
     return permissions.scope_filter(actor, RecipientRow, department_col=RecipientList.department_id)
 
 
-def _ledger_cube(actor: Actor):
-    L = LedgerEntry
-    paid = L.outcome == "paid"
-    timed = sa.and_(paid, L.approved_at.is_not(None))
-    month = local_month(L.occurred_at)
-    return (
-        sa.select(
-            L.department_id, L.project_id, L.town_id, L.village_id, L.bank_id, month.label("month"), L.batch_id,
-            L.failure_code,
-            sa.func.sum(sa.case((paid, 1), else_=0)).label("paid_n"),
-            sa.func.sum(sa.case((paid, L.amount_fen), else_=0)).label("paid_fen"),
-            sa.func.sum(sa.case((paid, 0), else_=1)).label("failed_n"),
-            sa.func.sum(sa.case((sa.and_(paid, L.reissue_of_line_id.is_not(None)), 1), else_=0)).label("reissued_n"),
-            sa.func.sum(sa.case((timed, days_between(L.approved_at, L.occurred_at)), else_=0)).label("days_sum"),
-            sa.func.sum(sa.case((timed, 1), else_=0)).label("days_n"),
-            sa.func.min(L.failure_reason).label("reason"),
-        )
-        .where(_ledger_scope(actor))
-        .group_by(L.department_id, L.project_id, L.town_id, L.village_id, L.bank_id, month, L.batch_id,
-                  L.failure_code)
-        .cte("ledger_cube").prefix_with("MATERIALIZED")
-    )
+def _scope(actor: Actor, source):
+    """Statistics are scoped by department only (the roles allowed to read them are scoped no other way)."""
+    return permissions.scope_filter(actor, None, department_col=source.c.department_id)
 
 
-def _list_cube(actor: Actor):
-    R, RL = RecipientRow, RecipientList
-    return (
-        sa.select(
-            RL.department_id, R.project_id, R.town_id, R.village_id, R.bank_id, R.period.label("month"),
-            sa.func.count().label("recipients"),
-            sa.func.sum(sa.case((R.match_result == "usable", 1), else_=0)).label("matched"),
-            sa.func.count(Card.id).label("activated"),
-            sa.func.sum(R.amount_fen).label("listed_fen"),
-        )
-        .select_from(R)
-        .join(RL, RL.id == R.list_id)
-        .outerjoin(Card, sa.and_(Card.resident_id == R.resident_id, Card.status == "active"))
-        .where(RL.status != "withdrawn", _list_scope(actor))
-        .group_by(RL.department_id, R.project_id, R.town_id, R.village_id, R.bank_id, R.period)
-        .cte("list_cube").prefix_with("MATERIALIZED")
-    )
+def _ledger_statements(actor: Actor, dimensions, source: str):
+    """Measures, batch counts and failures per (dimension, key), from the summary or straight from the ledger."""
+    if source == "summary":
+        sums, batches = LedgerStat.__table__, LedgerStatBatch.__table__
+    else:
+        direct_sums, direct_batches = summary.ledger_marginals()
+        sums, batches = direct_sums.subquery(), direct_batches.subquery()
+    measures = (sa.select(sums.c.dimension, sums.c.key, *[sa.func.sum(sums.c[m]).label(m) for m in summary.LEDGER_SUMS])
+                .where(_scope(actor, sums), sums.c.dimension.in_(dimensions)).group_by(sums.c.dimension, sums.c.key))
+    counts = (sa.select(batches.c.dimension, batches.c.key, sa.func.count().label("batches"))
+              .where(_scope(actor, batches), batches.c.dimension.in_(dimensions))
+              .group_by(batches.c.dimension, batches.c.key))
+    failures = (sa.select(sums.c.dimension, sums.c.key, sums.c.failure_code, sa.func.sum(sums.c.failed_n).label("n"),
+                          sa.func.min(sums.c.reason).label("reason"))
+                .where(_scope(actor, sums), sums.c.dimension.in_(dimensions), sums.c.failed_n > 0)
+                .group_by(sums.c.dimension, sums.c.key, sums.c.failure_code))
+    return measures, counts, failures
 
 
-def _key(column):
-    return sa.cast(column, sa.String).label("key")
-
-
-def _dimension_column(cube, dim: str):
-    return cube.c["month" if dim == "month" else f"{dim}_id"]
-
-
-def _ledger_statement(actor: Actor, dimensions):
-    cube = _ledger_cube(actor)
-    parts = []
-    for dim in dimensions:
-        col = _dimension_column(cube, dim)
-        parts.append(sa.select(
-            sa.literal("m").label("kind"), sa.literal(dim).label("dim"), _key(col),
-            sa.cast(sa.null(), sa.String).label("code"), sa.cast(sa.null(), sa.String).label("reason"),
-            sa.func.sum(cube.c.paid_n).label("paid_n"), sa.func.sum(cube.c.paid_fen).label("paid_fen"),
-            sa.func.sum(cube.c.failed_n).label("failed_n"), sa.func.sum(cube.c.reissued_n).label("reissued_n"),
-            sa.func.sum(cube.c.days_sum).label("days_sum"), sa.func.sum(cube.c.days_n).label("days_n"),
-            sa.func.count(sa.distinct(cube.c.batch_id)).label("batches"),
-        ).group_by(col))
-        parts.append(sa.select(
-            sa.literal("f").label("kind"), sa.literal(dim).label("dim"), _key(col),
-            sa.func.coalesce(cube.c.failure_code, sa.literal_column("''")).label("code"), sa.func.min(cube.c.reason).label("reason"),
-            sa.literal(0).label("paid_n"), sa.literal(0).label("paid_fen"),
-            sa.func.sum(cube.c.failed_n).label("failed_n"), sa.literal(0).label("reissued_n"),
-            sa.literal(0.0).label("days_sum"), sa.literal(0).label("days_n"), sa.literal(0).label("batches"),
-        ).where(cube.c.failed_n > 0).group_by(col, sa.func.coalesce(cube.c.failure_code, sa.literal_column("''"))))
-    return sa.union_all(*parts)
-
-
-def _list_statement(actor: Actor, dimensions):
-    cube = _list_cube(actor)
-    return sa.union_all(*[
-        sa.select(
-            sa.literal(dim).label("dim"), _key(_dimension_column(cube, dim)),
-            sa.func.sum(cube.c.recipients).label("recipients"), sa.func.sum(cube.c.matched).label("matched"),
-            sa.func.sum(cube.c.activated).label("activated"), sa.func.sum(cube.c.listed_fen).label("listed_fen"),
-        ).group_by(_dimension_column(cube, dim))
-        for dim in dimensions
-    ])
+def _list_statements(actor: Actor, dimensions, source: str):
+    """List-side figures per (dimension, key): stored per-list summaries where they still hold, the rest direct."""
+    fresh = sorted(summary.fresh_lists()) if source == "summary" else []
+    sources = []
+    if not fresh:
+        sources.append((summary.list_marginals().subquery(), []))
+    else:
+        stale = sorted({r.id for r in summary.current_lists()} - set(fresh))
+        if stale:    # by list id: the rows of the (few) changed lists only
+            sources.append((summary.list_marginals((RecipientList.id.in_(stale),)).subquery(), []))
+        stored = ListStat.__table__
+        sources.append((stored, [stored.c.list_id.in_(fresh)]))
+    return [sa.select(src.c.dimension, src.c.key, *[sa.func.sum(src.c[m]).label(m) for m in summary.LIST_SUMS])
+            .where(_scope(actor, src), src.c.dimension.in_(dimensions), *where).group_by(src.c.dimension, src.c.key)
+            for src, where in sources]
 
 
 def _blank_row(dim: str, key: str, names: dict) -> dict:
@@ -141,31 +108,40 @@ def _blank_row(dim: str, key: str, names: dict) -> dict:
             "avg_days_to_arrival": None, "failures": []}
 
 
-def compute(actor: Actor, dimensions: list[str] | None = None) -> dict[str, list[dict]]:
-    """The statistics report: {dimension: [row per key]}; no audit (see ``report`` for the door's version)."""
+def compute(actor: Actor, dimensions: list[str] | None = None, *, source: str = "summary") -> dict[str, list[dict]]:
+    """The statistics report: {dimension: [row per key]}; no audit (see ``report`` for the door's version).
+
+    ``source="direct"`` aggregates the ledger and the lists afresh with the same SQL that builds the
+    summaries: the same figures, slowly (tests and ``oversight-rebuild-summary --check`` compare them).
+    """
     dimensions = dimensions or list(DIMENSIONS)
     names = reads.labels()
     table: dict[str, dict[str, dict]] = {d: {} for d in dimensions}
 
     def row(dim, key):
-        key = NONE_KEY if key is None else str(key)
         if key not in table[dim]:
             table[dim][key] = _blank_row(dim, key, names)
         return table[dim][key]
 
-    for r in db.session.execute(_list_statement(actor, dimensions)):
-        out = row(r.dim, r.key)
-        out.update(recipients=int(r.recipients or 0), matched_usable=int(r.matched or 0),
-                   activated=int(r.activated or 0), listed_fen=int(r.listed_fen or 0))
-    for r in db.session.execute(_ledger_statement(actor, dimensions)):
-        out = row(r.dim, r.key)
-        if r.kind == "m":
-            days_n = int(r.days_n or 0)
-            out.update(batches=int(r.batches or 0), paid_count=int(r.paid_n or 0), paid_fen=int(r.paid_fen or 0),
-                       failed_count=int(r.failed_n or 0), reissued_paid=int(r.reissued_n or 0),
-                       avg_days_to_arrival=round(float(r.days_sum) / days_n, 2) if days_n else None)
-        else:
-            out["failures"].append({"code": r.code or "", "reason": r.reason or "", "count": int(r.failed_n)})
+    for stmt in _list_statements(actor, dimensions, source):
+        for r in db.session.execute(stmt):
+            out = row(r.dimension, r.key)
+            out["recipients"] += int(r.recipients or 0)
+            out["matched_usable"] += int(r.matched or 0)
+            out["activated"] += int(r.activated or 0)
+            out["listed_fen"] += int(r.listed_fen or 0)
+    measures, counts, failures = _ledger_statements(actor, dimensions, source)
+    for r in db.session.execute(measures):
+        days_n = int(r.days_n or 0)
+        row(r.dimension, r.key).update(
+            paid_count=int(r.paid_n or 0), paid_fen=int(r.paid_fen or 0), failed_count=int(r.failed_n or 0),
+            reissued_paid=int(r.reissued_n or 0),
+            avg_days_to_arrival=round(int(r.days_seconds) / 86400 / days_n, 2) if days_n else None)
+    for r in db.session.execute(counts):
+        row(r.dimension, r.key)["batches"] = int(r.batches)
+    for r in db.session.execute(failures):
+        row(r.dimension, r.key)["failures"].append(
+            {"code": r.failure_code or "", "reason": r.reason or "", "count": int(r.n)})
     result = {}
     for dim in dimensions:
         rows = sorted(table[dim].values(), key=lambda x: (x["key"] == NONE_KEY, x["key"].zfill(12)))
@@ -173,7 +149,7 @@ def compute(actor: Actor, dimensions: list[str] | None = None) -> dict[str, list
             if out["recipients"]:
                 out["matched_share"] = round(out["matched_usable"] / out["recipients"], 4)
                 out["activated_share"] = round(out["activated"] / out["recipients"], 4)
-            out["failures"].sort(key=lambda f: -f["count"])
+            out["failures"].sort(key=lambda f: (-f["count"], f["code"]))
             out["paid_yuan"] = format_yuan(out["paid_fen"])
         result[dim] = rows
     return result

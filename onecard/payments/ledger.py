@@ -14,6 +14,7 @@ import xlsxwriter
 
 from onecard.actors import Actor
 from onecard.extensions import db
+from onecard.oversight import summary as oversight_summary
 from onecard.payments.models import BatchLine, LedgerEntry
 from onecard.payments.routing import ROUTE_LABELS
 from onecard.people.models import Resident
@@ -45,7 +46,11 @@ def record_outcomes(batch_id: int, result_at, *, approved_at) -> int:
         lines.c.reissue_of_line_id, sa.literal(approved_at, sa.DateTime), sa.literal(result_at, sa.DateTime),
         sa.literal(result_at, sa.DateTime),
     ).where(lines.c.batch_id == batch_id, lines.c.outcome.is_not(None), lines.c.result_at == result_at)
-    return db.session.execute(sa.insert(LedgerEntry.__table__).from_select(_LEDGER_COLUMNS, sel)).rowcount
+    table = LedgerEntry.__table__
+    written = db.session.execute(sa.insert(table).from_select(_LEDGER_COLUMNS, sel)).rowcount
+    # The statistics and risk checks read small tables kept up to date with the ledger, in this transaction.
+    oversight_summary.record_ledger(table.c.batch_id == batch_id, table.c.recorded_at == result_at)
+    return written
 
 
 def safe_text(value) -> str:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ad413a1407b4
+Revision ID: 16c1680697c6
 Revises: 
-Create Date: 2026-11-26 06:40:30.153716
+Create Date: 2026-11-26 06:55:15.091145
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'ad413a1407b4'
+revision = '16c1680697c6'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -107,6 +107,75 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notice_templates')),
     sa.UniqueConstraint('project_code', name=op.f('uq_notice_templates_project_code'))
+    )
+    op.create_table('oversight_account_payees',
+    sa.Column('account_bidx', sa.String(length=40), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('account_bidx', 'resident_id', name=op.f('pk_oversight_account_payees'))
+    )
+    op.create_table('oversight_ledger_stat_batches',
+    sa.Column('dimension', sa.String(length=10), nullable=False),
+    sa.Column('key', sa.String(length=12), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('dimension', 'key', 'batch_id', name=op.f('pk_oversight_ledger_stat_batches'))
+    )
+    op.create_table('oversight_ledger_stats',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dimension', sa.String(length=10), nullable=False),
+    sa.Column('key', sa.String(length=12), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('failure_code', sa.String(length=20), nullable=False),
+    sa.Column('paid_n', sa.BigInteger(), nullable=False),
+    sa.Column('paid_fen', sa.BigInteger(), nullable=False),
+    sa.Column('failed_n', sa.BigInteger(), nullable=False),
+    sa.Column('reissued_n', sa.BigInteger(), nullable=False),
+    sa.Column('days_seconds', sa.BigInteger(), nullable=False),
+    sa.Column('days_n', sa.BigInteger(), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oversight_ledger_stats')),
+    sa.UniqueConstraint('dimension', 'key', 'department_id', 'failure_code', name='uq_oversight_ledger_stats')
+    )
+    op.create_table('oversight_list_stat_states',
+    sa.Column('list_id', sa.Integer(), nullable=False),
+    sa.Column('fingerprint', sa.String(length=200), nullable=False),
+    sa.Column('cards_as_of', sa.DateTime(), nullable=False),
+    sa.Column('refreshed_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('list_id', name=op.f('pk_oversight_list_stat_states'))
+    )
+    op.create_table('oversight_list_stats',
+    sa.Column('list_id', sa.Integer(), nullable=False),
+    sa.Column('dimension', sa.String(length=10), nullable=False),
+    sa.Column('key', sa.String(length=12), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('recipients', sa.BigInteger(), nullable=False),
+    sa.Column('matched', sa.BigInteger(), nullable=False),
+    sa.Column('activated', sa.BigInteger(), nullable=False),
+    sa.Column('listed_fen', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('list_id', 'dimension', 'key', name=op.f('pk_oversight_list_stats'))
+    )
+    op.create_table('oversight_payee_projects',
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('first_at', sa.DateTime(), nullable=False),
+    sa.Column('last_at', sa.DateTime(), nullable=False),
+    sa.Column('max_fen', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('resident_id', 'project_id', name=op.f('pk_oversight_payee_projects'))
+    )
+    with op.batch_alter_table('oversight_payee_projects', schema=None) as batch_op:
+        batch_op.create_index('ix_oversight_payee_projects_project', ['project_id', 'max_fen'], unique=False)
+
+    op.create_table('oversight_proxy_wards',
+    sa.Column('proxy_resident_id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('proxy_resident_id', 'resident_id', name=op.f('pk_oversight_proxy_wards'))
+    )
+    op.create_table('oversight_risk_watermarks',
+    sa.Column('check_code', sa.String(length=30), nullable=False),
+    sa.Column('safe_id', sa.Integer(), nullable=False),
+    sa.Column('pending_id', sa.Integer(), nullable=True),
+    sa.Column('pending_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('check_code', name=op.f('pk_oversight_risk_watermarks'))
     )
     op.create_table('payment_result_staging',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -435,6 +504,7 @@ def upgrade():
     sa.UniqueConstraint('wechat_openid', name=op.f('uq_residents_wechat_openid'))
     )
     with op.batch_alter_table('residents', schema=None) as batch_op:
+        batch_op.create_index('ix_residents_deceased', ['deceased_on'], unique=False, sqlite_where=sa.text('deceased_on IS NOT NULL'), postgresql_where=sa.text('deceased_on IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_residents_household_id'), ['household_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_residents_mobile_bidx'), ['mobile_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_residents_town_id'), ['town_id'], unique=False)
@@ -578,6 +648,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cards_account_bidx'), ['account_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_bank_id'), ['bank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_index('ix_cards_status', ['status'], unique=False)
+        batch_op.create_index('ix_cards_status_changed_at', ['status_changed_at'], unique=False)
         batch_op.create_index('uq_cards_one_live_per_resident', ['resident_id'], unique=True, sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
 
     op.create_table('citizen_sessions',
@@ -1076,6 +1148,8 @@ def downgrade():
     op.drop_table('citizen_sessions')
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.drop_index('uq_cards_one_live_per_resident', sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
+        batch_op.drop_index('ix_cards_status_changed_at')
+        batch_op.drop_index('ix_cards_status')
         batch_op.drop_index(batch_op.f('ix_cards_resident_id'))
         batch_op.drop_index(batch_op.f('ix_cards_bank_id'))
         batch_op.drop_index(batch_op.f('ix_cards_account_bidx'))
@@ -1103,6 +1177,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_residents_town_id'))
         batch_op.drop_index(batch_op.f('ix_residents_mobile_bidx'))
         batch_op.drop_index(batch_op.f('ix_residents_household_id'))
+        batch_op.drop_index('ix_residents_deceased', sqlite_where=sa.text('deceased_on IS NOT NULL'), postgresql_where=sa.text('deceased_on IS NOT NULL'))
 
     op.drop_table('residents')
     with op.batch_alter_table('registry_imports', schema=None) as batch_op:
@@ -1155,6 +1230,17 @@ def downgrade():
         batch_op.drop_index('ix_result_staging_token_line')
 
     op.drop_table('payment_result_staging')
+    op.drop_table('oversight_risk_watermarks')
+    op.drop_table('oversight_proxy_wards')
+    with op.batch_alter_table('oversight_payee_projects', schema=None) as batch_op:
+        batch_op.drop_index('ix_oversight_payee_projects_project')
+
+    op.drop_table('oversight_payee_projects')
+    op.drop_table('oversight_list_stats')
+    op.drop_table('oversight_list_stat_states')
+    op.drop_table('oversight_ledger_stats')
+    op.drop_table('oversight_ledger_stat_batches')
+    op.drop_table('oversight_account_payees')
     op.drop_table('notice_templates')
     op.drop_table('idempotency_keys')
     op.drop_table('departments')
