@@ -1,5 +1,11 @@
 """Imports every model so the metadata (create_all, Alembic) sees the whole schema."""
-from notifications.models import Notice, NoticeAttempt, NoticeTemplate, WechatSubscription  # noqa: F401
+from notifications.models import (  # noqa: F401
+    Notice,
+    NoticeAttempt,
+    NoticeTemplate,
+    ScheduledRun,
+    WechatSubscription,
+)
 from onecard.audit import AuditEntry, AuditHead  # noqa: F401
 from onecard.cards.models import Card, CardApplication  # noqa: F401
 from onecard.citizens.models import AssistConsent, CitizenSession, Complaint, VerificationCode  # noqa: F401

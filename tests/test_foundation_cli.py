@@ -65,6 +65,7 @@ def test_migrations_match_the_models(tmp_path):
     from sqlalchemy import create_engine
 
     import onecard.models  # noqa: F401
+    import staff_api.console.guard  # noqa: F401  (the console's own table, registered with its blueprint)
     from onecard.extensions import db
     engine = create_engine(f"sqlite:///{tmp_path}/cli.db")
     with engine.connect() as conn:
