@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 16c1680697c6
+Revision ID: bb090fe218ed
 Revises: 
-Create Date: 2026-11-26 06:55:15.091145
+Create Date: 2026-11-26 07:06:57.734357
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '16c1680697c6'
+revision = 'bb090fe218ed'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -648,7 +648,6 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cards_account_bidx'), ['account_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_bank_id'), ['bank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_resident_id'), ['resident_id'], unique=False)
-        batch_op.create_index('ix_cards_status', ['status'], unique=False)
         batch_op.create_index('ix_cards_status_changed_at', ['status_changed_at'], unique=False)
         batch_op.create_index('uq_cards_one_live_per_resident', ['resident_id'], unique=True, sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
 
@@ -1149,7 +1148,6 @@ def downgrade():
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.drop_index('uq_cards_one_live_per_resident', sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
         batch_op.drop_index('ix_cards_status_changed_at')
-        batch_op.drop_index('ix_cards_status')
         batch_op.drop_index(batch_op.f('ix_cards_resident_id'))
         batch_op.drop_index(batch_op.f('ix_cards_bank_id'))
         batch_op.drop_index(batch_op.f('ix_cards_account_bidx'))
