@@ -160,3 +160,28 @@ def test_household_member_listed_is_paid_to_the_head(client, db, pay):
     r = post(client, "/batches", pay.agri_operator, project_id=pay.household.id, period=PERIOD)
     line = client.get(f"{API}/batches/{r.json['id']}/lines", headers=pay.agri_operator.auth).json[0]
     assert line["route"] == "head_card" and line["payee_name"] == "孔德福"
+
+
+def test_batch_creation_is_driven_from_the_list_not_from_every_card_in_the_county(client, db, pay, pension_list):
+    """A planner trap found at a million lines: the set-based INSERT ... SELECT must look each listed person's
+    card up by resident, never walk the cards table (SQLite plans without statistics here)."""
+    import pytest
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans from statistics; the trap was SQLite's")
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO BATCH_LINES") and "SELECT" in statement.upper():
+            seen.append((statement, parameters))
+    sa.event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assert post(client, "/batches", pay.operator, project_id=pay.pension.id, period=PERIOD).status_code == 201
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", capture)
+    assert seen, "batch creation no longer inserts set-based"
+    for statement, parameters in seen:
+        select = statement[statement.upper().index("SELECT"):]
+        plan = [row[-1] for row in db.session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + select, tuple(parameters)).all()]
+        assert not any(step.startswith(("SCAN c", "SCAN cards")) or "ix_cards_status" in step for step in plan), plan
+        assert any("cards" in step or step.startswith("SEARCH c ") for step in plan), plan
