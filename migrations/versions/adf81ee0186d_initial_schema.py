@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: bb090fe218ed
+Revision ID: adf81ee0186d
 Revises: 
-Create Date: 2026-11-26 07:06:57.734357
+Create Date: 2026-11-26 07:26:01.609237
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'bb090fe218ed'
+revision = 'adf81ee0186d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -647,6 +647,7 @@ def upgrade():
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cards_account_bidx'), ['account_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_cards_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index('ix_cards_rare_status', ['status'], unique=False, sqlite_where=sa.text("status IN ('cancelled', 'ready', 'issued')"), postgresql_where=sa.text("status IN ('cancelled', 'ready', 'issued')"))
         batch_op.create_index(batch_op.f('ix_cards_resident_id'), ['resident_id'], unique=False)
         batch_op.create_index('ix_cards_status_changed_at', ['status_changed_at'], unique=False)
         batch_op.create_index('uq_cards_one_live_per_resident', ['resident_id'], unique=True, sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
@@ -1149,6 +1150,7 @@ def downgrade():
         batch_op.drop_index('uq_cards_one_live_per_resident', sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
         batch_op.drop_index('ix_cards_status_changed_at')
         batch_op.drop_index(batch_op.f('ix_cards_resident_id'))
+        batch_op.drop_index('ix_cards_rare_status', sqlite_where=sa.text("status IN ('cancelled', 'ready', 'issued')"), postgresql_where=sa.text("status IN ('cancelled', 'ready', 'issued')"))
         batch_op.drop_index(batch_op.f('ix_cards_bank_id'))
         batch_op.drop_index(batch_op.f('ix_cards_account_bidx'))
 
