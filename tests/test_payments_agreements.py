@@ -79,3 +79,15 @@ def test_a_department_records_passbooks_only_for_its_own_recipients_at_its_passb
     assert r.status_code == 404 and r.json["error"]["field"] == "resident_id"
     assert register(op, mine.id, "ABC").status_code == 201
     assert register(admin, theirs.id, "ICBC").status_code == 201          # the bureau may, for anyone
+
+
+def test_the_bureau_names_the_agreements_department_and_an_unknown_one_is_refused(client, db, county, admin):
+    hrss, rcb = county["departments"]["县人力资源社会保障局"], county["banks"]["RCB"]
+    own = make_project(hrss, rcb, "高龄津贴")
+    r = client.post(f"{API}/agreements", headers=admin.auth, json=_body([own.id], rcb))
+    assert r.status_code == 422 and r.json["error"]["field"] == "department_id"
+    assert r.json["error"]["code"] == "department_required"
+    r = client.post(f"{API}/agreements", headers=admin.auth, json=_body([own.id], rcb, department_id=999_999))
+    assert r.status_code == 422 and r.json["error"]["code"] == "department_unknown"
+    r = client.post(f"{API}/agreements", headers=admin.auth, json=_body([own.id], rcb, department_id=hrss))
+    assert r.status_code == 201, r.json

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from onecard import audit
 from onecard.actors import Actor
 from onecard.contacts.models import CONTACT_KINDS, DepartmentContact
-from onecard.errors import Forbidden, Invalid, NotFound
+from onecard.errors import Invalid, NotFound
 from onecard.extensions import db
 from onecard.privacy import mask_phone
 from onecard.reference.models import Department
@@ -80,17 +80,6 @@ def list_contacts(actor: Actor, *, department_id: int | None = None) -> list[Dep
     return db.session.execute(stmt).scalars().all()
 
 
-def _target_department(actor: Actor, department_id: int | None) -> int:
-    """A department operator registers for its own department only; the administrator names one."""
-    if actor.kind == "staff" and actor.role == "dept_operator":
-        if department_id is not None and department_id != actor.department_id:
-            raise Forbidden("只能登记本部门的联络人", code="forbidden_scope", field="department_id")
-        return actor.department_id
-    if department_id is None or db.session.get(Department, department_id) is None:
-        raise Invalid("请选择联络人所属的部门", code="department_required", field="department_id")
-    return department_id
-
-
 def get_contact(actor: Actor, contact_id: int) -> DepartmentContact:
     return _load(actor, contact_id, "contact.read")
 
@@ -98,7 +87,7 @@ def get_contact(actor: Actor, contact_id: int) -> DepartmentContact:
 def create_contact(actor: Actor, values: dict) -> DepartmentContact:
     """A department operator registers its own leader or contact; the administrator, any department's."""
     permissions.require(actor, "contact.manage")
-    department_id = _target_department(actor, values.get("department_id"))
+    department_id = permissions.target_department(actor, values.get("department_id"), what="联络人")
     contact = DepartmentContact(department_id=department_id, **clean_contact(values, partial=False))
     db.session.add(contact)
     db.session.flush()
@@ -156,7 +145,7 @@ def import_contacts(actor: Actor, data, filename: str, *, department_id: int | N
     changes unless all are good; the old contacts' removal and the new ones are each audited."""
     from onecard.contacts import sheets
     permissions.require(actor, "contact.manage")
-    department_id = _target_department(actor, department_id)
+    department_id = permissions.target_department(actor, department_id, what="联络人")
     department = db.session.get(Department, department_id)
     rows = sheets.parse_attachment4(data, filename, department_name=department.name)
     note = f"附件4导入：{filename}"[:500]

@@ -70,9 +70,7 @@ _lines = BatchLine.__table__
 def create_agreement(actor: Actor, data: dict) -> Agreement:
     """Register a 代发协议 between a department and a bank for some of its projects. Refuses other departments'."""
     permissions.require(actor, "agreement.manage")
-    department_id = data.get("department_id") or actor.department_id
-    if actor.role == "dept_operator" and department_id != actor.department_id:
-        raise Forbidden("只能登记本部门的代发协议", code="forbidden_scope")
+    department_id = permissions.target_department(actor, data.get("department_id"), what="代发协议")
     if db.session.get(Bank, data["bank_id"]) is None:
         raise Invalid("代发银行不存在", code="bank_not_found", field="bank_id")
     if data["valid_from"] > data["valid_until"]:

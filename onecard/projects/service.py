@@ -17,14 +17,14 @@ from sqlalchemy.exc import IntegrityError
 
 from onecard import audit
 from onecard.actors import Actor
-from onecard.errors import Conflict, Forbidden, Invalid, NotFound
+from onecard.errors import Conflict, Invalid, NotFound
 from onecard.extensions import db
 from onecard.lifecycle import StateMachine
 from onecard.people.models import CATEGORIES
 from onecard.projects import coding
 from onecard.projects.models import CYCLES, LEVELS, PROJECT_STATES, Project
 from onecard.reference import service as reference
-from onecard.reference.models import Bank, Department
+from onecard.reference.models import Bank
 from onecard.staff import permissions
 from onecard.timeutil import utcnow
 from onecard.validation import format_fen, normalize_text, parse_amount_fen
@@ -229,19 +229,6 @@ def snapshot(p: Project) -> dict:
 
 
 # ---------------------------------------------------------------- writing
-def _target_department(actor: Actor, department_id: int | None) -> int:
-    """The department a new project belongs to: the operator's own; the administrator must name one."""
-    if actor.kind == "staff" and actor.role == "dept_operator":
-        if department_id is not None and department_id != actor.department_id:
-            raise Forbidden("只能登记本部门的项目", code="forbidden_scope", field="department_id")
-        return actor.department_id
-    if department_id is None:
-        raise Invalid("请选择项目所属的主管部门", code="department_required", field="department_id")
-    if db.session.get(Department, department_id) is None:
-        raise Invalid("主管部门不存在", code="department_unknown", field="department_id")
-    return department_id
-
-
 def _duplicate(department_id: int, category: str, name: str, exclude_id: int | None = None) -> Project | None:
     stmt = sa.select(Project).where(Project.department_id == department_id, Project.category == category,
                                     Project.name == name)
@@ -257,7 +244,7 @@ def _duplicate_error() -> Conflict:
 def register_project(actor: Actor, values: dict) -> Project:
     """A department operator (own department) or the administrator (any) registers a project, status 待编码."""
     permissions.require(actor, "project.register")
-    department_id = _target_department(actor, values.get("department_id"))
+    department_id = permissions.target_department(actor, values.get("department_id"), what="项目")
     fields = clean_fields(values)
     if _duplicate(department_id, fields["category"], fields["name"]):
         raise _duplicate_error()
@@ -366,7 +353,7 @@ def import_projects(actor: Actor, data, filename: str, *, department_id: int | N
     """Import attachment 2 for one department: every row is checked and nothing is stored unless all are good."""
     from onecard.projects import sheets
     permissions.require(actor, "project.import")
-    department_id = _target_department(actor, department_id)
+    department_id = permissions.target_department(actor, department_id, what="项目")
     rows = sheets.parse_attachment2(data, filename, department_id)
     now = utcnow()
     created = []

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from onecard.actors import Actor
-from onecard.errors import Forbidden, NotFound
+from onecard.errors import Forbidden, Invalid, NotFound
 
 ALL_STAFF = frozenset({"admin", "dept_operator", "dept_reviewer", "finance", "bank_operator", "town_staff",
                        "village_staff", "auditor"})
@@ -91,6 +91,22 @@ def in_scope(actor: Actor, obj) -> bool:
     if role == "village_staff":
         return getattr(obj, "village_id", None) == actor.village_id
     return False
+
+
+def target_department(actor: Actor, department_id: int | None, *, what: str) -> int:
+    """The department a new record (project, contact, agreement) belongs to: a department operator's own,
+    whatever it asks; anyone else who may create one (the bureau) must name an existing department."""
+    if actor.kind == "staff" and actor.role == "dept_operator":
+        if department_id is not None and department_id != actor.department_id:
+            raise Forbidden(f"只能登记本部门的{what}", code="forbidden_scope", field="department_id")
+        return actor.department_id
+    if department_id is None:
+        raise Invalid(f"请选择{what}所属的部门", code="department_required", field="department_id")
+    from onecard.extensions import db
+    from onecard.reference.models import Department
+    if db.session.get(Department, department_id) is None:
+        raise Invalid("部门不存在", code="department_unknown", field="department_id")
+    return department_id
 
 
 def scope_filter(actor: Actor, model, *, department_col=None, bank_col=None, town_col=None, village_col=None):
