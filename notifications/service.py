@@ -226,6 +226,12 @@ def reset_template(actor: Actor, project_code: str | None) -> None:
     db.session.commit()
 
 
+def template_view(actor: Actor, row: NoticeTemplate) -> dict:
+    """One stored template as ``list_templates`` shows it (after an edit)."""
+    key = "default" if row.project_code == text.DEFAULT_KEY else row.project_code
+    return next(t for t in list_templates(actor) if t["project_code"] == key)
+
+
 def list_templates(actor: Actor) -> list[dict]:
     """The default text and every project override, each with the SMS it produces for a sample payment."""
     permissions.require(actor, "notice.template.read")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from notifications import service, text
+from notifications import service
 from notifications.models import STATES
 from onecard.http import Blueprint
 from staff_api.common import SECURITY, current_actor
@@ -115,9 +115,7 @@ def list_templates():
 def set_template(args, project_code):
     """设置默认（project_code 为 default）或某个已编码项目的到账短信文字（人社局管理员），留痕。"""
     actor = current_actor()
-    row = service.set_template(actor, project_code, args["body"])
-    key = "default" if row.project_code == text.DEFAULT_KEY else row.project_code
-    return next(t for t in service.list_templates(actor) if t["project_code"] == key)
+    return service.template_view(actor, service.set_template(actor, project_code, args["body"]))
 
 
 @bp.delete("/notice-templates/<string:project_code>")
