@@ -21,6 +21,7 @@ def init_app(app: Flask) -> Api:
     from citizen_app import assist_pages, pages  # noqa: F401 (assist_pages adds its routes to pages.bp)
     api.register_blueprint(citizen_api.bp)
     app.register_blueprint(pages.bp)
+    app.extensions.setdefault("onecard.error_pages", {})["/m/"] = pages.http_error_page
     from citizen_app import hot_read
     hot_read.install(app)
     return api

@@ -13,10 +13,11 @@ import secrets
 from functools import wraps
 
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from onecard import demo
 from onecard.citizens import service
-from onecard.errors import DomainError, Unauthenticated
+from onecard.errors import DomainError, Unauthenticated, http_message
 from onecard.extensions import db, limiter
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
@@ -105,6 +106,13 @@ def _domain_error(exc: DomainError):
         assist = request.path.startswith("/m/assist")
         return redirect(url_for("citizen_pages.assist_login" if assist else "citizen_pages.login"))
     return _page("m/error.html", exc.status, message=exc.message)
+
+
+@bp.errorhandler(HTTPException)
+def http_error_page(exc: HTTPException):
+    """A phone browser gets a page in plain words, not the API's JSON (too many tries, a missing page...)."""
+    db.session.rollback()
+    return _page("m/error.html", exc.code or 500, message=http_message(exc.code, exc.description)[1])
 
 
 def _form_photo(name: str = "photo") -> bytes | None:

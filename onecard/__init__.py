@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from onecard import config as config_module
 from onecard import passwords, privacy
-from onecard.errors import DomainError
+from onecard.errors import DomainError, http_message
 from onecard.extensions import db, limiter, migrate
 
 log = logging.getLogger("onecard")
@@ -164,6 +164,10 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         db.session.rollback()
+        # Page areas (H5, console) answer in HTML even for URLs no route of theirs matched.
+        for prefix, render in app.extensions.get("onecard.error_pages", {}).items():
+            if request.path.startswith(prefix):
+                return render(exc)
         data = getattr(exc, "data", None) or {}
         messages = data.get("messages") if isinstance(data, dict) else None
         if messages:
@@ -172,11 +176,7 @@ def _register_error_handlers(app: Flask) -> None:
             body = {"code": "invalid", "message": f"{field}：{text}" if field else text, "field": field,
                     "details": messages}
             return jsonify(error=body), 422 if exc.code in (400, 422) else exc.code
-        codes = {400: ("bad_request", "请求格式不正确"), 401: ("unauthenticated", "请先登录"),
-                 403: ("forbidden", "没有权限"), 404: ("not_found", "页面或记录不存在"),
-                 405: ("method_not_allowed", "不支持该请求方法"), 413: ("too_large", "上传文件过大"),
-                 415: ("unsupported_media_type", "不支持的内容类型"), 429: ("rate_limited", "操作过于频繁，请稍后再试")}
-        code, message = codes.get(exc.code or 500, ("http_error", exc.description or "请求错误"))
+        code, message = http_message(exc.code, exc.description)
         response = jsonify(error={"code": code, "message": message, "field": None})
         response.status_code = exc.code or 500
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:

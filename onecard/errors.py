@@ -62,3 +62,18 @@ class RateLimited(DomainError):
 class Unavailable(DomainError):
     status = 503
     default_code = "unavailable"
+
+
+# What the platform says for HTTP-level refusals (no route, wrong method, too large, too frequent): one table for
+# the JSON APIs, the console and the H5 pages.
+HTTP_MESSAGES = {
+    400: ("bad_request", "请求格式不正确"), 401: ("unauthenticated", "请先登录"), 403: ("forbidden", "没有权限"),
+    404: ("not_found", "页面或记录不存在"), 405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("too_large", "上传文件过大"), 415: ("unsupported_media_type", "不支持的内容类型"),
+    429: ("rate_limited", "操作过于频繁，请稍后再试"),
+}
+
+
+def http_message(status: int | None, description: str | None = None) -> tuple[str, str]:
+    """(code, Chinese message) for an HTTP error status."""
+    return HTTP_MESSAGES.get(status or 500, ("http_error", description or "请求错误"))

@@ -140,3 +140,9 @@ def test_phone_login_door_is_rate_limited(client, county):
     codes = [client.post("/m/login/phone", data={"csrf_token": _csrf(client.get("/m/login").get_data(as_text=True))})
              .status_code for _ in range(12)]
     assert codes[:10] == [302] * 10 and codes[-1] == 429
+    r = client.post("/m/login/phone", data={"csrf_token": _csrf(client.get("/m/login").get_data(as_text=True))})
+    assert r.status_code == 429 and r.mimetype == "text/html" and "操作过于频繁" in r.get_data(as_text=True)
+    r = client.get("/m/no-such-page")
+    assert r.status_code == 404 and r.mimetype == "text/html" and "页面或记录不存在" in r.get_data(as_text=True)
+    r = client.get("/api/citizen/v1/no-such-door")
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"      # the API keeps its JSON

@@ -257,3 +257,8 @@ def test_demo_banner_only_on_synthetic_data(client, make_staff, db):
     settings_store.put("demo_synthetic", "true")
     db.session.commit()
     assert "演示数据（合成）" in client.get("/console/").get_data(as_text=True)
+
+
+def test_a_console_url_that_matches_nothing_answers_with_a_page_not_json(client):
+    r = client.get("/console/no-such-page")
+    assert r.status_code == 404 and r.mimetype == "text/html" and "页面或记录不存在" in r.get_data(as_text=True)

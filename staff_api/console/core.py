@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from onecard import demo
 from onecard.actors import Actor
-from onecard.errors import DomainError, Unauthenticated
+from onecard.errors import DomainError, Unauthenticated, http_message
 from onecard.extensions import db
 from onecard.staff import permissions
 from onecard.staff import service as staff_service
@@ -244,11 +244,9 @@ def _domain_error(exc: DomainError):
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
+def http_error_page(exc: HTTPException):
     db.session.rollback()
-    messages = {400: "请求格式不正确", 403: "没有权限", 404: "页面或记录不存在", 405: "不支持该请求方法",
-                413: "上传文件过大", 429: "操作过于频繁，请稍后再试"}
-    return error_page(exc.code or 500, messages.get(exc.code or 500, exc.description or "请求错误"))
+    return error_page(exc.code or 500, http_message(exc.code, exc.description)[1])
 
 
 @bp.app_template_filter("localtime")
