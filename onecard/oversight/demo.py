@@ -16,7 +16,8 @@ from onecard.actors import cli_actor
 from onecard.cards.models import Card
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.oversight import disclosure, summary
+from onecard.oversight import disclosure
+from onecard.payments import ledger
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import ProxyAppointment, Resident, ResidentCategory
 from onecard.projects.models import Project
@@ -119,10 +120,7 @@ def _synthetic_payments(ctx) -> None:
             batch += 2
     if list_rows:
         db.session.execute(sa.insert(RecipientRow), list_rows)
-    if ledger_rows:
-        db.session.execute(sa.insert(LedgerEntry), ledger_rows)
-        # Line ids here are fresh and above every earlier one, so the range is exactly these rows.
-        summary.record_ledger(LedgerEntry.line_id.between(ledger_rows[0]["line_id"], ledger_rows[-1]["line_id"]))
+    ledger.append_entries(ledger_rows)
     db.session.commit()
 
 
@@ -136,11 +134,10 @@ def _insert_synthetic(rows: list[dict]) -> bool:
     line, batch = _next_ids()
     try:
         with db.session.begin_nested():
-            db.session.execute(sa.insert(LedgerEntry), [
+            ledger.append_entries([
                 {"line_id": line + i, "batch_id": batch, "payee_resident_id": None, "route": "own_card",
                  "outcome": "paid", "failure_code": None, "failure_reason": None, "reissue_of_line_id": None, **r}
                 for i, r in enumerate(rows)])
-            summary.record_ledger(LedgerEntry.line_id.between(line, line + len(rows) - 1))
         return True
     except sa.exc.IntegrityError:
         return False

@@ -1,7 +1,8 @@
 """The ledger (台账): the one writer of ledger rows, the department's ledger and the finance supervision report.
 
-``record_outcomes`` is the only code that inserts ledger_entries (set-based, one INSERT ... SELECT per
-result import), so anything that must follow every ledger write (a summary table, a hook) goes there.
+``record_outcomes`` writes the ledger rows of a result import (set-based, one INSERT ... SELECT) and
+``append_entries`` rows no batch line produced (the demo county's history); both end in the oversight
+summary hook, so anything that must follow every ledger write goes here and nowhere else.
 The exports read the append-only ledger_entries only. Text cells are written as strings with a leading
 = + - @ neutralised, so a name or reason can never become a live spreadsheet formula.
 """
@@ -51,6 +52,17 @@ def record_outcomes(batch_id: int, result_at, *, approved_at) -> int:
     # The statistics and risk checks read small tables kept up to date with the ledger, in this transaction.
     oversight_summary.record_ledger(table.c.batch_id == batch_id, table.c.recorded_at == result_at)
     return written
+
+
+def append_entries(rows: list[dict]) -> int:
+    """Insert ready ledger rows (fresh line ids above every earlier one) and count them in the summaries."""
+    if not rows:
+        return 0
+    table = LedgerEntry.__table__
+    db.session.execute(sa.insert(table), rows)
+    line_ids = [r["line_id"] for r in rows]
+    oversight_summary.record_ledger(table.c.line_id.between(min(line_ids), max(line_ids)))
+    return len(rows)
 
 
 def safe_text(value) -> str:
