@@ -40,8 +40,10 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
                 template_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"),
                 static_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "static"))
-    from onecard.http import BoundedIntConverter
+    from onecard.http import BoundedIntConverter, CleanStringConverter
     app.url_map.converters["int"] = BoundedIntConverter    # before any route is registered
+    app.url_map.converters["string"] = CleanStringConverter
+    app.url_map.converters["default"] = CleanStringConverter
     values = config_module.load()
     values.update(config or {})
     config_module.check_production(values)

@@ -3,14 +3,15 @@
 The database stores identifiers and counts as 32-bit INTEGER and money in fen as 64-bit BIGINT. A number a
 client sends that cannot fit is refused where it is read — as 404 in a URL, as a 422 naming the field in
 arguments — instead of reaching the driver, where SQLite raises OverflowError and PostgreSQL "integer out
-of range", both of which would otherwise be a 500.
+of range", both of which would otherwise be a 500. Text with a NUL byte, which PostgreSQL cannot store, is
+refused the same way.
 """
 from __future__ import annotations
 
 import flask_smorest
 from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from onecard.errors import Invalid
 
@@ -31,6 +32,14 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+class CleanStringConverter(UnicodeConverter):
+    """``<string:…>`` that does not match a part with a NUL byte (→ 404): no stored key has one."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]")
+
+
 def _check(schema: Schema, data, path: str = "") -> None:
     if not isinstance(data, dict):
         return
@@ -43,6 +52,9 @@ def _check(schema: Schema, data, path: str = "") -> None:
 
 
 def _check_value(field, value, label: str, name: str) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        # No text column can hold a NUL (PostgreSQL refuses it outright); no real input carries one.
+        raise Invalid("含有不允许的控制字符", code="invalid_characters", field=label)
     if isinstance(field, fields.Integer) and isinstance(value, int) and not isinstance(value, bool):
         bound = int_bound(name)
         if not -bound - 1 <= value <= bound:

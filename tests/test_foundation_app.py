@@ -104,3 +104,11 @@ def test_money_in_fen_may_exceed_32_bits():
         raise AssertionError("an id beyond INTEGER passed")
     except Invalid as exc:
         assert exc.field == "items.1"
+
+
+def test_text_with_a_nul_byte_is_refused_naming_the_field(client, admin):
+    r = client.get("/api/staff/v1/batches?status=sent%00", headers=admin.auth)
+    assert r.status_code == 422 and r.json["error"]["field"] == "status"
+    assert r.json["error"]["code"] == "invalid_characters"
+    r = client.put("/api/staff/v1/notice-templates/P%000501", headers=admin.auth, json={"body": "到账{amount}元"})
+    assert r.status_code == 404
