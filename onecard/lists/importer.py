@@ -4,7 +4,8 @@ The rows stream from onecard.lists.reader in chunks; ``check_chunk`` checks each
 Python with the foundation's validators (onecard.validation) plus the county's reference data
 and encrypts the good rows' sensitive fields. It needs no database, so past a few chunks it runs
 in worker processes while the uploading process reads the file and inserts the chunks, in file
-order, with one DBAPI executemany each. The caller's transaction is rolled back when any row is
+order, with one DBAPI executemany each (and validates a chunk itself when the workers are a chunk
+queue ahead of it). The caller's transaction is rolled back when any row is
 bad, so an upload is stored whole or not at all, while duplicates are still detected by the
 database itself: ``ON CONFLICT DO NOTHING`` and the statement's row count tell that a chunk
 collided with the unique (project, period, person) key, and one look-up per such chunk names
@@ -17,7 +18,7 @@ import io
 import multiprocessing
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -368,21 +369,29 @@ def store_rows(recipient_list: RecipientList, rows: Iterator[tuple[int, tuple]],
         cache_pages = conn.exec_driver_sql("PRAGMA cache_size").scalar()
         conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_UPLOAD_CACHE_KIB}")
     try:
-        pending: deque = deque()
+        # Chunks are inserted in file order, whoever validated them: when the workers already have their
+        # queue full, this process validates the next chunk itself rather than wait for them.
+        pending: deque[Future] = deque()
         for n, chunk in enumerate(chunks):
             if pool is None and workers > 0 and n >= _POOL_AFTER_CHUNKS:
                 pool = _start_pool(workers, validator, head)
-            if pool is None:
+            # Keep every worker fed first; inserting comes after, one chunk per chunk read, so a run of
+            # finished chunks is never inserted all at once while the workers sit idle.
+            if pool is not None and sum(not f.done() for f in pending) < _QUEUED_PER_WORKER * workers:
+                pending.append(pool.submit(_worker_check, chunk))
+            elif not pending:
                 take(check_chunk(validator, chunk, head))
-                continue
-            pending.append(pool.submit(_worker_check, chunk))
-            if len(pending) > 2 * workers:   # bounded: reading waits for the oldest chunk
+            else:
+                pending.append(_completed(check_chunk(validator, chunk, head)))
+            if pending and (pending[0].done() or len(pending) > _MAX_PENDING):
                 take(pending.popleft().result())
         while pending:
             take(pending.popleft().result())
     finally:
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Not waiting for the processes to exit: every result has been taken (or the upload failed
+            # and its chunks are cancelled); the executor reaps them in the background.
+            pool.shutdown(wait=False, cancel_futures=True)
         if cache_pages is not None:
             conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache_pages)}")
     return outcome
@@ -390,8 +399,18 @@ def store_rows(recipient_list: RecipientList, rows: Iterator[tuple[int, tuple]],
 
 SQLITE_UPLOAD_CACHE_KIB = 64 * 1024
 
+# Chunks queued per worker process, and chunks held at most (about 3 MB each once validated).
+_QUEUED_PER_WORKER = 4
+_MAX_PENDING = 16
+
 # Small uploads (the common case, and every test but the pool's own) never pay for starting processes.
 _POOL_AFTER_CHUNKS = 4
+
+
+def _completed(result) -> Future:
+    future: Future = Future()
+    future.set_result(result)
+    return future
 
 
 def _start_pool(workers: int, validator: RowValidator, head: tuple) -> ProcessPoolExecutor:
