@@ -77,3 +77,11 @@ HTTP_MESSAGES = {
 def http_message(status: int | None, description: str | None = None) -> tuple[str, str]:
     """(code, Chinese message) for an HTTP error status."""
     return HTTP_MESSAGES.get(status or 500, ("http_error", description or "请求错误"))
+
+
+def page_message(exc) -> str:
+    """What a page says for an HTTP error: the exception's own words when they were written for people
+    (``for_people``), else the status's message."""
+    if getattr(exc, "for_people", False) and exc.description:
+        return exc.description
+    return http_message(exc.code, exc.description)[1]

@@ -9,8 +9,10 @@ refused the same way.
 from __future__ import annotations
 
 import flask_smorest
+from flask import request
 from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from onecard.errors import Invalid
@@ -22,6 +24,45 @@ INT64_MAX = 2**63 - 1
 def int_bound(name: str) -> int:
     """Money columns (``*_fen``) are BIGINT; every other integer column is INTEGER."""
     return INT64_MAX if name.endswith("_fen") else INT32_MAX
+
+
+def form_id(raw: object) -> int | None:
+    """A row id typed or picked in a page's form, or None for anything no row can have.
+
+    ASCII digits only (``str.isdigit`` also passes "１２３" and "²", which ``int`` reads differently or not at
+    all) and within INTEGER, so a form never sends the database a number it cannot hold.
+    """
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if value <= INT32_MAX else None
+
+
+def form_ids(raws) -> list[int]:
+    """``form_id`` of each value of a multi-valued field (checkboxes), dropping what is not an id."""
+    return [v for v in map(form_id, raws) if v is not None]
+
+
+class UnreadableText(BadRequest):
+    """A page's form or query value holding a NUL byte: 400 with a message for people, naming the field."""
+    for_people = True
+
+    def __init__(self, field: str):
+        super().__init__(f"提交的内容中含有无法识别的字符（字段 {field[:40]}），请删除后重新填写")
+        self.field = field
+
+
+def refuse_unreadable_text() -> None:
+    """``before_request`` of the page areas (H5, console), whose forms are read field by field rather than
+    through the API's parser: a NUL byte in any value or file name is refused before a view sees it."""
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            if "\x00" in value or "\x00" in name:
+                raise UnreadableText(name.replace("\x00", ""))
+    for name, upload in request.files.items(multi=True):
+        if "\x00" in (upload.filename or ""):
+            raise UnreadableText(name)
 
 
 class BoundedIntConverter(IntegerConverter):

@@ -5,6 +5,7 @@ from flask import render_template, request, url_for
 
 from onecard.errors import NotFound
 from onecard.extensions import db
+from onecard.http import form_id
 from onecard.staff import permissions
 from onecard.staff import service as staff_service
 from onecard.staff.models import ROLES, StaffAccount
@@ -17,13 +18,8 @@ from .reference_pages import scope_choices
 SCOPE_FIELDS = ("department_id", "bank_id", "town_id", "village_id")
 
 
-def _int_or_none(name: str) -> int | None:
-    raw = (request.form.get(name) or "").strip()
-    return int(raw) if raw.isdigit() else None
-
-
 def _scope_from_form() -> dict:
-    return {k: _int_or_none(k) for k in SCOPE_FIELDS}
+    return {k: form_id(request.form.get(k)) for k in SCOPE_FIELDS}
 
 
 def _render_list(actor, *, form=None, error=None, status=200):

@@ -21,8 +21,9 @@ from werkzeug.exceptions import HTTPException
 
 from onecard import demo
 from onecard.actors import Actor
-from onecard.errors import DomainError, Unauthenticated, http_message
+from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db
+from onecard.http import refuse_unreadable_text
 from onecard.staff import permissions
 from onecard.staff import service as staff_service
 from onecard.staff.models import ROLES, StaffAccount
@@ -201,6 +202,9 @@ def _synthetic() -> bool:
 
 # ---------------------------------------------------------------- request hooks
 
+bp.before_request(refuse_unreadable_text)
+
+
 @bp.before_request
 def _check_csrf():
     if request.method in ("GET", "HEAD", "OPTIONS"):
@@ -246,7 +250,7 @@ def _domain_error(exc: DomainError):
 @bp.errorhandler(HTTPException)
 def http_error_page(exc: HTTPException):
     db.session.rollback()
-    return error_page(exc.code or 500, http_message(exc.code, exc.description)[1])
+    return error_page(exc.code or 500, page_message(exc))
 
 
 @bp.app_template_filter("localtime")

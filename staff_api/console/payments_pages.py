@@ -14,6 +14,7 @@ from datetime import date
 from flask import render_template, request, send_file, url_for
 
 from onecard.errors import DomainError, Invalid
+from onecard.http import form_id, form_ids
 from onecard.payments import ledger
 from onecard.payments import service as payments
 from onecard.payments.lifecycle import BATCH_LABELS
@@ -56,8 +57,7 @@ def _key() -> str:
 
 
 def _int_arg(name: str, source=None) -> int | None:
-    raw = ((source or request.args).get(name) or "").strip()
-    return int(raw) if raw.isdigit() else None
+    return form_id((source or request.args).get(name))
 
 
 def _text_arg(name: str, source=None) -> str | None:
@@ -97,7 +97,7 @@ def pay_agreement_create(actor):
     shown = {k: form.get(k, "") for k in ("number", "bank_id", "department_id", "payment_schedule",
                                           "feedback_method", "fund_supervision", "reconciliation_method",
                                           "valid_from", "valid_until")}
-    shown["project_ids"] = [int(x) for x in form.getlist("project_ids") if x.isdigit()]
+    shown["project_ids"] = form_ids(form.getlist("project_ids"))
 
     def create():
         return payments.create_agreement(actor, {
@@ -234,7 +234,7 @@ def pay_reissue(actor):
 @page("payment.reissue")
 def pay_reissue_create(actor):
     form = request.form
-    line_ids = [int(x) for x in form.getlist("line_ids") if x.isdigit()]
+    line_ids = form_ids(form.getlist("line_ids"))
     project_id, period = _int_arg("project_id", form) or 0, form.get("period", "")
 
     def run():
