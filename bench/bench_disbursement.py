@@ -137,7 +137,9 @@ def run_cycle(n: int, project, actors, after_step=lambda step: None) -> dict:
     times["export"] = time.perf_counter() - t
     after_step("export")
     path = service.bank_file_path(db.session.get(Batch, b["id"]))
-    # The bank's side (not timed): answer every line, failing 1%.
+    # The bank's side (not timed): answer every line, failing 1%, dated today (its value date).
+    from onecard.timeutil import local_today
+    value_date = local_today().strftime("%Y%m%d")
     layout = bankfiles.RCB
     result_path = path + ".result"
     digest = hashlib.sha256()
@@ -148,7 +150,7 @@ def run_cycle(n: int, project, actors, after_step=lambda step: None) -> dict:
             parts = raw.decode(layout.encoding).rstrip("\r\n").split("|")
             fen = int(parts[4].replace(".", ""))
             flag, code = ("F", "frozen") if i % 100 == 7 else ("S", "")
-            line = "|".join(["DTL", parts[1], parts[4], flag, code, ""]) + "\r\n"
+            line = "|".join(["DTL", parts[1], parts[4], flag, code, "", value_date]) + "\r\n"
             data = line.encode(layout.encoding)
             digest.update(data)
             body.write(data)
@@ -255,13 +257,17 @@ def floor(n: int, db_path: str, project_id: int, list_id: int, department_id: in
         conn.execute(totals, (b,)).fetchone()
         first, last = conn.execute("select min(id), max(id) from batch_lines where batch_id = ?", (b,)).fetchone()
         assert last - first + 1 == n
+        from onecard.timeutil import local_today
+        today = local_today().isoformat()
         rows = (("t", i + 2, first + i, 18300, "failed" if i % 100 == 7 else "paid",
-                 "frozen" if i % 100 == 7 else None, "账户冻结" if i % 100 == 7 else None) for i in range(n))
+                 "frozen" if i % 100 == 7 else None, "账户冻结" if i % 100 == 7 else None, today) for i in range(n))
         conn.executemany("insert into payment_result_staging (token, seq, line_id, amount_fen, outcome, failure_code, "
-                         "failure_reason) values (?, ?, ?, ?, ?, ?, ?)", rows)
+                         "failure_reason, value_date) values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        # The value date (today) as the line's moment: the file was sent today, so no earlier than that.
         conn.execute("update batch_lines set status = s.outcome, outcome = s.outcome, failure_code = s.failure_code, "
-                     "failure_reason = s.failure_reason, result_at = ? from payment_result_staging s "
-                     "where s.token = 't' and batch_lines.batch_id = ? and batch_lines.id = s.line_id", (now, b))
+                     "failure_reason = s.failure_reason, result_at = ?, bank_at = ? from payment_result_staging s "
+                     "where s.token = 't' and batch_lines.batch_id = ? and batch_lines.id = s.line_id",
+                     (now, now, b))
         conn.execute(
             "insert into ledger_entries (line_id, batch_id, project_id, department_id, period, resident_id, "
             "payee_resident_id, route, bank_id, account_last4, account_bidx, town_id, village_id, amount_fen, "
@@ -269,12 +275,13 @@ def floor(n: int, db_path: str, project_id: int, list_id: int, department_id: in
             "select id, batch_id, project_id, department_id, period, resident_id, "
             "case when payee_resident_id != resident_id then payee_resident_id end, route, bank_id, account_last4, "
             "account_bidx, town_id, village_id, amount_fen, outcome, failure_code, failure_reason, "
-            "reissue_of_line_id, ?, ?, ? from batch_lines where batch_id = ? and result_at = ?",
+            "reissue_of_line_id, ?, coalesce(bank_at, ?), ? from batch_lines where batch_id = ? and result_at = ?",
             (now, now, now, b, now))
         conn.execute(
             "insert into arrival_events (payment_key, resident_id, project_id, period, amount_fen, bank_id, "
             "account_last4, paid_at, created_at) select 'line:' || id, resident_id, project_id, period, amount_fen, "
-            "bank_id, account_last4, ?, ? from batch_lines where batch_id = ? and outcome = 'paid' and result_at = ?",
+            "bank_id, account_last4, coalesce(bank_at, ?), ? from batch_lines where batch_id = ? and outcome = 'paid' "
+            "and result_at = ?",
             (now, now, b, now))
         conn.execute("delete from payment_result_staging where token = 't'")
         conn.execute("update batches set status = 'feedback_received' where id = ? and status = 'sent'", (b,))

@@ -1,7 +1,7 @@
 """Times are UTC in the database and Asia/Shanghai on screen."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -27,3 +27,8 @@ def local_str(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def local_today() -> date:
     return datetime.now(SHANGHAI).date()
+
+
+def local_day_start(day: date) -> datetime:
+    """The first moment of a local calendar day, in the stored form (naive UTC)."""
+    return datetime.combine(day, time(0), SHANGHAI).astimezone(UTC).replace(tzinfo=None)

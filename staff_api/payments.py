@@ -89,6 +89,7 @@ class ResultItem(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(["paid", "failed", "S", "F"]))
     failure_code = fields.String(load_default=None)
     reason = fields.String(load_default=None, validate=validate.Length(max=150))
+    value_date = fields.Date(load_default=None, metadata={"description": "入账日期（银行实际处理之日），可不填"})
 
 
 class ResultsIn(KeyIn):
@@ -155,6 +156,7 @@ class LineOut(Schema):
     reissue_of_line_id = fields.Integer(allow_none=True)
     town_id = fields.Integer(allow_none=True)
     village_id = fields.Integer(allow_none=True)
+    bank_date = fields.String(allow_none=True, metadata={"description": "银行回盘的入账日期"})
 
 
 class LinesQuery(Schema):

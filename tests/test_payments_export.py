@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import date
 
 import pytest
 
@@ -51,12 +52,15 @@ def test_payment_file_refuses_when_rows_disagree_with_the_fixed_totals(tmp_path)
 
 
 def test_result_file_round_trip_gives_staging_tuples_and_names_bad_lines():
-    data = bankfiles.write_result_file(bankfiles.RCB, "PB1", [(1, 18300, "S", "", ""), (2, 18300, "F", "frozen", ""),
+    data = bankfiles.write_result_file(bankfiles.RCB, "PB1", [(1, 18300, "S", "", "", date(2026, 11, 5)),
+                                                              (2, 18300, "F", "frozen", ""),
                                                               (3, 5, "F", "other", "柜面核实")])
+    assert b"DTL|1|183.00|S|||20261105\r\n" in data
     header, details, digest = bankfiles.parse_result_file(bankfiles.RCB, io.BytesIO(data))
     assert (header.batch_number, header.count, header.total_fen) == ("PB1", 3, 36605)
-    assert list(details) == [(2, 1, 18300, "paid", None, None), (3, 2, 18300, "failed", "frozen", "账户冻结"),
-                             (4, 3, 5, "failed", "other", "其他原因（柜面核实）")]
+    assert list(details) == [(2, 1, 18300, "paid", None, None, date(2026, 11, 5)),
+                             (3, 2, 18300, "failed", "frozen", "账户冻结", None),
+                             (4, 3, 5, "failed", "other", "其他原因（柜面核实）", None)]
     assert digest.hexdigest() == header.checksum
     bad = data.replace(b"DTL|2|183.00", b"DTL|2|183.0")
     header, details, _ = bankfiles.parse_result_file(bankfiles.RCB, io.BytesIO(bad))
@@ -70,12 +74,14 @@ def test_result_file_blocks_and_odd_lines_read_the_same(layout):
     # Large enough for several read blocks; odd lines (blank, spaced, lower-case, no final line end) take the
     # line-by-line reading in their block and must give what the block reading gives elsewhere.
     n = 60000
-    rows = [(i + 1, 18300 + i % 3, "F" if i % 97 == 5 else "S", "frozen" if i % 97 == 5 else "", "") for i in range(n)]
+    rows = [(i + 1, 18300 + i % 3, "F" if i % 97 == 5 else "S", "frozen" if i % 97 == 5 else "", "",
+             date(2026, 11, 5 + i % 2) if i % 3 else None) for i in range(n)]
     data = bankfiles.write_result_file(layout, "PB1", rows)
     header, details, digest = bankfiles.parse_result_file(layout, io.BytesIO(data))
     plain = list(details)
     assert digest.hexdigest() == header.checksum and len(plain) == n
-    assert plain[5] == (7, 6, 18302, "failed", "frozen", "账户冻结") and plain[6] == (8, 7, 18300, "paid", None, None)
+    assert plain[5] == (7, 6, 18302, "failed", "frozen", "账户冻结", date(2026, 11, 6))
+    assert plain[6] == (8, 7, 18300, "paid", None, None, None)
     head, body = data.split(b"\r\n", 1)
     lines = body.split(b"\r\n")[:-1]
     s = layout.sep.encode()

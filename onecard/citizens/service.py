@@ -12,7 +12,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -34,7 +34,7 @@ from onecard.projects.models import CYCLES, Project
 from onecard.reference.models import Bank, Department, Village
 from onecard.staff import permissions
 from onecard.staff.models import AuthToken, StaffAccount
-from onecard.timeutil import SHANGHAI, local_str, local_today, utcnow
+from onecard.timeutil import local_day_start, local_str, local_today, utcnow
 from onecard.validation import (
     format_yuan,
     normalize_bank_card,
@@ -606,9 +606,7 @@ FAILURE_DEFAULT = ("这笔钱没有发到您的卡上。请带身份证和社保
 
 
 def _year_bounds(year: int) -> tuple[datetime, datetime]:
-    start = datetime(year, 1, 1, tzinfo=SHANGHAI).astimezone(UTC).replace(tzinfo=None)
-    end = datetime(year + 1, 1, 1, tzinfo=SHANGHAI).astimezone(UTC).replace(tzinfo=None)
-    return start, end
+    return local_day_start(date(year, 1, 1)), local_day_start(date(year + 1, 1, 1))
 
 
 _LEDGER = LedgerEntry.__table__

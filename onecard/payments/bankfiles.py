@@ -7,7 +7,11 @@ Generic layout (``generic``, every bank unless listed in LAYOUT_BY_BANK), encode
       D,<line id>,<payee name>,<account>,<amount fen>,<project code>,<period>
     result file
       H,<batch number>,<count>,<total fen>,<sha256 of the detail bytes>
-      D,<line id>,<amount fen>,<S|F>,<failure code>,<bank's reason text>
+      D,<line id>,<amount fen>,<S|F>,<failure code>,<bank's reason text>[,<value date YYYYMMDD>]
+
+The value date (入账日期) is the day the bank paid or refused the line; it is optional (a bank that leaves it
+out gets the import's time as the line's date), and must lie between the day the payment file was sent and
+today.
 
 Rural commercial bank variant (``rcb``), encoded GB18030, fields separated by ``|``, amounts in yuan
 with two decimals, header tag ``HEAD`` and detail tag ``DTL`` (same fields, same order).
@@ -24,6 +28,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from onecard.errors import Invalid
 
@@ -170,12 +175,14 @@ class ResultHeader:
 def write_result_file(layout: Layout, batch_number: str, results: list[tuple]) -> bytes:
     """A bank's result file (used by the demo, the tests and the benchmark's bank side).
 
-    ``results``: (line id, amount fen, 'S' or 'F', failure code, reason text).
+    ``results``: (line id, amount fen, 'S' or 'F', failure code, reason text[, value date]).
     """
     lines = []
-    for line_id, amount, flag, code, reason in results:
-        lines.append(layout.sep.join([layout.detail_tag, str(line_id), layout.money(amount), flag, code or "",
-                                      reason or ""]) + "\r\n")
+    for line_id, amount, flag, code, reason, *value_date in results:
+        fields = [layout.detail_tag, str(line_id), layout.money(amount), flag, code or "", reason or ""]
+        if value_date and value_date[0] is not None:
+            fields.append(value_date[0].strftime("%Y%m%d"))
+        lines.append(layout.sep.join(fields) + "\r\n")
     body = "".join(lines).encode(layout.encoding)
     total = sum(r[1] for r in results)
     header = layout.sep.join([layout.header_tag, batch_number, str(len(results)), layout.money(total),
@@ -208,10 +215,11 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
         # reading, which accepts a superset and names the line it refuses. Both give the same items.
         f = re.escape(sep)
         field = f"([^{f}\\r\\n]*)"
-        well_formed = re.compile(f"^{re.escape(tag)}{f}([0-9]+){f}{field}{f}{field}{f}{field}{f}{field}\\r?\\n",
-                                 re.MULTILINE)
+        well_formed = re.compile(f"^{re.escape(tag)}{f}([0-9]+){f}{field}{f}{field}{f}{field}{f}{field}"
+                                 f"(?:{f}([0-9]{{8}}))?\\r?\\n", re.MULTILINE)
         # A bank answers few distinct amounts: parse each text once (refusals still name their line).
         money: dict[str, int] = {}
+        days: dict[str, date | None] = {"": None}
         no = 1
 
         def amount_of(text: str, no: int) -> int:
@@ -221,6 +229,14 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
                 if len(money) < 10000:
                     money[text] = amount
             return amount
+
+        def day_of(text: str, no: int) -> date | None:
+            day = days.get(text, False)
+            if day is False:
+                day = parse_value_date(text, f"第{no}行")
+                if len(days) < 10000:
+                    days[text] = day
+            return day
 
         for block in _line_blocks(stream):
             matches = None
@@ -233,10 +249,10 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
                     matches = None
             if matches is not None:
                 digest.update(block)
-                for line_id, amount, flag, code, reason in matches:
+                for line_id, amount, flag, code, reason, day in matches:
                     no += 1
                     yield parse_result_item(int(line_id), amount_of(amount, no), flag.strip(), code.strip(),
-                                            reason.strip(), where=f"第{no}行", seq=no)
+                                            reason.strip(), where=f"第{no}行", seq=no, value_date=day_of(day, no))
                 continue
             for raw in io.BytesIO(block):
                 no += 1
@@ -247,10 +263,11 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
                     parts = raw.decode(encoding).rstrip("\r\n").split(sep)
                 except UnicodeDecodeError:
                     raise Invalid(f"第{no}行编码不正确", code="result_file_format", field="file") from None
-                if len(parts) != 6 or parts[0] != tag or not parts[1].strip().isdigit():
+                if len(parts) not in (6, 7) or parts[0] != tag or not parts[1].strip().isdigit():
                     raise Invalid(f"第{no}行格式不正确", code="result_file_format", field="file")
+                day = day_of(parts[6].strip(), no) if len(parts) == 7 else None
                 yield parse_result_item(int(parts[1]), amount_of(parts[2], no), parts[3].strip(), parts[4].strip(),
-                                        parts[5].strip(), where=f"第{no}行", seq=no)
+                                        parts[5].strip(), where=f"第{no}行", seq=no, value_date=day)
 
     return header, details(), digest
 
@@ -271,15 +288,28 @@ def _line_blocks(stream, size: int = 1 << 20):
             yield chunk[:cut]
 
 
+def parse_value_date(text: str, where: str) -> date | None:
+    """A result line's value date, YYYYMMDD (blank: none given)."""
+    if not text:
+        return None
+    try:
+        if len(text) != 8 or not text.isdigit():
+            raise ValueError
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise Invalid(f"{where}入账日期应为8位日期，如 20261105", code="result_file_format", field="file") from None
+
+
 def parse_result_item(line_id: int, amount_fen: int, flag: str, code: str, reason: str, *, where: str,
-                      seq: int) -> tuple:
+                      seq: int, value_date: date | None = None) -> tuple:
     """One result, from a file or the JSON API: S (paid) or F (failed, with a known failure code).
 
-    Returns (seq, line id, amount fen, outcome, failure code, failure reason): the staging row's order.
+    Returns (seq, line id, amount fen, outcome, failure code, failure reason, value date): the staging row's
+    order. Whether the value date is plausible for the batch is checked with the whole file (service).
     """
     flag = flag.upper()
     if flag in ("S", "PAID"):
-        return (seq, line_id, amount_fen, "paid", None, None)
+        return (seq, line_id, amount_fen, "paid", None, None, value_date)
     if flag not in ("F", "FAILED"):
         raise Invalid(f"{where}结果应为 S（成功）或 F（失败）", code="result_file_format", field="file")
     if code not in FAILURE_CODES:
@@ -287,4 +317,5 @@ def parse_result_item(line_id: int, amount_fen: int, flag: str, code: str, reaso
                       code="unknown_failure_code", field="failure_code")
     text = reason[:150] if reason else ""
     label = FAILURE_CODES[code]
-    return (seq, line_id, amount_fen, "failed", code, f"{label}（{text}）" if text and text != label else label)
+    return (seq, line_id, amount_fen, "failed", code, f"{label}（{text}）" if text and text != label else label,
+            value_date)

@@ -23,7 +23,7 @@ from onecard.projects.models import Project
 from onecard.reference.models import Bank
 from onecard.staff.models import StaffAccount
 from onecard.staff.service import actor_for
-from onecard.timeutil import utcnow
+from onecard.timeutil import local_today, utcnow
 
 PERIOD = "2026-10"
 DEPT_PREFIX = {"05": "rs", "03": "mz"}
@@ -102,8 +102,9 @@ def _pay_month(project: Project, prefix: str, failures: list[str]) -> None:
         details = [line.decode(layout.encoding).rstrip("\r\n").split(layout.sep) for line in f if line.strip()]
     money = (lambda s: int(s.replace(".", ""))) if layout.yuan else int
     failing = {int(d[1]): failures[i] for i, d in enumerate(details[3::7][:len(failures)])}
+    # The bank dates its answers (入账日期): the demo's bank answers the same day.
     answer = bankfiles.write_result_file(layout, b["number"], [
-        (int(d[1]), money(d[4]), "F" if int(d[1]) in failing else "S", failing.get(int(d[1]), ""), "")
+        (int(d[1]), money(d[4]), "F" if int(d[1]) in failing else "S", failing.get(int(d[1]), ""), "", local_today())
         for d in details])
     data = io.BytesIO(answer)
     import hashlib

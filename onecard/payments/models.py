@@ -228,7 +228,11 @@ class BatchLine(db.Model):
     failure_code = sa.Column(sa.String(20))
     failure_reason = sa.Column(sa.String(200))
     reissue_of_line_id = sa.Column(sa.Integer, sa.ForeignKey("batch_lines.id"))
-    result_at = sa.Column(sa.DateTime)
+    result_at = sa.Column(sa.DateTime)                                  # when the bank's result was imported
+    # When the bank paid or refused, by the value date of its result: that day's start (local), but never
+    # before the payment file was sent nor after the import. Null when the bank gave no date (then the
+    # ledger and the arrival notice use result_at).
+    bank_at = sa.Column(sa.DateTime)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     __table_args__ = (
         sa.CheckConstraint("status in (" + ",".join(f"'{s}'" for s in LINE_STATES) + ")", name="status"),
@@ -263,6 +267,7 @@ class ResultStaging(db.Model):
     outcome = sa.Column(sa.String(8), nullable=False)
     failure_code = sa.Column(sa.String(20))
     failure_reason = sa.Column(sa.String(200))
+    value_date = sa.Column(sa.Date)                        # the bank's 入账日期, when it gave one
     __table_args__ = (sa.Index("ix_result_staging_token_line", "token", "line_id"),)
 
 

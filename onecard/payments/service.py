@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask import current_app
@@ -36,7 +36,7 @@ from onecard.privacy import blind_index, last4, mask_last4
 from onecard.projects.models import Project
 from onecard.reference.models import Bank
 from onecard.staff import permissions
-from onecard.timeutil import local_today, utcnow
+from onecard.timeutil import local_day_start, local_today, to_local, utcnow
 from onecard.validation import format_yuan, normalize_bank_card, normalize_text, parse_period
 
 permissions.register({
@@ -607,7 +607,8 @@ def line_view(x: BatchLine) -> dict:
             "payee_name": x.payee_name, "bank_id": x.bank_id,
             "account_masked": mask_last4(x.account_last4),
             "outcome": x.outcome, "failure_code": x.failure_code, "failure_reason": x.failure_reason,
-            "reissue_of_line_id": x.reissue_of_line_id, "town_id": x.town_id, "village_id": x.village_id}
+            "reissue_of_line_id": x.reissue_of_line_id, "town_id": x.town_id, "village_id": x.village_id,
+            "bank_date": to_local(x.bank_at).date().isoformat() if x.bank_at else None}
 
 
 # ---------------------------------------------------------------- bank files
@@ -702,7 +703,8 @@ def import_result_json(actor: Actor, batch_id: int, data: dict, *, idempotency_k
         batch = _load(actor, batch_id, "batch.results", for_update=True)
         header = bankfiles.ResultHeader(data["batch_number"], data["count"], data["total_fen"], None)
         details = (bankfiles.parse_result_item(i["line_id"], i["amount_fen"], i["outcome"], i.get("failure_code") or "",
-                                               i.get("reason") or "", where=f"第{n}条", seq=n)
+                                               i.get("reason") or "", where=f"第{n}条", seq=n,
+                                               value_date=i.get("value_date"))
                    for n, i in enumerate(items, start=1))
         return _apply_results(actor, batch, header, details, digest=None)
     body = {"batch_id": batch_id, "data": data}
@@ -727,9 +729,9 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
     _bulk_cache()
     conn = db.session.connection()
     insert = _insert_sql(st.name, ["token", "seq", "line_id", "amount_fen", "outcome", "failure_code",
-                                   "failure_reason"])
+                                   "failure_reason", "value_date"])
     buf: list[tuple] = []
-    for item in details:    # (seq, line id, amount fen, outcome, failure code, failure reason)
+    for item in details:    # (seq, line id, amount fen, outcome, failure code, failure reason, value date)
         count += 1
         fen += item[2]
         buf.append((token, *item))
@@ -747,14 +749,16 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
         problems.append(f"批次合计为 {batch.submitted_count} 笔 {format_yuan(batch.submitted_fen)}，回盘合计为 "
                         f"{header.count} 笔 {format_yuan(header.total_fen)}")
     problems += _line_problems(batch, token, count)
+    now = utcnow()
+    bank_at, date_problems = _value_dates(batch, token, now, unit="条" if digest is None else "行")
+    problems += date_problems
     if problems:
         db.session.rollback()
         _refuse("回盘结果与批次不符，已全部拒收，未做任何变更", problems, "result_rejected")
-    now = utcnow()
     db.session.execute(
         sa.update(_lines).where(_lines.c.batch_id == batch.id, _lines.c.id == st.c.line_id, st.c.token == token)
         .values(status=st.c.outcome, outcome=st.c.outcome, failure_code=st.c.failure_code,
-                failure_reason=st.c.failure_reason, result_at=now))
+                failure_reason=st.c.failure_reason, result_at=now, bank_at=bank_at))
     _write_ledger(batch, now)
     db.session.execute(sa.delete(st).where(st.c.token == token))
     paid_count, paid_fen, failed_count, failed_fen = _outcomes(batch.id)
@@ -762,6 +766,35 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
         "paid_count": paid_count, "paid_fen": paid_fen, "failed_count": failed_count, "failed_fen": failed_fen},
         audit_after={"paid": paid_count, "failed": failed_count})
     return batch_view(batch)
+
+
+def _value_dates(batch: Batch, token: str, now: datetime, *, unit: str):
+    """The staged value dates as each line's ``bank_at`` (a SQL expression over the staging row), and the
+    lines whose date cannot be right: before the day the file was sent, or after today.
+
+    A date becomes the start of that day in local time, but never earlier than the file was sent (a line paid
+    the day it was sent was paid after it was sent) nor later than now. A result has few distinct dates, so
+    they are mapped in Python once each and applied by one CASE.
+    """
+    st = ResultStaging.__table__
+    days = db.session.execute(sa.select(st.c.value_date).where(st.c.token == token, st.c.value_date.is_not(None))
+                              .distinct()).scalars().all()
+    if not days:
+        return None, []
+    sent_at = batch.sent_at or now
+    first_day, today = to_local(sent_at).date(), to_local(now).date()
+    wrong = [d for d in days if not first_day <= d <= today]
+    if wrong:
+        lines = db.session.execute(sa.select(st.c.seq, st.c.value_date).where(st.c.token == token,
+                                                                                st.c.value_date.in_(wrong))
+                                   .order_by(st.c.seq).limit(5)).all()
+        return None, [f"第{seq}{unit}入账日期 {day.isoformat()} 不在代发文件发送之日（{first_day.isoformat()}）"
+                      f"至今天（{today.isoformat()}）之间" for seq, day in lines]
+
+    def moment(day: date) -> datetime:
+        return min(max(local_day_start(day), sent_at), now)
+    return sa.case(*[(st.c.value_date == d, sa.literal(moment(d), sa.DateTime)) for d in days],
+                   else_=sa.null()), []
 
 
 def _line_problems(batch: Batch, token: str, staged: int) -> list[str]:
@@ -828,7 +861,7 @@ def _write_ledger(batch: Batch, now) -> None:
          "created_at"],
         sa.select(sa.literal("line:") + sa.cast(_lines.c.id, sa.String), _lines.c.resident_id, _lines.c.project_id,
                   _lines.c.period, _lines.c.amount_fen, _lines.c.bank_id, _lines.c.account_last4,
-                  sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime))
+                  sa.func.coalesce(_lines.c.bank_at, sa.literal(now, sa.DateTime)), sa.literal(now, sa.DateTime))
         .where(_lines.c.batch_id == batch.id, _lines.c.outcome == "paid", _lines.c.result_at == now)))
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: adf81ee0186d
+Revision ID: be19c00b4033
 Revises: 
-Create Date: 2026-11-26 07:26:01.609237
+Create Date: 2026-11-26 09:57:54.165789
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'adf81ee0186d'
+revision = 'be19c00b4033'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -186,6 +186,7 @@ def upgrade():
     sa.Column('outcome', sa.String(length=8), nullable=False),
     sa.Column('failure_code', sa.String(length=20), nullable=True),
     sa.Column('failure_reason', sa.String(length=200), nullable=True),
+    sa.Column('value_date', sa.Date(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_result_staging'))
     )
     with op.batch_alter_table('payment_result_staging', schema=None) as batch_op:
@@ -1017,6 +1018,7 @@ def upgrade():
     sa.Column('failure_reason', sa.String(length=200), nullable=True),
     sa.Column('reissue_of_line_id', sa.Integer(), nullable=True),
     sa.Column('result_at', sa.DateTime(), nullable=True),
+    sa.Column('bank_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name=op.f('ck_batch_lines_outcome')),
     sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_batch_lines_route')),
