@@ -58,7 +58,7 @@ def test_result_file_round_trip_gives_staging_tuples_and_names_bad_lines():
     assert b"DTL|1|183.00|S|||20261105\r\n" in data
     header, details, digest = bankfiles.parse_result_file(bankfiles.RCB, io.BytesIO(data))
     assert (header.batch_number, header.count, header.total_fen) == ("PB1", 3, 36605)
-    assert list(details) == [(2, 1, 18300, "paid", None, None, date(2026, 11, 5)),
+    assert list(details) == [(2, 1, 18300, "paid", None, None, "2026-11-05"),
                              (3, 2, 18300, "failed", "frozen", "账户冻结", None),
                              (4, 3, 5, "failed", "other", "其他原因（柜面核实）", None)]
     assert digest.hexdigest() == header.checksum
@@ -80,7 +80,7 @@ def test_result_file_blocks_and_odd_lines_read_the_same(layout):
     header, details, digest = bankfiles.parse_result_file(layout, io.BytesIO(data))
     plain = list(details)
     assert digest.hexdigest() == header.checksum and len(plain) == n
-    assert plain[5] == (7, 6, 18302, "failed", "frozen", "账户冻结", date(2026, 11, 6))
+    assert plain[5] == (7, 6, 18302, "failed", "frozen", "账户冻结", "2026-11-06")
     assert plain[6] == (8, 7, 18300, "paid", None, None, None)
     head, body = data.split(b"\r\n", 1)
     lines = body.split(b"\r\n")[:-1]

@@ -219,7 +219,7 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
                                  f"(?:{f}([0-9]{{8}}))?\\r?\\n", re.MULTILINE)
         # A bank answers few distinct amounts: parse each text once (refusals still name their line).
         money: dict[str, int] = {}
-        days: dict[str, date | None] = {"": None}
+        days: dict[str, str | None] = {"": None}
         no = 1
 
         def amount_of(text: str, no: int) -> int:
@@ -230,10 +230,11 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
                     money[text] = amount
             return amount
 
-        def day_of(text: str, no: int) -> date | None:
+        def day_of(text: str, no: int) -> str | None:
             day = days.get(text, False)
             if day is False:
-                day = parse_value_date(text, f"第{no}行")
+                parsed = parse_value_date(text, f"第{no}行")
+                day = parsed.isoformat() if parsed else None
                 if len(days) < 10000:
                     days[text] = day
             return day
@@ -301,12 +302,15 @@ def parse_value_date(text: str, where: str) -> date | None:
 
 
 def parse_result_item(line_id: int, amount_fen: int, flag: str, code: str, reason: str, *, where: str,
-                      seq: int, value_date: date | None = None) -> tuple:
+                      seq: int, value_date: date | str | None = None) -> tuple:
     """One result, from a file or the JSON API: S (paid) or F (failed, with a known failure code).
 
-    Returns (seq, line id, amount fen, outcome, failure code, failure reason, value date): the staging row's
-    order. Whether the value date is plausible for the batch is checked with the whole file (service).
+    Returns (seq, line id, amount fen, outcome, failure code, failure reason, value date as ISO text): the
+    staging row's order (a date as text is how SQLite stores it, and PostgreSQL casts it). Whether the
+    value date is plausible for the batch is checked with the whole file (service).
     """
+    if isinstance(value_date, date):
+        value_date = value_date.isoformat()
     flag = flag.upper()
     if flag in ("S", "PAID"):
         return (seq, line_id, amount_fen, "paid", None, None, value_date)
