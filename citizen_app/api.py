@@ -146,6 +146,8 @@ class SubsidyItem(Schema):
     account_last4 = fields.String()
     failure_reason = fields.String(allow_none=True)
     what_to_do = fields.String(allow_none=True)
+    received_for = fields.String(allow_none=True, metadata={
+        "description": "为他人发放到本人卡上时的说明（到户补贴发给户主、代管代领），否则为空"})
 
 
 class SubsidyPage(Schema):

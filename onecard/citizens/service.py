@@ -610,6 +610,12 @@ def _year_bounds(year: int) -> tuple[datetime, datetime]:
 
 
 _LEDGER = LedgerEntry.__table__
+_RESIDENTS = Resident.__table__
+
+
+def _mine(resident):
+    """Ledger entries a resident may see: listed under their name, or paid into their card for someone else."""
+    return (_LEDGER.c.resident_id == resident) | (_LEDGER.c.payee_resident_id == resident)
 _PROJECTS = Project.__table__
 _BANKS = Bank.__table__
 
@@ -617,20 +623,26 @@ _BANKS = Bank.__table__
 def _page_statement(resident) -> sa.Select:
     """The page read for ``resident`` (a bind parameter, or the token's resident as a scalar subquery).
 
-    One query on the (resident_id, occurred_at) index reads only the shown columns, with the
-    year's paid SUM as a scalar subquery (the database evaluates it once).
+    The resident's own payments (listed under their name, wherever they were paid) and the payments made into
+    their card for someone else (the household's 到户 money paid to its head, a ward's money paid to the legal
+    proxy), each of the latter with the name of the person it was for. One query on the (resident_id,
+    occurred_at) and (payee_resident_id, occurred_at) indexes reads only the shown columns, with the year's
+    paid SUM of the resident's own payments as a scalar subquery (the database evaluates it once).
     """
+    beneficiary = (sa.select(_RESIDENTS.c.name).where(_RESIDENTS.c.id == _LEDGER.c.resident_id)
+                   .scalar_subquery())
     year_total = (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
                   .where(_LEDGER.c.resident_id == resident, _LEDGER.c.outcome == "paid",
                          _LEDGER.c.occurred_at >= sa.bindparam("start"), _LEDGER.c.occurred_at < sa.bindparam("end")))
     return (
         sa.select(_LEDGER.c.id, _LEDGER.c.period, _LEDGER.c.amount_fen, _LEDGER.c.outcome, _LEDGER.c.failure_code,
                   _LEDGER.c.failure_reason, _LEDGER.c.occurred_at, _LEDGER.c.account_last4, _LEDGER.c.project_id,
-                  _PROJECTS.c.name.label("project_name"), _BANKS.c.name.label("bank_name"),
+                  _PROJECTS.c.name.label("project_name"), _BANKS.c.name.label("bank_name"), _LEDGER.c.route,
+                  sa.case((_LEDGER.c.payee_resident_id == resident, beneficiary), else_=None).label("for_name"),
                   year_total.scalar_subquery().label("year_total"))
         .select_from(_LEDGER.join(_PROJECTS, _PROJECTS.c.id == _LEDGER.c.project_id)
                      .join(_BANKS, _BANKS.c.id == _LEDGER.c.bank_id))
-        .where(_LEDGER.c.resident_id == resident)
+        .where(_mine(resident))
         .order_by(_LEDGER.c.occurred_at.desc(), _LEDGER.c.id.desc())
         .limit(sa.bindparam("lim", type_=sa.Integer)).offset(sa.bindparam("off", type_=sa.Integer))
     )
@@ -715,6 +727,13 @@ def _local_date(occurred_at: datetime | str) -> str:
 _yuan = functools.lru_cache(maxsize=4096)(format_yuan)    # a county pays few distinct amounts
 
 
+def _received_for(route: str | None, name: str) -> str:
+    """Why a payment for someone else came to this resident's card, in words (the name masked)."""
+    if route == "proxy":
+        return f"代{mask_name(name)}领取（您是其法定代管代持人）"
+    return f"{mask_name(name)}名下的到户补贴，发放到户主社保卡"
+
+
 def _subsidy_page(rows: list[tuple], resident_id: int | None, args: dict) -> dict:
     """The page document from the page read's rows (the year total comes with them, else its own query)."""
     per_page = args["per_page"]
@@ -726,7 +745,7 @@ def _subsidy_page(rows: list[tuple], resident_id: int | None, args: dict) -> dic
                                                    "end": args["end"]}).scalar())
     items = []
     for (id_, period, amount_fen, outcome, failure_code, failure_reason, occurred_at, account_last4, project_id,
-         project_name, bank_name, _total) in rows[:per_page]:
+         project_name, bank_name, route, for_name, _total) in rows[:per_page]:
         failed = outcome == "failed"
         items.append({
             "id": id_, "project_id": project_id, "project_name": project_name, "period": period,
@@ -735,6 +754,7 @@ def _subsidy_page(rows: list[tuple], resident_id: int | None, args: dict) -> dic
             "bank_name": bank_name, "account_last4": account_last4,
             "failure_reason": failure_reason if failed else None,
             "what_to_do": FAILURE_ADVICE.get(failure_code or "", FAILURE_DEFAULT) if failed else None,
+            "received_for": _received_for(route, for_name) if for_name is not None else None,
         })
     return {"items": items, "page": args["page"], "per_page": per_page, "has_next": len(rows) > per_page,
             "year": args["year"], "year_total_fen": total, "year_total": format_yuan(total)}
@@ -781,8 +801,7 @@ def file_complaint(actor: Actor, resident_id: int, text: str, *, ledger_entry_id
     department_id = None
     if ledger_entry_id:
         entry = db.session.execute(sa.select(LedgerEntry.project_id, LedgerEntry.department_id)
-                                   .where(LedgerEntry.id == ledger_entry_id,
-                                          LedgerEntry.resident_id == resident_id)).first()
+                                   .where(LedgerEntry.id == ledger_entry_id, _mine(resident_id))).first()
         if entry is None:
             raise NotFound("没有找到这笔发放记录", code="ledger_entry_not_found", field="ledger_entry_id")
         project_id, department_id = entry.project_id, entry.department_id

@@ -67,6 +67,10 @@ class LedgerEntry(db.Model):
         sa.CheckConstraint("route in ('own_card','head_card','proxy','passbook')", name="route"),
         sa.CheckConstraint("outcome = 'paid' or failure_reason is not null", name="failure_has_reason"),
         sa.Index("ix_ledger_resident_time", "resident_id", "occurred_at"),
+        # Money paid into someone else's card (household head, legal proxy): few rows, read by that payee.
+        sa.Index("ix_ledger_payee_time", "payee_resident_id", "occurred_at",
+                 sqlite_where=sa.text("payee_resident_id IS NOT NULL"),
+                 postgresql_where=sa.text("payee_resident_id IS NOT NULL")),
         sa.Index("ix_ledger_project_period", "project_id", "period"),
     )
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: be19c00b4033
+Revision ID: 7d73b0d12045
 Revises: 
-Create Date: 2026-11-26 09:57:54.165789
+Create Date: 2026-11-26 10:03:21.240633
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'be19c00b4033'
+revision = '7d73b0d12045'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -709,6 +709,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_ledger_entries_bank_id'), ['bank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entries_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entries_department_id'), ['department_id'], unique=False)
+        batch_op.create_index('ix_ledger_payee_time', ['payee_resident_id', 'occurred_at'], unique=False, sqlite_where=sa.text('payee_resident_id IS NOT NULL'), postgresql_where=sa.text('payee_resident_id IS NOT NULL'))
         batch_op.create_index('ix_ledger_project_period', ['project_id', 'period'], unique=False)
         batch_op.create_index('ix_ledger_resident_time', ['resident_id', 'occurred_at'], unique=False)
 
@@ -1137,6 +1138,7 @@ def downgrade():
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_resident_time')
         batch_op.drop_index('ix_ledger_project_period')
+        batch_op.drop_index('ix_ledger_payee_time', sqlite_where=sa.text('payee_resident_id IS NOT NULL'), postgresql_where=sa.text('payee_resident_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_ledger_entries_department_id'))
         batch_op.drop_index(batch_op.f('ix_ledger_entries_batch_id'))
         batch_op.drop_index(batch_op.f('ix_ledger_entries_bank_id'))
