@@ -73,3 +73,15 @@ def test_the_legal_proxy_sees_the_wards_payment_and_may_ask_about_it(client, pay
     r = client.post("/api/citizen/v1/complaints", headers=citizen_login(p["周海燕"]),
                     json={"text": "代领的钱什么时候到？", "ledger_entry_id": entry})
     assert r.status_code == 201, r.json
+
+
+def test_a_household_subsidy_paid_to_the_heads_passbook_says_so(client, db, pay, citizen_login):
+    from onecard.people.models import Household
+    from tests.factories import make_resident
+    head = pay.people["颜庆云"]          # no usable card: the household is paid through his 一本通 account
+    member = make_resident(head.town_id, head.village_id, name="颜秀梅",
+                           household=db.session.get(Household, head.household_id))
+    make_list(pay.household, [(member, 9500, "not_applied")])
+    _pay_all(client, pay, pay.household, pay.agri_operator, pay.agri_reviewer, pay.abc, bankfiles.GENERIC)
+    items = _subsidies(client, citizen_login, head)["items"]
+    assert [x["received_for"] for x in items] == ["颜*梅名下的到户补贴，发放到户主一本通账户"]

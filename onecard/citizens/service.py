@@ -611,13 +611,13 @@ def _year_bounds(year: int) -> tuple[datetime, datetime]:
 
 _LEDGER = LedgerEntry.__table__
 _RESIDENTS = Resident.__table__
+_PROJECTS = Project.__table__
+_BANKS = Bank.__table__
 
 
 def _mine(resident):
     """Ledger entries a resident may see: listed under their name, or paid into their card for someone else."""
     return (_LEDGER.c.resident_id == resident) | (_LEDGER.c.payee_resident_id == resident)
-_PROJECTS = Project.__table__
-_BANKS = Bank.__table__
 
 
 def _page_statement(resident) -> sa.Select:
@@ -731,7 +731,7 @@ def _received_for(route: str | None, name: str) -> str:
     """Why a payment for someone else came to this resident's card, in words (the name masked)."""
     if route == "proxy":
         return f"代{mask_name(name)}领取（您是其法定代管代持人）"
-    return f"{mask_name(name)}名下的到户补贴，发放到户主社保卡"
+    return f"{mask_name(name)}名下的到户补贴，发放到户主{'一本通账户' if route == 'passbook' else '社保卡'}"
 
 
 def _subsidy_page(rows: list[tuple], resident_id: int | None, args: dict) -> dict:
