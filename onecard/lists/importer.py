@@ -344,8 +344,9 @@ def store_rows(recipient_list: RecipientList, rows: Iterator[tuple[int, tuple]],
 
     ``too_many(limit)`` is raised as soon as the row count passes ``max_rows``. With ``workers`` > 0, a
     file longer than a few chunks is validated and encrypted by that many worker processes while this
-    one reads and inserts; chunks are inserted in file order, at most a few in flight (memory stays flat),
-    and every error keeps its row number. The workers get the validator's plain data and the keys only.
+    one reads and inserts (validating chunks itself whenever the workers' queues are full); chunks are
+    inserted in file order, at most ``_MAX_PENDING`` held (memory stays flat), and every error keeps its row
+    number. The workers get the validator's plain data and the keys only.
     """
     outcome = ImportOutcome()
     conn = db.session.connection()
