@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from onecard.citizens import service
 from onecard.extensions import limiter
-from onecard.http import Blueprint
+from onecard.http import Blueprint, form_int
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
 SECURITY = [{"bearer": []}]
@@ -388,8 +388,8 @@ def plain_subsidy_args(query) -> dict | None:
         raw = query.get(name)
         if raw is None:
             args[name] = default
-        elif raw.isdigit() and raw.isascii() and len(raw) <= 9 and low <= int(raw) <= high:
-            args[name] = int(raw)
+        elif (value := form_int(raw)) is not None and low <= value <= high:
+            args[name] = value
         else:
             return None
     return args

@@ -12,7 +12,7 @@ from citizen_app.pages import STAFF_COOKIE, _form_photo, _page, bp
 from onecard.citizens import service
 from onecard.errors import DomainError, Unauthenticated
 from onecard.extensions import db, limiter
-from onecard.http import form_id
+from onecard.http import form_int
 from onecard.staff import service as staff_service
 
 
@@ -24,7 +24,7 @@ def _staff():
 
 
 def _consent_id() -> int | None:
-    return form_id(request.values.get("consent_id"))
+    return form_int(request.values.get("consent_id"))
 
 
 @bp.route("/assist/login", methods=["GET", "POST"])
@@ -84,7 +84,7 @@ def assist_resident(resident_id):
                 message = "已为居民激活社保卡"
             elif step == "apply":
                 f = request.form
-                service.assist_apply(actor, resident_id, consent_id, bank_id=form_id(f.get("bank_id")) or 0,
+                service.assist_apply(actor, resident_id, consent_id, bank_id=form_int(f.get("bank_id")) or 0,
                                      delivery=f.get("delivery", "branch"), branch=f.get("branch"),
                                      postal_address=f.get("postal_address"), photo=_form_photo())
                 message = "已为居民提交申领"

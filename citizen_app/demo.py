@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from onecard import settings_store
 from onecard.cards.models import Card
 from onecard.extensions import db
-from onecard.http import form_ids
+from onecard.http import form_ints
 from onecard.people.models import Resident
 from onecard.staff.models import StaffAccount
 
@@ -56,7 +56,7 @@ def demo_residents() -> list[dict]:
     from onecard.privacy import mask_name
     raw = settings_store.get(SETTING) or ""
     out = []
-    for rid in form_ids(raw.split(",")):
+    for rid in form_ints(raw.split(",")):
         r = db.session.get(Resident, rid)
         if r is not None:
             view = cards.status_view(cards.live_card(rid))

@@ -19,7 +19,7 @@ from onecard import demo
 from onecard.citizens import service
 from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db, limiter
-from onecard.http import form_id, refuse_unreadable_text
+from onecard.http import form_int, refuse_unreadable_text
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
 
@@ -158,7 +158,7 @@ def login():
         try:
             ident = (request.form.get("id_number") or "").strip()
             rid = request.form.get("resident_id", "")
-            result = service.dev_login(id_number=ident or None, resident_id=form_id(rid),
+            result = service.dev_login(id_number=ident or None, resident_id=form_int(rid),
                                        ip=request.remote_addr, channel="h5")
         except DomainError as exc:
             db.session.rollback()
@@ -193,7 +193,7 @@ def bind():
                 service.bind(ctx, None, None, request.form.get("code", ""))
                 return redirect(url_for("citizen_pages.card"))
             if request.form.get("step") == "demo":
-                sent = service.request_binding_code_for_demo(ctx, form_id(request.form.get("resident_id")) or 0)
+                sent = service.request_binding_code_for_demo(ctx, form_int(request.form.get("resident_id")) or 0)
             else:
                 sent = service.request_binding_code(ctx, request.form.get("name", ""),
                                                     request.form.get("id_number", ""))
@@ -220,7 +220,7 @@ def apply(ctx):
     error = None
     if request.method == "POST":
         f = request.form
-        kwargs = dict(bank_id=form_id(f.get("bank_id")) or 0, delivery=f.get("delivery", "branch"),
+        kwargs = dict(bank_id=form_int(f.get("bank_id")) or 0, delivery=f.get("delivery", "branch"),
                       branch=f.get("branch"), postal_address=f.get("postal_address"), photo=_form_photo())
         try:
             if card["can_replace"]:
@@ -268,7 +268,7 @@ def loss(ctx):
 @resident_page
 def subsidies(ctx):
     page = request.args.get("page", "1")
-    data = service.my_subsidies(ctx.resident_id, page=form_id(page) or 1, per_page=10)
+    data = service.my_subsidies(ctx.resident_id, page=form_int(page) or 1, per_page=10)
     return _page("m/subsidies.html", data=data)
 
 
@@ -285,7 +285,7 @@ def complaints(ctx):
         entry = request.form.get("ledger_entry_id", "")
         try:
             service.file_complaint(ctx.actor(), ctx.resident_id, request.form.get("text", ""),
-                                   ledger_entry_id=form_id(entry))
+                                   ledger_entry_id=form_int(entry))
             done = "您的问题已提交，主管部门答复后会显示在这里。"
         except DomainError as exc:
             db.session.rollback()

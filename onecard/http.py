@@ -26,8 +26,8 @@ def int_bound(name: str) -> int:
     return INT64_MAX if name.endswith("_fen") else INT32_MAX
 
 
-def form_id(raw: object) -> int | None:
-    """A row id typed or picked in a page's form, or None for anything no row can have.
+def form_int(raw: object) -> int | None:
+    """A whole number typed or picked in a page's form or a plain query (a row id, a page, a year), or None.
 
     ASCII digits only (``str.isdigit`` also passes "１２３" and "²", which ``int`` reads differently or not at
     all) and within INTEGER, so a form never sends the database a number it cannot hold.
@@ -39,9 +39,9 @@ def form_id(raw: object) -> int | None:
     return value if value <= INT32_MAX else None
 
 
-def form_ids(raws) -> list[int]:
-    """``form_id`` of each value of a multi-valued field (checkboxes), dropping what is not an id."""
-    return [v for v in map(form_id, raws) if v is not None]
+def form_ints(raws) -> list[int]:
+    """``form_int`` of each value of a multi-valued field (checkboxes), dropping what is not an id."""
+    return [v for v in map(form_int, raws) if v is not None]
 
 
 class UnreadableText(BadRequest):

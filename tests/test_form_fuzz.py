@@ -184,11 +184,11 @@ def test_h5_forms_answer_hostile_values_without_a_server_error(app, county):
 # ---------------------------------------------------------------- the rules the fuzzing found missing
 
 def test_form_ids_are_ascii_digits_within_integer():
-    from onecard.http import form_id, form_ids
-    assert form_id(" 42 ") == 42 and form_id("2147483647") == 2147483647
+    from onecard.http import form_int, form_ints
+    assert form_int(" 42 ") == 42 and form_int("2147483647") == 2147483647
     for text in ("", "abc", "-1", "１２３", "²", "2147483648", "99999999999999999999", "4.2", None):
-        assert form_id(text) is None, text
-    assert form_ids(["3", "x", "１", "7"]) == [3, 7]
+        assert form_int(text) is None, text
+    assert form_ints(["3", "x", "１", "7"]) == [3, 7]
 
 
 @pytest.mark.usefixtures("citizen_env")
@@ -223,3 +223,20 @@ def test_console_department_beyond_any_id_is_a_refusal_on_the_form(app, make_sta
                                                "cycle": "monthly", "department_id": "99999999999999999999"})
     assert r.status_code == 422
     assert "系统内部错误" not in r.get_data(as_text=True)
+
+
+def test_console_text_with_a_nul_byte_is_refused_in_plain_words_and_nothing_is_stored(app, make_staff, db):
+    import sqlalchemy as sa
+
+    from onecard.staff.models import StaffAccount
+    from tests.test_console_auth import hidden
+    admin = make_staff("admin")
+    client = app.test_client()
+    console_login(client, admin.username)
+    page = client.get("/console/accounts")
+    r = client.post("/console/accounts", data={**hidden(page), "username": "mz\x00new", "display_name": "民政经办新",
+                                               "role": "auditor", "password": "Initial2026pw"})
+    assert r.status_code == 400
+    body = r.get_data(as_text=True)
+    assert "无法识别的字符（字段 username）" in body and "Initial2026pw" not in body
+    assert db.session.execute(sa.select(StaffAccount).where(StaffAccount.display_name == "民政经办新")).first() is None

@@ -31,6 +31,13 @@ _LEDGER_COLUMNS = ["line_id", "batch_id", "project_id", "department_id", "period
                    "recorded_at"]
 
 
+def moved_at(result_at):
+    """When a batch line's money moved, as the ledger and the arrival notice both record it: the bank's own
+    date for the line (``bank_at``) when its result gave one, else the time the result was imported."""
+    lines = BatchLine.__table__
+    return sa.func.coalesce(lines.c.bank_at, sa.literal(result_at, sa.DateTime))
+
+
 def record_outcomes(batch_id: int, result_at, *, approved_at) -> int:
     """Append one ledger entry per line of batch ``batch_id`` whose bank result was recorded at ``result_at``.
 
@@ -44,9 +51,8 @@ def record_outcomes(batch_id: int, result_at, *, approved_at) -> int:
         sa.case((lines.c.payee_resident_id != lines.c.resident_id, lines.c.payee_resident_id), else_=None),
         lines.c.route, lines.c.bank_id, lines.c.account_last4, lines.c.account_bidx, lines.c.town_id,
         lines.c.village_id, lines.c.amount_fen, lines.c.outcome, lines.c.failure_code, lines.c.failure_reason,
-        lines.c.reissue_of_line_id, sa.literal(approved_at, sa.DateTime),
-        # occurred_at: the bank's own date for the line when its result gave one, else the import's time.
-        sa.func.coalesce(lines.c.bank_at, sa.literal(result_at, sa.DateTime)), sa.literal(result_at, sa.DateTime),
+        lines.c.reissue_of_line_id, sa.literal(approved_at, sa.DateTime), moved_at(result_at),
+        sa.literal(result_at, sa.DateTime),
     ).where(lines.c.batch_id == batch_id, lines.c.outcome.is_not(None), lines.c.result_at == result_at)
     table = LedgerEntry.__table__
     written = db.session.execute(sa.insert(table).from_select(_LEDGER_COLUMNS, sel)).rowcount

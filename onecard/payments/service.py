@@ -861,7 +861,7 @@ def _write_ledger(batch: Batch, now) -> None:
          "created_at"],
         sa.select(sa.literal("line:") + sa.cast(_lines.c.id, sa.String), _lines.c.resident_id, _lines.c.project_id,
                   _lines.c.period, _lines.c.amount_fen, _lines.c.bank_id, _lines.c.account_last4,
-                  sa.func.coalesce(_lines.c.bank_at, sa.literal(now, sa.DateTime)), sa.literal(now, sa.DateTime))
+                  ledger.moved_at(now), sa.literal(now, sa.DateTime))
         .where(_lines.c.batch_id == batch.id, _lines.c.outcome == "paid", _lines.c.result_at == now)))
 
 

@@ -5,7 +5,7 @@ from flask import render_template, request, url_for
 
 from onecard.errors import NotFound
 from onecard.extensions import db
-from onecard.http import form_id
+from onecard.http import form_int
 from onecard.staff import permissions
 from onecard.staff import service as staff_service
 from onecard.staff.models import ROLES, StaffAccount
@@ -19,7 +19,7 @@ SCOPE_FIELDS = ("department_id", "bank_id", "town_id", "village_id")
 
 
 def _scope_from_form() -> dict:
-    return {k: form_id(request.form.get(k)) for k in SCOPE_FIELDS}
+    return {k: form_int(request.form.get(k)) for k in SCOPE_FIELDS}
 
 
 def _render_list(actor, *, form=None, error=None, status=200):

@@ -14,7 +14,7 @@ from flask import redirect, render_template, request, send_file, url_for
 
 from onecard.errors import DomainError
 from onecard.extensions import db
-from onecard.http import form_id
+from onecard.http import form_int
 from onecard.lists import matching
 from onecard.lists import service as lists
 from onecard.lists.models import MATCH_RESULTS
@@ -42,7 +42,7 @@ def _xlsx(data: bytes, name: str):
 
 
 def _int_arg(source, name: str) -> int | None:
-    return form_id(source.get(name))
+    return form_int(source.get(name))
 
 
 def _act_then(actor, action, *, done, then, on_error, used_then):

@@ -14,7 +14,7 @@ from datetime import date
 from flask import render_template, request, send_file, url_for
 
 from onecard.errors import DomainError, Invalid
-from onecard.http import form_id, form_ids
+from onecard.http import form_int, form_ints
 from onecard.payments import ledger
 from onecard.payments import service as payments
 from onecard.payments.lifecycle import BATCH_LABELS
@@ -57,7 +57,7 @@ def _key() -> str:
 
 
 def _int_arg(name: str, source=None) -> int | None:
-    return form_id((source or request.args).get(name))
+    return form_int((source or request.args).get(name))
 
 
 def _text_arg(name: str, source=None) -> str | None:
@@ -97,7 +97,7 @@ def pay_agreement_create(actor):
     shown = {k: form.get(k, "") for k in ("number", "bank_id", "department_id", "payment_schedule",
                                           "feedback_method", "fund_supervision", "reconciliation_method",
                                           "valid_from", "valid_until")}
-    shown["project_ids"] = form_ids(form.getlist("project_ids"))
+    shown["project_ids"] = form_ints(form.getlist("project_ids"))
 
     def create():
         return payments.create_agreement(actor, {
@@ -234,7 +234,7 @@ def pay_reissue(actor):
 @page("payment.reissue")
 def pay_reissue_create(actor):
     form = request.form
-    line_ids = form_ids(form.getlist("line_ids"))
+    line_ids = form_ints(form.getlist("line_ids"))
     project_id, period = _int_arg("project_id", form) or 0, form.get("period", "")
 
     def run():
