@@ -5,6 +5,7 @@ API, the citizen service, the notification webhooks, error handlers and CLI.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sqlite3
@@ -19,9 +20,14 @@ from werkzeug.exceptions import HTTPException
 from onecard import config as config_module
 from onecard import passwords, privacy
 from onecard.errors import DomainError, http_message
-from onecard.extensions import db, limiter, migrate
+from onecard.extensions import db as _db  # not `db`: that name is the submodule onecard.db
+from onecard.extensions import limiter, migrate
 
 log = logging.getLogger("onecard")
+
+# The doors into the core, composed here and nowhere else: the domain never imports a door. Each
+# door module has init_app(app), which registers its routes, error pages and CLI commands.
+DOORS = ("staff_api", "console", "citizen_app", "notifications")
 
 
 @event.listens_for(Engine, "connect")
@@ -69,17 +75,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     from onecard import models  # noqa: F401  (the whole schema for migrations)
 
-    db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    _db.init_app(app)
+    migrate.init_app(app, _db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     limiter.init_app(app)
     _install_logging(app)
 
-    import citizen_app
-    import notifications
-    import staff_api
-    staff_api.init_app(app)
-    citizen_app.init_app(app)
-    notifications.init_app(app)
+    for door in DOORS:
+        importlib.import_module(door).init_app(app)
 
     _register_health(app)
     _register_error_handlers(app)   # last: overrides flask-smorest's generic handlers
@@ -123,9 +125,9 @@ def _register_health(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
         try:
-            db.session.execute(sa.text("SELECT 1"))
+            _db.session.execute(sa.text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
-            db.session.rollback()
+            _db.session.rollback()
             log.warning("health check: database unreachable: %s", exc.__class__.__name__)
             return jsonify(status="degraded", db="unreachable", reason="数据库无法连接"), 503
         return jsonify(status="ok", db="ok")
@@ -160,12 +162,12 @@ _MARSHMALLOW_ZH = {
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        db.session.rollback()   # a refusal never leaves half a record
+        _db.session.rollback()   # a refusal never leaves half a record
         return jsonify(exc.to_dict()), exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        db.session.rollback()
+        _db.session.rollback()
         # Page areas (H5, console) answer in HTML even for URLs no route of theirs matched.
         for prefix, render in app.extensions.get("onecard.error_pages", {}).items():
             if request.path.startswith(prefix):
@@ -187,7 +189,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        db.session.rollback()
+        _db.session.rollback()
         rid = getattr(g, "request_id", None) or uuid.uuid4().hex[:16]
         app.logger.exception("unhandled error request_id=%s", rid)
         return jsonify(error={"code": "internal_error", "field": None, "request_id": rid,

@@ -98,9 +98,6 @@ def audit_verify_command():
 
 
 COMMANDS = [init_db_command, create_admin_command, demo_command, audit_verify_command]
-from notifications.cli import COMMANDS as NOTIFICATION_COMMANDS  # noqa: E402  (scheduler, notices-drain)
-
-COMMANDS += NOTIFICATION_COMMANDS
 from onecard.oversight.cli import COMMANDS as OVERSIGHT_COMMANDS  # noqa: E402  (oversight-rebuild-summary)
 
 COMMANDS += OVERSIGHT_COMMANDS

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from onecard.actors import Actor
 from onecard.cards.lifecycle import CARD_LABELS
 from onecard.cards.models import Card
+from onecard.db import local_month
 from onecard.extensions import db
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
@@ -63,14 +64,6 @@ def card_status_by_town(actor: Actor) -> list[dict]:
     return list(towns.values())
 
 
-def _local_month(column):
-    """YYYY-MM of a naive-UTC timestamp in Asia/Shanghai, as SQL (both dialects)."""
-    if db.engine.dialect.name == "postgresql":
-        shifted = column + sa.literal_column("interval '8 hours'", type_=sa.Interval)
-        return sa.func.to_char(shifted, sa.literal_column("'YYYY-MM'"))
-    return sa.func.strftime(sa.literal_column("'%Y-%m'"), column, sa.literal_column("'+8 hours'"))
-
-
 def _month_starts(months: int, now: datetime) -> list[str]:
     local = to_local(now)
     year, month = local.year, local.month
@@ -90,7 +83,7 @@ def paid_by_month_and_project(actor: Actor, *, months: int = 12, top: int = 5) -
     labels = _month_starts(months, now)
     first = datetime.strptime(labels[0] + "-01", "%Y-%m-%d").replace(tzinfo=SHANGHAI)
     cutoff = first.astimezone(UTC).replace(tzinfo=None)   # local midnight of the first month, as naive UTC
-    month = _local_month(LedgerEntry.occurred_at)
+    month = local_month(LedgerEntry.occurred_at)
     stmt = (sa.select(month.label("month"), Project.name, sa.func.sum(LedgerEntry.amount_fen))
             .select_from(LedgerEntry)
             .join(Project, Project.id == LedgerEntry.project_id)

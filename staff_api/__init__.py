@@ -25,7 +25,6 @@ def init_app(app: Flask) -> Api:
         auth,
         card_applications,
         complaints,
-        console,
         contacts,
         lists,
         notices,
@@ -39,7 +38,4 @@ def init_app(app: Flask) -> Api:
                    complaints, assist):
         api.register_blueprint(module.bp)
     app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login
-    app.register_blueprint(console.bp)   # the staff console (pages) under /console
-    from staff_api.console import core as console_core
-    app.extensions.setdefault("onecard.error_pages", {})["/console/"] = console_core.http_error_page
     return api

@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 from onecard import audit, settings_store
 from onecard.actors import Actor
 from onecard.cards.models import Card
+from onecard.db import date_of, string_agg, unindexed, upsert
 from onecard.errors import Invalid, NotFound
 from onecard.extensions import db
 from onecard.lifecycle import StateMachine
@@ -35,7 +36,6 @@ from onecard.oversight.models import (
     RiskRun,
     RiskWatermark,
 )
-from onecard.oversight.sql import date_of, string_agg, unindexed, upsert
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import CATEGORIES, ProxyAppointment, Resident, ResidentCategory
 from onecard.privacy import mask_name

@@ -26,12 +26,12 @@ import sqlalchemy as sa
 
 from onecard.actors import Actor
 from onecard.cards.models import Card
+from onecard.db import local_month
 from onecard.errors import Invalid
 from onecard.extensions import db
 from onecard.lists.models import MATCH_RESULTS, RecipientList, RecipientRow
 from onecard.oversight import reads, summary, xlsx
 from onecard.oversight.models import LedgerStat, LedgerStatBatch, ListStat
-from onecard.oversight.sql import local_month
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
 from onecard.privacy import mask_id, mask_name

@@ -23,6 +23,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from onecard.cards.models import Card
+from onecard.db import dialect, local_month, seconds_between, unindexed, upsert
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
 from onecard.oversight.models import (
@@ -35,7 +36,6 @@ from onecard.oversight.models import (
     ProxyWard,
     RiskWatermark,
 )
-from onecard.oversight.sql import dialect, local_month, seconds_between, unindexed, upsert
 from onecard.payments.models import LedgerEntry
 from onecard.timeutil import utcnow
 

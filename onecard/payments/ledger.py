@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import xlsxwriter
 
 from onecard.actors import Actor
+from onecard.db import local_month
 from onecard.extensions import db
 from onecard.oversight import summary as oversight_summary
 from onecard.payments.models import BatchLine, LedgerEntry
@@ -127,16 +128,10 @@ def department_ledger(actor: Actor, *, project_id: int | None = None, period: st
     return _workbook("台账", headers, rows())
 
 
-def _month(col):
-    if db.engine.dialect.name == "postgresql":
-        return sa.func.to_char(col, "YYYY-MM")
-    return sa.func.strftime("%Y-%m", col)
-
-
 def supervision_rows(actor: Actor, *, month: str | None = None) -> list[dict]:
     """Finance supervision: paid and failed counts and fen by project, department, town, bank and month."""
     permissions.require(actor, "ledger.supervise")
-    m = _month(LedgerEntry.occurred_at).label("month")
+    m = local_month(LedgerEntry.occurred_at).label("month")
     paid = LedgerEntry.outcome == "paid"
     stmt = (sa.select(Project.name, Department.name, Town.name, Bank.name, m,
                       sa.func.count().filter(paid), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)

@@ -9,7 +9,7 @@ import pytest
 
 from onecard.payments import bankfiles
 from tests.fixtures_payments import PERIOD, make_list, parse_bank_file
-from tests.test_payments_flow import API, post, run_to_approved
+from tests.onecard.payments.test_flow import API, post, run_to_approved
 
 pytestmark = pytest.mark.usefixtures("citizen_env")
 

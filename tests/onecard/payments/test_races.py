@@ -15,7 +15,7 @@ from onecard.extensions import db as _db
 from onecard.payments import bankfiles
 from onecard.payments.models import ArrivalEvent, Batch, BatchLine, LedgerEntry
 from tests.fixtures_payments import PERIOD, parse_bank_file
-from tests.test_payments_flow import API, post, result_file, run_to_approved
+from tests.onecard.payments.test_flow import API, post, result_file, run_to_approved
 
 
 def race(app, calls):

@@ -11,9 +11,9 @@ from onecard.audit import AuditEntry
 from onecard.cards.models import CardApplication
 from onecard.citizens import service as citizens
 from onecard.oversight.models import Disclosure, RiskFinding, RiskRun
+from tests.console.test_auth import hidden
+from tests.console.test_pages import menu_keys, signed_in
 from tests.factories import make_card, make_resident
-from tests.test_console_auth import hidden
-from tests.test_console_pages import menu_keys, signed_in
 
 READ_ACTION = "audit.read"
 

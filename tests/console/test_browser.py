@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.browser import SHOTS, needs_chromium
 from tests.conftest import TEST_PASSWORD
-from tests.test_console_dashboard import _county_data
+from tests.console.test_dashboard import _county_data
 
 pytestmark = needs_chromium
 

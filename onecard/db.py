@@ -1,7 +1,8 @@
-"""The few SQL expressions that differ between SQLite and PostgreSQL, in one place.
+"""The database dialect helpers, in one place: what SQLite and PostgreSQL spell differently.
 
-Everything else in oversight is portable SQLAlchemy Core; these helpers pick the
-dialect's spelling so the figures are still computed by the database.
+Everything else is portable SQLAlchemy Core; these helpers pick the dialect's spelling so the work is
+still done by the database. One definition each: "the month of a payment" is ``local_month`` for the
+statistics, the dashboard, the supervision report and the resident's page alike.
 """
 from __future__ import annotations
 
@@ -61,9 +62,14 @@ def unindexed(column):
 
 
 def upsert(table):
-    """INSERT ... ON CONFLICT for the current dialect (both support it)."""
+    """INSERT ... ON CONFLICT for the current dialect (both support it); add the conflict clause."""
     if dialect() == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
+
+
+def insert_ignore(table):
+    """INSERT ... ON CONFLICT DO NOTHING: rows already present (by any unique key) are left as they are."""
+    return upsert(table).on_conflict_do_nothing()

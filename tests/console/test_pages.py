@@ -6,10 +6,10 @@ import threading
 
 import sqlalchemy as sa
 
+from console import core
 from onecard.staff.models import StaffAccount
-from staff_api.console import core
 from tests.conftest import TEST_PASSWORD
-from tests.test_console_auth import hidden, login
+from tests.console.test_auth import hidden, login
 
 ACCOUNT_FORM = {"username": "mz_new", "display_name": "民政经办新", "role": "dept_operator",
                 "password": "Initial2026pw"}

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from console import charts
 from onecard import dashboard
 from onecard.payments.models import LedgerEntry
 from onecard.projects.models import Project
 from onecard.timeutil import SHANGHAI, utcnow
-from staff_api.console import charts
+from tests.console.test_auth import login
 from tests.factories import make_card, make_resident
-from tests.test_console_auth import login
 
 _line = itertools.count(1)
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_cli(tmp_path, *args, env_extra=None):
@@ -64,8 +64,8 @@ def test_migrations_match_the_models(tmp_path):
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
+    import console.guard  # noqa: F401  (the console's own table, registered with its blueprint)
     import onecard.models  # noqa: F401
-    import staff_api.console.guard  # noqa: F401  (the console's own table, registered with its blueprint)
     from onecard.extensions import db
     engine = create_engine(f"sqlite:///{tmp_path}/cli.db")
     with engine.connect() as conn:

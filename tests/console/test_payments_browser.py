@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from onecard.payments.models import Batch
 from tests.browser import SHOTS, needs_chromium
 from tests.conftest import TEST_PASSWORD
-from tests.test_console_payments import result_file
+from tests.console.test_payments import result_file
 
 pytestmark = needs_chromium
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.browser import SHOTS, needs_chromium
 from tests.conftest import TEST_PASSWORD
-from tests.test_console_oversight import _paid_data
+from tests.console.test_oversight import _paid_data
 
 pytestmark = needs_chromium
 

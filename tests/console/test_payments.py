@@ -10,9 +10,9 @@ from openpyxl import load_workbook
 
 from onecard.payments import bankfiles
 from onecard.payments.models import Agreement, Batch
+from tests.console.test_auth import login
+from tests.console.test_pages import menu_keys
 from tests.fixtures_payments import parse_bank_file
-from tests.test_console_auth import login
-from tests.test_console_pages import menu_keys
 
 HIDDEN = re.compile(r'name="(csrf_token|form_nonce)" value="([^"]+)"')
 

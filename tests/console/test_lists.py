@@ -10,9 +10,9 @@ from onecard.audit import AuditEntry
 from onecard.lists.models import RecipientList
 from onecard.projects.models import Project
 from onecard.registry.models import RegistryImport
+from tests.console.test_auth import hidden, login
 from tests.factories import make_card, make_resident, new_account, new_id_number, new_mobile
 from tests.fixtures_lists import csv_bytes
-from tests.test_console_auth import hidden, login
 
 
 def good_row(name="张三明", id_number=None, *, town="济河街道", village="东庄村", bank="工商银行", amount="100.00"):

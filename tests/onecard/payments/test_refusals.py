@@ -13,7 +13,7 @@ from onecard.payments.models import ArrivalEvent, Batch, BatchLine, LedgerEntry
 from onecard.staff.models import StaffAccount
 from tests.factories import make_card, make_resident
 from tests.fixtures_payments import PERIOD, make_agreement, make_list, make_project, parse_bank_file
-from tests.test_payments_flow import API, post, result_file, run_to_approved
+from tests.onecard.payments.test_flow import API, post, result_file, run_to_approved
 
 
 def _create(client, pay):

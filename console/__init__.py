@@ -26,3 +26,10 @@ PAGE_MODULES = ("core", "guard", "auth_pages", "home", "accounts", "reference_pa
 
 for _name in PAGE_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
+
+
+def init_app(app) -> None:
+    """Register the console's pages and its HTML error pages for every URL under /console/."""
+    from console import core
+    app.register_blueprint(bp)
+    app.extensions.setdefault("onecard.error_pages", {})["/console/"] = core.http_error_page

@@ -15,10 +15,10 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
+from tests.console.test_auth import login as console_login
 from tests.factories import make_resident
 from tests.fixtures_payments import PERIOD
-from tests.test_console_auth import login as console_login
-from tests.test_payments_flow import post
+from tests.onecard.payments.test_flow import post
 
 HOSTILE = ["\x00", "99999999999999999999", "-1", "１２３", "x" * 5000, "<script>alert(1)</script>",
            "' OR 1=1 --", "2026-13-45", "💥\u202e", " "]
@@ -214,7 +214,7 @@ def test_h5_text_with_a_nul_byte_is_refused_in_plain_words_and_nothing_is_stored
 
 
 def test_console_department_beyond_any_id_is_a_refusal_on_the_form(app, make_staff, county):
-    from tests.test_console_auth import hidden
+    from tests.console.test_auth import hidden
     admin = make_staff("admin")
     client = app.test_client()
     console_login(client, admin.username)
@@ -229,7 +229,7 @@ def test_console_text_with_a_nul_byte_is_refused_in_plain_words_and_nothing_is_s
     import sqlalchemy as sa
 
     from onecard.staff.models import StaffAccount
-    from tests.test_console_auth import hidden
+    from tests.console.test_auth import hidden
     admin = make_staff("admin")
     client = app.test_client()
     console_login(client, admin.username)

@@ -6,8 +6,8 @@ import time
 
 import sqlalchemy as sa
 
+from console import core
 from onecard.staff.models import AuthToken, StaffAccount
-from staff_api.console import core
 from tests.conftest import TEST_PASSWORD
 
 HIDDEN = re.compile(r'name="(csrf_token|form_nonce)" value="([^"]+)"')

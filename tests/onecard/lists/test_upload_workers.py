@@ -13,7 +13,7 @@ from onecard.lists import importer
 from onecard.lists.models import RecipientRow
 from tests.factories import new_account, new_id_number
 from tests.fixtures_lists import csv_bytes, upload
-from tests.test_staff_lists import good_row
+from tests.staff_api.test_lists import good_row
 
 API = "/api/staff/v1"
 

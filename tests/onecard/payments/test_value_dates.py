@@ -12,7 +12,7 @@ from onecard.payments.models import ArrivalEvent, Batch, BatchLine, LedgerEntry
 from onecard.people.models import Resident
 from onecard.timeutil import local_today, to_local, utcnow
 from tests.fixtures_payments import PERIOD, parse_bank_file
-from tests.test_payments_flow import API, post, run_to_approved
+from tests.onecard.payments.test_flow import API, post, run_to_approved
 
 
 def _sent_batch(client, db, pay, *, days_ago: int):
