@@ -13,6 +13,15 @@ from marshmallow import EXCLUDE, ValidationError
 
 from onecard.citizens import service as citizens
 from onecard.oversight import auditlog, disclosure, progress, risks, stats
+from onecard.oversight.schemas import (
+    AuditArgs,
+    DisclosureWithdrawArgs,
+    FindingArgs,
+    MarkArgs,
+    ProgressArgs,
+    PublishArgs,
+    StatsRowsArgs,
+)
 from onecard.projects import service as projects_service
 from onecard.staff import permissions
 from onecard.timeutil import SHANGHAI
@@ -89,7 +98,7 @@ def oversight_stats(actor):
 @bp.get("/stats/rows")
 @page("oversight.stats")
 def oversight_stats_rows(actor):
-    args, refusal = _parse(api.StatsRowsArgs, request.args)
+    args, refusal = _parse(StatsRowsArgs, request.args)
     if refusal:
         return refusal
     found = stats.rows(actor, **args)
@@ -110,7 +119,7 @@ def oversight_stats_xlsx(actor):
 @bp.get("/progress")
 @page("oversight.progress")
 def oversight_progress(actor):
-    args, refusal = _parse(api.ProgressArgs, request.args)
+    args, refusal = _parse(ProgressArgs, request.args)
     if refusal:
         return refusal
     return render_template("console/oversight_progress.html", report=progress.evaluate(actor, **args))
@@ -121,7 +130,7 @@ def oversight_progress(actor):
 @bp.get("/risk")
 @page("risk.read")
 def oversight_risk(actor):
-    args, refusal = _parse(api.FindingArgs, request.args)
+    args, refusal = _parse(FindingArgs, request.args)
     if refusal:
         return refusal
     found = risks.list_findings(actor, **args)
@@ -143,7 +152,7 @@ def oversight_risk_run(actor):
 @page("risk.mark")
 def oversight_risk_mark(actor, finding_id):
     then = url_for("console.oversight_risk")
-    args, refusal = _parse(api.MarkArgs, request.form)
+    args, refusal = _parse(MarkArgs, request.form)
     if refusal:
         return refusal
     return guarded_post(actor, lambda: risks.mark_finding(actor, finding_id, **args),
@@ -165,7 +174,7 @@ def oversight_disclosure(actor):
 @bp.post("/disclosure/publish")
 @page("disclosure.publish")
 def oversight_disclosure_publish(actor):
-    args, refusal = _parse(api.PublishArgs, request.form)
+    args, refusal = _parse(PublishArgs, request.form)
     if refusal:
         return refusal
     return guarded_post(actor, lambda: disclosure.publish(actor, **args),
@@ -175,7 +184,7 @@ def oversight_disclosure_publish(actor):
 @bp.post("/disclosure/<int:disclosure_id>/withdraw")
 @page("disclosure.withdraw")
 def oversight_disclosure_withdraw(actor, disclosure_id):
-    args, refusal = _parse(api.DisclosureWithdrawArgs, request.form)
+    args, refusal = _parse(DisclosureWithdrawArgs, request.form)
     if refusal:
         return refusal
     return guarded_post(actor, lambda: disclosure.withdraw(actor, disclosure_id, **args),
@@ -200,7 +209,7 @@ def oversight_audit(actor):
     for key in ("since", "until"):
         if raw.get(key):
             raw[key] = _local_to_utc(raw[key])
-    args, refusal = _parse(api.AuditArgs, raw)
+    args, refusal = _parse(AuditArgs, raw)
     if refusal:
         return refusal
     found = auditlog.list_entries(
