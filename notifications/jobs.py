@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from notifications.models import CLAIMABLE, Notice, NoticeAttempt, WechatSubscription
-from notifications.senders import SendResult, SmsSender, sender_from_config
 from onecard.extensions import db
+from onecard.notices.models import CLAIMABLE, Notice, NoticeAttempt, WechatSubscription
+from onecard.notices.senders import SendResult, SmsSender, sender_from_config
 from onecard.privacy import decrypt, mask_text
 from onecard.timeutil import SHANGHAI, utcnow
 
@@ -355,7 +355,7 @@ def drain_once(*, sender: SmsSender | None = None, batch_size: int | None = None
 
 def tick() -> dict:
     """One scheduler run: enqueue new arrival events, then drain."""
-    from notifications import service
+    from onecard.notices import service
     enq = service.enqueue_arrivals()
     stats = drain_once()
     return {"enqueued": enq, **stats.to_dict()}

@@ -1,6 +1,6 @@
 """Disbursement: batches, lines, the ledger. Extended by the disbursement work.
 
-ArrivalEvent is the hand-off to the notifications package: one row per
+ArrivalEvent is the hand-off to the notices package: one row per
 successful payment, unique on the payment it reports, so a replayed import
 adds nothing.
 """

@@ -1,7 +1,7 @@
 """Use cases of the arrival notices (到账通知): filling the outbox, staff views and retries, opt-out.
 
 ``enqueue_arrivals`` is what the scheduler calls; the other functions are what staff, residents
-(through the citizen service) and the bureau may do. Sending lives in ``notifications.jobs``.
+(through the citizen service) and the bureau may do. Sending lives in ``onecard.notices.channels`` and the drainer ``notifications.jobs``.
 """
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
-from notifications import text
-from notifications.models import (
+from onecard import audit
+from onecard.actors import Actor
+from onecard.errors import Forbidden, Invalid, NotFound
+from onecard.extensions import db
+from onecard.notices import texts
+from onecard.notices.models import (
     NOTICE_MACHINE,
     SKIP_REASONS,
     Notice,
@@ -20,10 +24,6 @@ from notifications.models import (
     NoticeTemplate,
     WechatSubscription,
 )
-from onecard import audit
-from onecard.actors import Actor
-from onecard.errors import Forbidden, Invalid, NotFound
-from onecard.extensions import db
 from onecard.payments.models import ArrivalEvent
 from onecard.people.models import Resident
 from onecard.privacy import encrypt
@@ -68,7 +68,7 @@ def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
     mini-program and granted the arrival template. Set-based and idempotent: a replayed event, or a
     second scheduler enqueueing at the same time, adds nothing. Commits per chunk."""
     cfg = current_app.config
-    templates = text.load_templates()
+    templates = texts.load_templates()
     signature = cfg.get("SMS_SIGNATURE", "")
     counts = {"sms": 0, "sms_skipped": 0, "wechat": 0}
     now = utcnow()
@@ -76,7 +76,7 @@ def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
     def rows_for(rows, channel):
         out = []
         for row in rows:
-            body = text.render(templates, signature, project_code=row.project_code, project_name=row.project_name,
+            body = texts.render(templates, signature, project_code=row.project_code, project_name=row.project_name,
                                period=row.period, amount_fen=row.amount_fen, last4=row.account_last4,
                                paid_at=row.paid_at)
             values = {"event_id": row.id, "channel": channel, "payment_key": row.payment_key,
@@ -187,8 +187,8 @@ def _template_key(project_code: str | None) -> str:
     """'default' (or blank) is the county-wide text; anything else must be a project the bureau coded, so a
     mistyped code cannot hold a text that never applies."""
     key = (project_code or "").strip()
-    if key in ("", "default", text.DEFAULT_KEY):
-        return text.DEFAULT_KEY
+    if key in ("", "default", texts.DEFAULT_KEY):
+        return texts.DEFAULT_KEY
     if db.session.execute(sa.select(Project.id).where(Project.code == key)).first() is None:
         raise NotFound(f"没有统一编码为{key}的项目", code="project_not_found", field="project_code")
     return key
@@ -197,7 +197,7 @@ def _template_key(project_code: str | None) -> str:
 def set_template(actor: Actor, project_code: str | None, body: str) -> NoticeTemplate:
     """The bureau sets the SMS text for one project code (or the default with project_code None)."""
     permissions.require(actor, "notice.template")
-    body = text.check_template(body)
+    body = texts.check_template(body)
     key = _template_key(project_code)
     row = db.session.execute(sa.select(NoticeTemplate).where(NoticeTemplate.project_code == key)).scalar_one_or_none()
     before = row.body if row else None
@@ -228,7 +228,7 @@ def reset_template(actor: Actor, project_code: str | None) -> None:
 
 def template_view(actor: Actor, row: NoticeTemplate) -> dict:
     """One stored template as ``list_templates`` shows it (after an edit)."""
-    key = "default" if row.project_code == text.DEFAULT_KEY else row.project_code
+    key = "default" if row.project_code == texts.DEFAULT_KEY else row.project_code
     return next(t for t in list_templates(actor) if t["project_code"] == key)
 
 
@@ -237,17 +237,17 @@ def list_templates(actor: Actor) -> list[dict]:
     permissions.require(actor, "notice.template.read")
     stored = {r.project_code: r for r in db.session.execute(sa.select(NoticeTemplate)).scalars()}
     names = dict(db.session.execute(sa.select(Project.code, Project.name)
-                                    .where(Project.code.in_([k for k in stored if k != text.DEFAULT_KEY]))).all())
+                                    .where(Project.code.in_([k for k in stored if k != texts.DEFAULT_KEY]))).all())
     templates = {k: r.body for k, r in stored.items()}
     signature = current_app.config.get("SMS_SIGNATURE", "")
-    default = stored.get(text.DEFAULT_KEY)
-    out = [{"project_code": "default", "project_name": None, "body": default.body if default else text.DEFAULT_TEMPLATE,
+    default = stored.get(texts.DEFAULT_KEY)
+    out = [{"project_code": "default", "project_name": None, "body": default.body if default else texts.DEFAULT_TEMPLATE,
             "built_in": default is None, "updated_at": default.updated_at if default else None}]
     out += [{"project_code": k, "project_name": names.get(k), "body": r.body, "built_in": False,
-             "updated_at": r.updated_at} for k, r in sorted(stored.items()) if k != text.DEFAULT_KEY]
+             "updated_at": r.updated_at} for k, r in sorted(stored.items()) if k != texts.DEFAULT_KEY]
     for item in out:
         code = None if item["project_code"] == "default" else item["project_code"]
-        item["preview"] = text.render(templates, signature, project_code=code,
+        item["preview"] = texts.render(templates, signature, project_code=code,
                                       project_name=item["project_name"] or "城乡居民基础养老金", period="2026-11",
                                       amount_fen=18300, last4="1234", paid_at=utcnow())
     return out

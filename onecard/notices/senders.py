@@ -25,7 +25,7 @@ from twilio.rest import Client
 
 from onecard.privacy import mask_mobile
 
-log = logging.getLogger("onecard.notifications")
+log = logging.getLogger("onecard.notices")
 
 # Twilio REST errors that no retry can fix (the number or the recipient's choice).
 PERMANENT_CODES = frozenset({21211, 21408, 21602, 21604, 21606, 21610, 21612, 21614, 21617, 21635, 30004})

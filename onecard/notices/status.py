@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from notifications.models import Notice, NoticeAttempt
 from onecard.extensions import db
+from onecard.notices.models import Notice, NoticeAttempt
 from onecard.timeutil import utcnow
 
 FINAL = {"delivered", "undelivered", "failed"}
