@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from onecard.extensions import db
-from onecard.notices.models import CLAIMABLE, Notice, NoticeAttempt, WechatSubscription
+from onecard.notices.lifecycle import CLAIMABLE, HOLDABLE, from_claim
+from onecard.notices.models import Notice, NoticeAttempt, WechatSubscription
 from onecard.notices.senders import SendResult, SmsSender, sender_from_config
 from onecard.privacy import decrypt, mask_text
 from onecard.timeutil import SHANGHAI, utcnow
@@ -147,7 +148,7 @@ def claim(channel: str, limit: int, lease_seconds: float, now: datetime) -> tupl
 def hold_for_quiet_hours(until: datetime, now: datetime) -> int:
     """Move every due notice to 'held' until the quiet hours end (one statement, both channels)."""
     n = db.session.execute(
-        sa.update(Notice).where(Notice.state.in_(CLAIMABLE), Notice.next_attempt_at <= now)
+        sa.update(Notice).where(Notice.state.in_(HOLDABLE), Notice.next_attempt_at <= now)
         .values(state="held", next_attempt_at=until, state_changed_at=now)
         .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
@@ -194,7 +195,7 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
         if values is not None:
             res = db.session.execute(
                 sa.update(Notice).where(Notice.id == o.notice_id, Notice.claim_token == token,
-                                        Notice.state == "claimed")
+                                        Notice.state == from_claim(values["state"]))
                 .values(**values).execution_options(synchronize_session=False))
             if res.rowcount != 1:
                 log.warning("notice %s: claim lost before write-back (lease expired?)", o.notice_id)
@@ -209,7 +210,8 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
         # the common case in one executemany (Core table: an ORM update with a list would be a bulk-by-pk)
         t = Notice.__table__
         db.session.execute(
-            sa.update(t).where(t.c.id == sa.bindparam("nid"), t.c.claim_token == token, t.c.state == "claimed")
+            sa.update(t).where(t.c.id == sa.bindparam("nid"), t.c.claim_token == token,
+                               t.c.state == from_claim("sent"))
             .values(state="sent", provider_sid=sa.bindparam("psid"), provider_status=sa.bindparam("pstatus"),
                     sent_at=sa.bindparam("at"), state_changed_at=sa.bindparam("at"), claim_token=None,
                     lease_until=None, uncertain_since=None, error_code=None, error_message=None), sent_rows)

@@ -11,43 +11,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from onecard.extensions import db
-from onecard.lifecycle import StateMachine
+from onecard.notices.lifecycle import STATES
 from onecard.timeutil import utcnow
 
 CHANNELS = ("sms", "wechat")
-
-STATES = {
-    "pending": "待发送",
-    "claimed": "发送中",
-    "retry_wait": "等待重试",
-    "held": "暂缓（免打扰时段）",
-    "sent": "已发送",
-    "delivered": "已送达",
-    "undelivered": "未送达",
-    "failed": "发送失败",
-    "skipped": "不发送",
-}
-# States a drainer may claim (when next_attempt_at has come); "claimed" only once its lease expired.
-CLAIMABLE = ("pending", "retry_wait", "held")
-
-NOTICE_MACHINE = StateMachine(
-    name="notice",
-    state_attr="state",
-    transitions={
-        "pending": frozenset({"claimed", "held", "skipped"}),
-        "held": frozenset({"claimed", "skipped"}),
-        "retry_wait": frozenset({"claimed", "skipped", "failed"}),
-        # a lease that expired is claimed again by another drainer
-        "claimed": frozenset({"claimed", "sent", "retry_wait", "held", "failed"}),
-        "sent": frozenset({"delivered", "undelivered", "failed"}),
-        "delivered": frozenset(),
-        "undelivered": frozenset({"pending"}),   # staff retry
-        "failed": frozenset({"pending"}),        # staff retry
-        "skipped": frozenset({"pending"}),       # resident switched SMS back on / staff retry
-    },
-    labels=STATES,
-    changed_at_attr="state_changed_at",
-)
 
 SKIP_REASONS = {
     "opt_out": "居民已关闭到账短信",
@@ -93,8 +60,7 @@ class Notice(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("event_id", "channel"),
         sa.CheckConstraint("channel in ('sms','wechat')", name="channel"),
-        sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered',"
-                           "'failed','skipped')", name="state"),
+        sa.CheckConstraint("state in (" + ",".join(f"'{s}'" for s in STATES) + ")", name="state"),
         sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name="skip_has_reason"),
         sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)",
                            name="claim_has_lease"),

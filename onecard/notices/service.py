@@ -16,8 +16,8 @@ from onecard.actors import Actor
 from onecard.errors import Forbidden, Invalid, NotFound
 from onecard.extensions import db
 from onecard.notices import texts
+from onecard.notices.lifecycle import NOTICE_MACHINE, SKIPPABLE
 from onecard.notices.models import (
-    NOTICE_MACHINE,
     SKIP_REASONS,
     Notice,
     NoticeAttempt,
@@ -146,7 +146,7 @@ def set_sms_opt_out(actor: Actor, resident_id: int, off: bool) -> Resident:
     if off:
         skipped = db.session.execute(
             sa.update(Notice).where(Notice.resident_id == resident_id, Notice.channel == "sms",
-                                    Notice.state.in_(("pending", "held", "retry_wait")))
+                                    Notice.state.in_(SKIPPABLE))
             .values(state="skipped", skip_reason="opt_out", state_changed_at=utcnow())
             .execution_options(synchronize_session=False)).rowcount
     audit.record("resident.sms_opt_out" if off else "resident.sms_opt_in", actor=actor, entity_type="resident",
