@@ -12,6 +12,7 @@ from collections import deque
 from flask import current_app
 
 from onecard.errors import Unavailable
+from onecard.notices.senders import ConsoleSender, sender_from_config
 
 log = logging.getLogger("onecard.citizens.sms")
 
@@ -26,7 +27,6 @@ def send_code_sms(mobile: str, text: str) -> None:
     Unavailable (503) when the provider refuses or its outcome is unknown: a code the resident may
     not have received is simply requested again, so no reconciliation is needed here.
     """
-    from onecard.notices.senders import ConsoleSender, sender_from_config
     cfg = current_app.config
     body = (cfg.get("SMS_SIGNATURE") or "") + text
     sender = sender_from_config(cfg)
