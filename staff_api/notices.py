@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from onecard.http import Blueprint
-from onecard.notices import service
+from onecard.notices import channels, service
 from onecard.notices.lifecycle import STATES
 from staff_api.common import SECURITY, current_actor
 
@@ -17,7 +17,7 @@ class NoticeQuery(Schema):
     project_id = fields.Integer(validate=validate.Range(min=1))
     period = fields.String(validate=validate.Length(max=7))
     state = fields.String(validate=validate.OneOf(list(STATES)))
-    channel = fields.String(validate=validate.OneOf(["sms", "wechat"]))
+    channel = fields.String(validate=validate.OneOf(channels.codes()))
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 

@@ -1,7 +1,7 @@
 """The arrival-notice outbox (到账通知): notices, their attempts, templates and WeChat subscription grants.
 
-A notice is one message about one ArrivalEvent on one channel ("sms" or "wechat"); the
-unique (event, channel) key makes a replayed event add nothing. The drainer claims notices
+A notice is one message about one ArrivalEvent on one channel (``channels.CHANNELS``: "sms",
+"wechat"); the unique (event, channel) key makes a replayed event add nothing. The drainer claims notices
 with a lease; ``uncertain_since`` marks a notice whose last send may have reached the
 provider without us learning the answer (a timeout, a 5xx, a killed process), so the next
 drainer reconciles with the provider before it sends again.
@@ -11,10 +11,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from onecard.extensions import db
+from onecard.notices.channels import CHANNELS
 from onecard.notices.lifecycle import STATES
 from onecard.timeutil import utcnow
-
-CHANNELS = ("sms", "wechat")
 
 SKIP_REASONS = {
     "opt_out": "居民已关闭到账短信",
@@ -23,7 +22,8 @@ SKIP_REASONS = {
 
 
 class Notice(db.Model):
-    """到账通知: one SMS or WeChat message about one payment."""
+    """到账通知: one message about one payment on one channel, to the resident the channel addresses
+    (``resident_id``: whose opt-out and subscription apply; today the listed resident)."""
     __tablename__ = "notices"
     id = sa.Column(sa.Integer, primary_key=True)
     event_id = sa.Column(sa.Integer, sa.ForeignKey("arrival_events.id"), nullable=False)
@@ -59,7 +59,7 @@ class Notice(db.Model):
     state_changed_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     __table_args__ = (
         sa.UniqueConstraint("event_id", "channel"),
-        sa.CheckConstraint("channel in ('sms','wechat')", name="channel"),
+        sa.CheckConstraint("channel in (" + ",".join(f"'{c.code}'" for c in CHANNELS) + ")", name="channel"),
         sa.CheckConstraint("state in (" + ",".join(f"'{s}'" for s in STATES) + ")", name="state"),
         sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name="skip_has_reason"),
         sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)",

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
 from onecard import audit
 from onecard.actors import Actor
+from onecard.db import insert_ignore
 from onecard.errors import Forbidden, Invalid, NotFound
 from onecard.extensions import db
-from onecard.notices import texts
+from onecard.notices import channels, texts
 from onecard.notices.lifecycle import NOTICE_MACHINE, SKIPPABLE
 from onecard.notices.models import (
     SKIP_REASONS,
@@ -26,7 +26,6 @@ from onecard.notices.models import (
 )
 from onecard.payments.models import ArrivalEvent
 from onecard.people.models import Resident
-from onecard.privacy import encrypt
 from onecard.projects.models import Project
 from onecard.staff import permissions
 from onecard.timeutil import utcnow
@@ -42,83 +41,59 @@ permissions.register({
 ENQUEUE_CHUNK = 5000
 
 
-def _insert_ignore(model):
-    """INSERT ... ON CONFLICT DO NOTHING for the current dialect (the unique key absorbs replays and races)."""
-    if db.engine.dialect.name == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing()
-    return sqlite.insert(model).on_conflict_do_nothing()
-
-
-def _new_events(channel: str, extra_where=(), extra_join=None, limit: int = ENQUEUE_CHUNK):
+def _new_events(channel: channels.Channel, cfg, limit: int = ENQUEUE_CHUNK):
+    """Arrival events without a notice on ``channel`` yet, each with the resident the channel addresses."""
     e, r, p = ArrivalEvent, Resident, Project
-    stmt = (sa.select(e.id, e.payment_key, e.resident_id, e.project_id, e.period, e.amount_fen, e.account_last4,
-                      e.paid_at, p.code.label("project_code"), p.name.label("project_name"), p.department_id,
-                      r.town_id, r.village_id, sa.type_coerce(r.mobile, sa.String).label("mobile_ciphertext"),
-                      r.mobile_masked, r.sms_opt_out, r.wechat_openid)
-            .join(r, r.id == e.resident_id).join(p, p.id == e.project_id))
-    if extra_join is not None:
-        stmt = extra_join(stmt)
-    exists = sa.select(sa.literal(1)).where(Notice.event_id == e.id, Notice.channel == channel)
-    return stmt.where(~sa.exists(exists), *extra_where).order_by(e.id).limit(limit)
+    stmt = (sa.select(e.id, e.payment_key, r.id.label("resident_id"), e.project_id, e.period, e.amount_fen,
+                      e.account_last4, e.paid_at, p.code.label("project_code"), p.name.label("project_name"),
+                      p.department_id, r.town_id, r.village_id,
+                      sa.type_coerce(r.mobile, sa.String).label("mobile_ciphertext"), r.mobile_masked,
+                      r.sms_opt_out, r.wechat_openid)
+            .join(r, r.id == channel.addressee(e)).join(p, p.id == e.project_id))
+    stmt = channel.eligible(stmt, cfg)
+    if channel.only_when is not None:
+        stmt = stmt.where(channel.only_when(e))
+    exists = sa.select(sa.literal(1)).where(Notice.event_id == e.id, Notice.channel == channel.code)
+    return stmt.where(~sa.exists(exists)).order_by(e.id).limit(limit)
 
 
 def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
-    """Turn new arrival events into notices: one SMS notice per event (skipped with a reason when the
-    resident switched SMS off or has no mobile), plus a WeChat notice when the resident bound the
-    mini-program and granted the arrival template. Set-based and idempotent: a replayed event, or a
-    second scheduler enqueueing at the same time, adds nothing. Commits per chunk."""
+    """Turn new arrival events into notices, one per event on each channel the configuration turns on
+    (``channels.CHANNELS``): today an SMS to the listed resident (skipped with a reason when they switched
+    SMS off or have no mobile), plus a WeChat notice when they bound the mini-program and granted the
+    arrival template. Set-based and idempotent: a replayed event, or a second scheduler enqueueing at the
+    same time, adds nothing. Commits per chunk. Returns the count per channel (and of skipped SMS)."""
     cfg = current_app.config
     templates = texts.load_templates()
     signature = cfg.get("SMS_SIGNATURE", "")
-    counts = {"sms": 0, "sms_skipped": 0, "wechat": 0}
+    counts: dict[str, int] = {}
+    for channel in channels.CHANNELS:
+        counts[channel.code] = 0
+        if channel.sms_switch:
+            counts[f"{channel.code}_skipped"] = 0
     now = utcnow()
 
-    def rows_for(rows, channel):
+    def rows_for(rows, channel: channels.Channel):
         out = []
         for row in rows:
-            body = texts.render(templates, signature, project_code=row.project_code, project_name=row.project_name,
-                               period=row.period, amount_fen=row.amount_fen, last4=row.account_last4,
-                               paid_at=row.paid_at)
-            values = {"event_id": row.id, "channel": channel, "payment_key": row.payment_key,
-                      "resident_id": row.resident_id, "project_id": row.project_id, "period": row.period,
-                      "department_id": row.department_id, "town_id": row.town_id, "village_id": row.village_id,
-                      "body": body, "state": "pending", "skip_reason": None, "attempts": 0,
-                      "next_attempt_at": now, "created_at": now, "state_changed_at": now}
-            if channel == "sms":
-                values["recipient"] = row.mobile_ciphertext
-                values["recipient_masked"] = row.mobile_masked
-                reason = "opt_out" if row.sms_opt_out else ("no_mobile" if not row.mobile_ciphertext else None)
-                if reason:
-                    values.update(state="skipped", skip_reason=reason)
-                    counts["sms_skipped"] += 1
-                else:
-                    counts["sms"] += 1
-            else:
-                values["recipient"] = encrypt(row.wechat_openid)
-                values["recipient_masked"] = "微信订阅消息"
-                counts["wechat"] += 1
-            out.append(values)
+            address = channel.address(row)
+            out.append({"event_id": row.id, "channel": channel.code, "payment_key": row.payment_key,
+                        "resident_id": row.resident_id, "project_id": row.project_id, "period": row.period,
+                        "department_id": row.department_id, "town_id": row.town_id, "village_id": row.village_id,
+                        "recipient": address.recipient, "recipient_masked": address.masked,
+                        "body": channel.render(row, templates, signature),
+                        "state": "skipped" if address.skip_reason else "pending",
+                        "skip_reason": address.skip_reason, "attempts": 0,
+                        "next_attempt_at": now, "created_at": now, "state_changed_at": now})
+            counts[f"{channel.code}_skipped" if address.skip_reason else channel.code] += 1
         return out
 
-    while True:
-        rows = db.session.execute(_new_events("sms", limit=chunk)).all()
-        if not rows:
-            break
-        db.session.execute(_insert_ignore(Notice), rows_for(rows, "sms"))
-        db.session.commit()
-
-    template_id = cfg.get("WECHAT_ARRIVAL_TEMPLATE_ID")
-    if template_id:
-        def join_grant(stmt):
-            return stmt.join(WechatSubscription, sa.and_(WechatSubscription.resident_id == ArrivalEvent.resident_id,
-                                                         WechatSubscription.template_id == template_id))
+    for channel in channels.active(cfg):
         while True:
-            rows = db.session.execute(_new_events(
-                "wechat", extra_where=(Resident.wechat_openid.is_not(None), WechatSubscription.remaining > 0),
-                extra_join=join_grant, limit=chunk)).all()
+            rows = db.session.execute(_new_events(channel, cfg, limit=chunk)).all()
             if not rows:
                 break
-            db.session.execute(_insert_ignore(Notice), rows_for(rows, "wechat"))
+            db.session.execute(insert_ignore(Notice), rows_for(rows, channel))
             db.session.commit()
     db.session.commit()
     return counts
@@ -145,7 +120,8 @@ def set_sms_opt_out(actor: Actor, resident_id: int, off: bool) -> Resident:
     skipped = 0
     if off:
         skipped = db.session.execute(
-            sa.update(Notice).where(Notice.resident_id == resident_id, Notice.channel == "sms",
+            sa.update(Notice).where(Notice.resident_id == resident_id,
+                                    Notice.channel.in_(channels.switched_by_sms_opt_out()),
                                     Notice.state.in_(SKIPPABLE))
             .values(state="skipped", skip_reason="opt_out", state_changed_at=utcnow())
             .execution_options(synchronize_session=False)).rowcount
@@ -317,7 +293,7 @@ def retry_notice(actor: Actor, notice_id: int) -> Notice:
     if notice is None:
         raise NotFound("通知不存在", code="notice_not_found")
     permissions.require(actor, "notice.retry", notice)
-    if notice.channel == "sms":
+    if channels.get(notice.channel).sms_switch:
         resident = db.session.get(Resident, notice.resident_id)
         if resident.sms_opt_out:
             raise Invalid("该居民已关闭到账短信，不能重发", code="notice_opted_out", field="notice_id")
