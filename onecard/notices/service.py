@@ -57,44 +57,47 @@ def _new_events(channel: channels.Channel, cfg, limit: int = ENQUEUE_CHUNK):
     return stmt.where(~sa.exists(exists)).order_by(e.id).limit(limit)
 
 
+def new_notices(channel: channels.Channel, *, limit: int = ENQUEUE_CHUNK, now=None,
+                templates: dict[str, str] | None = None) -> list[dict]:
+    """The next notices ``channel`` adds to the outbox, as rows to insert: one for each arrival event it
+    has none for yet (up to ``limit``), addressed, rendered and (when its address says so) skipped as
+    its record in ``channels.CHANNELS`` says. Reads only; ``enqueue_arrivals`` inserts them."""
+    cfg = current_app.config
+    templates = texts.load_templates() if templates is None else templates
+    signature = cfg.get("SMS_SIGNATURE", "")
+    now = now or utcnow()
+    out = []
+    for row in db.session.execute(_new_events(channel, cfg, limit=limit)):
+        address = channel.address(row)
+        out.append({"event_id": row.id, "channel": channel.code, "payment_key": row.payment_key,
+                    "resident_id": row.resident_id, "project_id": row.project_id, "period": row.period,
+                    "department_id": row.department_id, "town_id": row.town_id, "village_id": row.village_id,
+                    "recipient": address.recipient, "recipient_masked": address.masked,
+                    "body": channel.render(row, templates, signature),
+                    "state": "skipped" if address.skip_reason else "pending", "skip_reason": address.skip_reason,
+                    "attempts": 0, "next_attempt_at": now, "created_at": now, "state_changed_at": now})
+    return out
+
+
 def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
     """Turn new arrival events into notices, one per event on each channel the configuration turns on
     (``channels.CHANNELS``): today an SMS to the listed resident (skipped with a reason when they switched
     SMS off or have no mobile), plus a WeChat notice when they bound the mini-program and granted the
     arrival template. Set-based and idempotent: a replayed event, or a second scheduler enqueueing at the
     same time, adds nothing. Commits per chunk. Returns the count per channel (and of skipped SMS)."""
-    cfg = current_app.config
     templates = texts.load_templates()
-    signature = cfg.get("SMS_SIGNATURE", "")
+    now = utcnow()
     counts: dict[str, int] = {}
     for channel in channels.CHANNELS:
         counts[channel.code] = 0
         if channel.sms_switch:
             counts[f"{channel.code}_skipped"] = 0
-    now = utcnow()
-
-    def rows_for(rows, channel: channels.Channel):
-        out = []
-        for row in rows:
-            address = channel.address(row)
-            out.append({"event_id": row.id, "channel": channel.code, "payment_key": row.payment_key,
-                        "resident_id": row.resident_id, "project_id": row.project_id, "period": row.period,
-                        "department_id": row.department_id, "town_id": row.town_id, "village_id": row.village_id,
-                        "recipient": address.recipient, "recipient_masked": address.masked,
-                        "body": channel.render(row, templates, signature),
-                        "state": "skipped" if address.skip_reason else "pending",
-                        "skip_reason": address.skip_reason, "attempts": 0,
-                        "next_attempt_at": now, "created_at": now, "state_changed_at": now})
-            counts[f"{channel.code}_skipped" if address.skip_reason else channel.code] += 1
-        return out
-
-    for channel in channels.active(cfg):
-        while True:
-            rows = db.session.execute(_new_events(channel, cfg, limit=chunk)).all()
-            if not rows:
-                break
-            db.session.execute(insert_ignore(Notice), rows_for(rows, channel))
+    for channel in channels.active(current_app.config):
+        while rows := new_notices(channel, limit=chunk, now=now, templates=templates):
+            db.session.execute(insert_ignore(Notice), rows)
             db.session.commit()
+            for row in rows:
+                counts[f"{channel.code}_skipped" if row["skip_reason"] else channel.code] += 1
     db.session.commit()
     return counts
 

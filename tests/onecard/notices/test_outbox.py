@@ -89,17 +89,6 @@ def test_resident_switches_sms_off_skips_unsent_notices_and_is_audited(db, arriv
     assert r.mobile not in out   # the console shows a masked number
 
 
-def test_console_provider_prints_one_sms_per_arrival(db, arrive, capsys):
-    for _ in range(3):
-        arrive()
-    service.enqueue_arrivals()
-    stats = drain_once(sender=ConsoleSender())
-    assert (stats.claimed, stats.sent) == (3, 3)
-    assert capsys.readouterr().out.count("【泗水县人社局】") == 3
-    assert {n.state for n in _notices(db)} == {"sent"}
-    assert drain_once(sender=ConsoleSender()).claimed == 0
-
-
 def test_system_actor_may_set_opt_out(db, county):
     r = make_resident(county["towns"][0])
     assert service.set_sms_opt_out(SYSTEM, r.id, True).sms_opt_out is True
