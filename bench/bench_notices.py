@@ -65,8 +65,8 @@ def worker_ceiling(args) -> None:
 def fill(app, n: int, residents: int) -> float:
     import sqlalchemy as sa
 
-    from notifications import service
     from onecard.extensions import db
+    from onecard.notices import service
     from onecard.payments.models import ArrivalEvent
     from onecard.people.models import Resident
     from onecard.privacy import blind_index, mask_id, mask_mobile
@@ -177,8 +177,8 @@ def main() -> None:
 
     import sqlalchemy as sa
 
-    from notifications.models import Notice
     from onecard.extensions import db
+    from onecard.notices.models import Notice
     with app.app_context():
         states = dict(collections.Counter(db.session.execute(sa.select(Notice.state)).scalars()))
         ids = {str(i) for i in db.session.execute(sa.select(Notice.id)).scalars()}

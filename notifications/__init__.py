@@ -1,4 +1,6 @@
-"""Arrival notices: the outbox, the SMS and WeChat senders, the scheduler's jobs and the status webhook."""
+"""The notice drainer process (a door): the outbox machinery that claims, sends and writes back notices
+(``jobs``), the scheduler, the Twilio status webhook and the CLI. What a notice is, who receives it and
+how each channel sends it live in ``onecard.notices``."""
 from __future__ import annotations
 
 from flask import Flask

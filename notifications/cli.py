@@ -31,7 +31,8 @@ def scheduler_command(interval):
 @with_appcontext
 def notices_drain_command(once, batch_size, lease_seconds, no_enqueue):
     """把新的到账事件生成通知，并发送所有到期的通知，然后退出；输出一行 JSON 汇总。"""
-    from notifications import jobs, service
+    from notifications import jobs
+    from onecard.notices import service
     enqueued = {} if no_enqueue else service.enqueue_arrivals()
     stats = jobs.drain_once(batch_size=batch_size, lease_seconds=lease_seconds)
     click.echo(json.dumps({"enqueued": enqueued, **stats.to_dict()}, ensure_ascii=False))

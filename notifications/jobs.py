@@ -27,18 +27,18 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from notifications.models import CLAIMABLE, Notice, NoticeAttempt, WechatSubscription
-from notifications.senders import SendResult, SmsSender, sender_from_config
 from onecard.extensions import db
-from onecard.privacy import decrypt, mask_text
+from onecard.notices import channels as notice_channels
+from onecard.notices.delivery import ClaimedBatch, Outcome
+from onecard.notices.lifecycle import CLAIMABLE, HOLDABLE, from_claim
+from onecard.notices.models import Notice, NoticeAttempt
+from onecard.notices.senders import SmsSender, sender_from_config
+from onecard.privacy import mask_text
 from onecard.timeutil import SHANGHAI, utcnow
 
 log = logging.getLogger("onecard.notifications")
 
 WEBHOOK_PATH = "/hooks/twilio/status"
-# Keys of the arrival subscribe-message template as configured in the mini-program console.
-WECHAT_FIELDS = ("thing1", "amount2", "date3", "thing4")
-WECHAT_RETRY_CODES = {-1, 45009, 45011}
 
 
 @dataclass
@@ -147,20 +147,11 @@ def claim(channel: str, limit: int, lease_seconds: float, now: datetime) -> tupl
 def hold_for_quiet_hours(until: datetime, now: datetime) -> int:
     """Move every due notice to 'held' until the quiet hours end (one statement, both channels)."""
     n = db.session.execute(
-        sa.update(Notice).where(Notice.state.in_(CLAIMABLE), Notice.next_attempt_at <= now)
+        sa.update(Notice).where(Notice.state.in_(HOLDABLE), Notice.next_attempt_at <= now)
         .values(state="held", next_attempt_at=until, state_changed_at=now)
         .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
     return n
-
-
-@dataclass
-class Outcome:
-    notice_id: int
-    result: SendResult
-    kind: str          # sent, reconciled, retry, unknown, failed
-    attempts: int
-    at: datetime
 
 
 def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
@@ -194,7 +185,7 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
         if values is not None:
             res = db.session.execute(
                 sa.update(Notice).where(Notice.id == o.notice_id, Notice.claim_token == token,
-                                        Notice.state == "claimed")
+                                        Notice.state == from_claim(values["state"]))
                 .values(**values).execution_options(synchronize_session=False))
             if res.rowcount != 1:
                 log.warning("notice %s: claim lost before write-back (lease expired?)", o.notice_id)
@@ -209,7 +200,8 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
         # the common case in one executemany (Core table: an ORM update with a list would be a bulk-by-pk)
         t = Notice.__table__
         db.session.execute(
-            sa.update(t).where(t.c.id == sa.bindparam("nid"), t.c.claim_token == token, t.c.state == "claimed")
+            sa.update(t).where(t.c.id == sa.bindparam("nid"), t.c.claim_token == token,
+                               t.c.state == from_claim("sent"))
             .values(state="sent", provider_sid=sa.bindparam("psid"), provider_status=sa.bindparam("pstatus"),
                     sent_at=sa.bindparam("at"), state_changed_at=sa.bindparam("at"), claim_token=None,
                     lease_until=None, uncertain_since=None, error_code=None, error_message=None), sent_rows)
@@ -222,103 +214,11 @@ def _status_callback(notice_id: int) -> str:
     return f"{current_app.config.get('PUBLIC_BASE_URL', '').rstrip('/')}{WEBHOOK_PATH}?notice={notice_id}"
 
 
-def _drain_sms_batch(sender: SmsSender, bucket: TokenBucket, claimed_at: datetime, rows, now_fn) -> list[Outcome]:
-    outcomes = []
-    for row in rows:
-        claim_time = now_fn()
-        to = decrypt(row.recipient) if row.recipient else None
-        if not to:
-            outcomes.append(Outcome(row.id, SendResult("failed", code="no_mobile", error="未登记手机号码"),
-                                    "failed", row.attempts, claim_time))
-            continue
-        # The claim sets uncertain_since to its own time only when it was empty, so an older value
-        # means an earlier claim may have sent this notice: look before sending again.
-        if row.uncertain_since is not None and row.uncertain_since < claimed_at:
-            try:
-                sid = sender.find_sent(to, row.body, row.uncertain_since)
-            except Exception as exc:  # noqa: BLE001 - any provider trouble: stay uncertain, try later
-                outcomes.append(Outcome(row.id, SendResult("unknown", error=f"对账失败：{exc.__class__.__name__}"),
-                                        "unknown", row.attempts, now_fn()))
-                continue
-            if sid and not _sid_owned_elsewhere(sid, row.id):
-                outcomes.append(Outcome(row.id, SendResult("reconciled", sid=sid, status="sent"), "reconciled",
-                                        row.attempts, now_fn()))
-                continue
-        bucket.acquire()
-        result = sender.send(to, row.body, _status_callback(row.id))
-        outcomes.append(Outcome(row.id, result, result.outcome, row.attempts, now_fn()))
-    return outcomes
-
-
-def _sid_owned_elsewhere(sid: str, notice_id: int) -> bool:
-    return db.session.execute(sa.select(sa.literal(1)).where(Notice.provider_sid == sid, Notice.id != notice_id)
-                              .limit(1)).first() is not None
-
-
-def _drain_wechat_batch(claimed_at: datetime, rows, now_fn) -> list[Outcome]:
-    """Subscribe messages: no reconciliation is possible, so an uncertain one is never re-sent."""
-    from wechatpy.exceptions import WeChatClientException
-
-    from onecard import wechat
-    from onecard.payments.models import ArrivalEvent
-    from onecard.projects.models import Project
-    template_id = current_app.config.get("WECHAT_ARRIVAL_TEMPLATE_ID")
-    ids = [r.event_id for r in rows]
-    events = {e.id: e for e in db.session.execute(
-        sa.select(ArrivalEvent.id, ArrivalEvent.amount_fen, ArrivalEvent.account_last4, ArrivalEvent.paid_at,
-                  Project.name).join(Project, Project.id == ArrivalEvent.project_id)
-        .where(ArrivalEvent.id.in_(ids))).all()}
-    db.session.commit()   # the token storage writes on its own connection: hold no transaction here
-    outcomes = []
-    refused = []
-    granted_used = []
-    from onecard.timeutil import to_local
-    from onecard.validation import format_fen
-    for row in rows:
-        if row.uncertain_since is not None and row.uncertain_since < claimed_at:
-            outcomes.append(Outcome(row.id, SendResult("failed", code="uncertain",
-                                                       error="上次发送结果不明，为免重复不再发送（短信为准）"),
-                                    "failed", row.attempts, now_fn()))
-            continue
-        ev = events.get(row.event_id)
-        data = {
-            WECHAT_FIELDS[0]: {"value": ev.name[:20]},
-            WECHAT_FIELDS[1]: {"value": f"¥{format_fen(ev.amount_fen)}"},
-            WECHAT_FIELDS[2]: {"value": to_local(ev.paid_at).strftime("%Y-%m-%d")},
-            WECHAT_FIELDS[3]: {"value": f"已发放至尾号{ev.account_last4}的社保卡"[:20]},
-        }
-        try:
-            res = wechat.send_subscribe_message(decrypt(row.recipient), template_id, data, page="pages/index/index")
-            outcomes.append(Outcome(row.id, SendResult("sent", sid=str(res.get("msgid", "")), status="sent"),
-                                    "sent", row.attempts, now_fn()))
-            granted_used.append(row.resident_id)
-        except WeChatClientException as exc:
-            code = exc.errcode
-            if code in WECHAT_RETRY_CODES:
-                outcomes.append(Outcome(row.id, SendResult("retry", code=str(code), error=str(exc.errmsg)[:300]),
-                                        "retry", row.attempts, now_fn()))
-            else:
-                if code == 43101:
-                    refused.append(row.resident_id)
-                outcomes.append(Outcome(row.id, SendResult("failed", code=str(code), error=str(exc.errmsg)[:300]),
-                                        "failed", row.attempts, now_fn()))
-        except Exception as exc:  # noqa: BLE001 - timeouts etc.: maybe sent; never risk a duplicate
-            outcomes.append(Outcome(row.id, SendResult("failed", code="uncertain", error=exc.__class__.__name__),
-                                    "failed", row.attempts, now_fn()))
-    sub = WechatSubscription
-    for resident_id in granted_used:
-        db.session.execute(sa.update(sub).where(sub.resident_id == resident_id, sub.template_id == template_id,
-                                                sub.remaining > 0).values(remaining=sub.remaining - 1))
-    if refused:
-        db.session.execute(sa.update(sub).where(sub.resident_id.in_(refused), sub.template_id == template_id)
-                           .values(remaining=0, refused_at=now_fn()))
-    return outcomes
-
-
 def drain_once(*, sender: SmsSender | None = None, batch_size: int | None = None, lease_seconds: float | None = None,
                now: datetime | None = None, max_batches: int | None = None,
-               channels: tuple[str, ...] = ("sms", "wechat")) -> DrainStats:
-    """Send every due notice now (until none is left to claim), in claimed batches."""
+               channels: tuple[str, ...] | None = None) -> DrainStats:
+    """Send every due notice now (until none is left to claim), in claimed batches, on every channel the
+    configuration turns on (or those of ``channels``); each channel's record says how its batch is sent."""
     cfg = current_app.config
     sender = sender or sender_from_config(cfg)
     batch_size = batch_size or int(_cfg("NOTICE_BATCH_SIZE", 50))
@@ -333,20 +233,16 @@ def drain_once(*, sender: SmsSender | None = None, batch_size: int | None = None
     if quiet is not None:
         stats.held += hold_for_quiet_hours(quiet, now_fn())
         return stats
-    if "wechat" in channels and not cfg.get("WECHAT_ARRIVAL_TEMPLATE_ID"):
-        channels = tuple(c for c in channels if c != "wechat")
-    for channel in channels:
+    for channel in notice_channels.active(cfg, channels):
         while max_batches is None or stats.batches < max_batches:
             claimed_at = now_fn()
-            token, rows = claim(channel, batch_size, lease_seconds, claimed_at)
+            token, rows = claim(channel.code, batch_size, lease_seconds, claimed_at)
             if not rows:
                 break
             stats.batches += 1
             stats.claimed += len(rows)
-            if channel == "sms":
-                outcomes = _drain_sms_batch(sender, bucket, claimed_at, rows, now_fn)
-            else:
-                outcomes = _drain_wechat_batch(claimed_at, rows, now_fn)
+            outcomes = channel.send(ClaimedBatch(rows=rows, claimed_at=claimed_at, now=now_fn, sender=sender,
+                                                 pace=bucket.acquire, status_callback=_status_callback))
             _write_back(token, outcomes, stats)
             if now is not None and all(o.kind in ("retry", "unknown") for o in outcomes):
                 break   # a fixed clock would re-claim the same rows forever once their backoff is zero
@@ -355,7 +251,7 @@ def drain_once(*, sender: SmsSender | None = None, batch_size: int | None = None
 
 def tick() -> dict:
     """One scheduler run: enqueue new arrival events, then drain."""
-    from notifications import service
+    from onecard.notices import service
     enq = service.enqueue_arrivals()
     stats = drain_once()
     return {"enqueued": enq, **stats.to_dict()}

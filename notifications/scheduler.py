@@ -60,8 +60,8 @@ def claim_slot(job_id: str, slot: str) -> int | None:
 
     from sqlalchemy.exc import IntegrityError
 
-    from notifications.models import ScheduledRun
     from onecard.extensions import db
+    from onecard.notices.models import ScheduledRun
     run = ScheduledRun(job_id=job_id, slot=slot, host=f"{socket.gethostname()}:{os.getpid()}"[:120])
     db.session.add(run)
     try:
@@ -73,8 +73,8 @@ def claim_slot(job_id: str, slot: str) -> int | None:
 
 
 def _finish(run_id: int, outcome: str) -> None:
-    from notifications.models import ScheduledRun
     from onecard.extensions import db
+    from onecard.notices.models import ScheduledRun
     from onecard.timeutil import utcnow
     db.session.execute(sa.update(ScheduledRun).where(ScheduledRun.id == run_id)
                        .values(outcome=outcome, finished_at=utcnow()))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
-from notifications import status
 from notifications.jobs import WEBHOOK_PATH
+from onecard.notices import status
 
 bp = Blueprint("notification_hooks", __name__)
 

@@ -3,9 +3,12 @@
 Each lifecycle (card, card application, batch, notice...) is a ``StateMachine``
 declared once in its domain package: the allowed transitions, the timestamp
 column each target state sets, and the Chinese labels. ``transition()`` is the
-only way a state column changes: it checks the move is allowed, applies it with
+only way one row's state changes: it checks the move is allowed, applies it with
 a compare-and-set UPDATE (so two concurrent requests cannot both move the same
-row out of the same state), sets timestamps and writes the audit entry.
+row out of the same state), sets timestamps and writes the audit entry. Bulk
+paths that move many rows in one statement (the notice outbox, batch lines) keep
+their set-based SQL but take its allowed source states from ``sources(target)``,
+so they can never make a move the machine does not declare.
 """
 from __future__ import annotations
 
@@ -31,6 +34,11 @@ class StateMachine:
 
     def allowed(self, source: str, target: str) -> bool:
         return target in self.transitions.get(source, frozenset())
+
+    def sources(self, target: str) -> tuple[str, ...]:
+        """The states allowed to move to ``target``: what a set-based UPDATE (one statement for many
+        rows, where ``transition()`` would be one per row) puts in its ``WHERE state IN (...)``."""
+        return tuple(source for source, targets in self.transitions.items() if target in targets)
 
     def label(self, state: str) -> str:
         return self.labels.get(state, state)

@@ -1,16 +1,16 @@
 """Imports every model so the metadata (create_all, Alembic) sees the whole schema."""
-from notifications.models import (  # noqa: F401
+from onecard.audit import AuditEntry, AuditHead  # noqa: F401
+from onecard.cards.models import Card, CardApplication  # noqa: F401
+from onecard.citizens.models import AssistConsent, CitizenSession, Complaint, VerificationCode  # noqa: F401
+from onecard.contacts.models import DepartmentContact  # noqa: F401
+from onecard.lists.models import ListUploadReport, RecipientList, RecipientRow  # noqa: F401
+from onecard.notices.models import (  # noqa: F401
     Notice,
     NoticeAttempt,
     NoticeTemplate,
     ScheduledRun,
     WechatSubscription,
 )
-from onecard.audit import AuditEntry, AuditHead  # noqa: F401
-from onecard.cards.models import Card, CardApplication  # noqa: F401
-from onecard.citizens.models import AssistConsent, CitizenSession, Complaint, VerificationCode  # noqa: F401
-from onecard.contacts.models import DepartmentContact  # noqa: F401
-from onecard.lists.models import ListUploadReport, RecipientList, RecipientRow  # noqa: F401
 from onecard.oversight.models import Disclosure, RiskFinding, RiskRun  # noqa: F401
 from onecard.payments.models import (  # noqa: F401
     Agreement,

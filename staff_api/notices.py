@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from notifications import service
-from notifications.models import STATES
 from onecard.http import Blueprint
+from onecard.notices import channels, service
+from onecard.notices.lifecycle import STATES
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_notices", __name__, url_prefix="/api/staff/v1", description="到账通知（短信、微信订阅消息）")
@@ -17,7 +17,7 @@ class NoticeQuery(Schema):
     project_id = fields.Integer(validate=validate.Range(min=1))
     period = fields.String(validate=validate.Length(max=7))
     state = fields.String(validate=validate.OneOf(list(STATES)))
-    channel = fields.String(validate=validate.OneOf(["sms", "wechat"]))
+    channel = fields.String(validate=validate.OneOf(channels.codes()))
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 

@@ -862,7 +862,7 @@ def reply_complaint(actor: Actor, complaint_id: int, reply: str) -> dict:
 def set_sms_opt_out(actor: Actor, resident_id: int, off: bool) -> dict:
     """到账短信开关 for the citizen doors; the rule (who may, what happens to unsent notices) lives in
     notifications.service.set_sms_opt_out."""
-    from notifications.service import set_sms_opt_out as switch
+    from onecard.notices.service import set_sms_opt_out as switch
     resident = switch(actor, resident_id, off)
     return {"sms_opt_out": bool(resident.sms_opt_out), "sms_notices": not resident.sms_opt_out}
 

@@ -1,6 +1,6 @@
 """Sending a verification-code SMS through the configured provider.
 
-The notifications package owns the platform's SMS sender interface; codes go
+The notices package owns the platform's SMS sender interface; codes go
 through it at once (never held back by quiet hours or the arrival outbox: the
 resident is waiting for them).
 """
@@ -12,6 +12,7 @@ from collections import deque
 from flask import current_app
 
 from onecard.errors import Unavailable
+from onecard.notices.senders import ConsoleSender, sender_from_config
 
 log = logging.getLogger("onecard.citizens.sms")
 
@@ -21,12 +22,11 @@ console_outbox: deque[dict] = deque(maxlen=200)
 
 
 def send_code_sms(mobile: str, text: str) -> None:
-    """Send ``text`` to ``mobile`` through the platform's one SMS sender (notifications.senders).
+    """Send ``text`` to ``mobile`` through the platform's one SMS sender (onecard.notices.senders).
 
     Unavailable (503) when the provider refuses or its outcome is unknown: a code the resident may
     not have received is simply requested again, so no reconciliation is needed here.
     """
-    from notifications.senders import ConsoleSender, sender_from_config
     cfg = current_app.config
     body = (cfg.get("SMS_SIGNATURE") or "") + text
     sender = sender_from_config(cfg)

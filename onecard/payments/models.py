@@ -1,6 +1,6 @@
 """Disbursement: batches, lines, the ledger. Extended by the disbursement work.
 
-ArrivalEvent is the hand-off to the notifications package: one row per
+ArrivalEvent is the hand-off to the notices package: one row per
 successful payment, unique on the payment it reports, so a replayed import
 adds nothing.
 """
@@ -23,9 +23,18 @@ class ArrivalEvent(db.Model):
     amount_fen = sa.Column(sa.BigInteger, nullable=False)
     bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False)
     account_last4 = sa.Column(sa.String(4), nullable=False)
+    # Who was paid and into which account: the resident whose card or account received the money (the
+    # listed person, the household head or the legal proxy) and the route (routing.ROUTE_LABELS), copied
+    # from the batch line, so a notice channel can address the payee. Null only on events inserted
+    # without a batch line (benchmarks, old rows): readers fall back to the listed resident.
+    payee_resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"))
+    route = sa.Column(sa.String(12))
     paid_at = sa.Column(sa.DateTime, nullable=False)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
-    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="amount_positive"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
+        sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name="route"),
+    )
 
 
 class LedgerEntry(db.Model):

@@ -857,10 +857,11 @@ def _write_ledger(batch: Batch, now) -> None:
     ledger.record_outcomes(batch.id, now, approved_at=batch.approved_at)
     at = ArrivalEvent.__table__
     db.session.execute(sa.insert(at).from_select(
-        ["payment_key", "resident_id", "project_id", "period", "amount_fen", "bank_id", "account_last4", "paid_at",
-         "created_at"],
+        ["payment_key", "resident_id", "project_id", "period", "amount_fen", "bank_id", "account_last4",
+         "payee_resident_id", "route", "paid_at", "created_at"],
         sa.select(sa.literal("line:") + sa.cast(_lines.c.id, sa.String), _lines.c.resident_id, _lines.c.project_id,
                   _lines.c.period, _lines.c.amount_fen, _lines.c.bank_id, _lines.c.account_last4,
+                  sa.func.coalesce(_lines.c.payee_resident_id, _lines.c.resident_id), _lines.c.route,
                   ledger.moved_at(now), sa.literal(now, sa.DateTime))
         .where(_lines.c.batch_id == batch.id, _lines.c.outcome == "paid", _lines.c.result_at == now)))
 

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 
-from notifications import service
 from notifications.jobs import drain_once
-from notifications.models import Notice, NoticeAttempt
+from onecard.notices import service
+from onecard.notices.models import Notice, NoticeAttempt
 from onecard.timeutil import utcnow
 
 

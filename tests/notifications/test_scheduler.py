@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from notifications import scheduler
 from notifications.cli import notices_drain_command
 from notifications.jobs import TokenBucket
-from notifications.models import Notice
+from onecard.notices.models import Notice
 
 
 def test_scheduler_job_enqueues_and_prints_one_console_sms_per_arrival(app, db, arrive, capsys):
@@ -58,7 +58,7 @@ def test_scheduler_also_carries_the_nightly_risk_checks(app):
 
 
 def test_a_daily_job_runs_once_a_day_however_many_schedulers_run(app, db):
-    from notifications.models import ScheduledRun
+    from onecard.notices.models import ScheduledRun
     calls = []
     first = scheduler._in_app(app, lambda: calls.append(1), "test.daily")
     second = scheduler._in_app(app, lambda: calls.append(2), "test.daily")   # another process's copy
@@ -71,7 +71,7 @@ def test_a_daily_job_runs_once_a_day_however_many_schedulers_run(app, db):
 
 
 def test_a_failed_daily_job_is_recorded_as_failed(app, db):
-    from notifications.models import ScheduledRun
+    from onecard.notices.models import ScheduledRun
 
     def broken():
         raise RuntimeError("bank file missing")

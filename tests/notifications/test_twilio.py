@@ -5,10 +5,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from notifications import service
 from notifications.jobs import drain_once, quiet_until
-from notifications.models import Notice, NoticeAttempt
-from notifications.senders import TwilioSender
+from onecard.notices import service
+from onecard.notices.models import Notice, NoticeAttempt
+from onecard.notices.senders import TwilioSender
 from onecard.timeutil import utcnow
 
 # A fixed clock must be after the notices' creation (next_attempt_at defaults to now).

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from notifications import service
 from notifications.jobs import drain_once
-from notifications.models import Notice
+from onecard.notices import service
+from onecard.notices.models import Notice
 
 
 def _sent_notice(db, arrive, fake_twilio, **kw):

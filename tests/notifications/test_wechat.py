@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from notifications import service
 from notifications.jobs import drain_once
-from notifications.models import Notice, WechatSubscription
 from onecard.actors import Actor
+from onecard.notices import service
+from onecard.notices.models import Notice, WechatSubscription
 from tests.factories import make_resident
 
 

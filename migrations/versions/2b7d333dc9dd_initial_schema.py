@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7d73b0d12045
+Revision ID: 2b7d333dc9dd
 Revises: 
-Create Date: 2026-11-26 10:03:21.240633
+Create Date: 2026-12-03 08:26:31.737706
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '7d73b0d12045'
+revision = '2b7d333dc9dd'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -527,10 +527,14 @@ def upgrade():
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
     sa.Column('bank_id', sa.Integer(), nullable=False),
     sa.Column('account_last4', sa.String(length=4), nullable=False),
+    sa.Column('payee_resident_id', sa.Integer(), nullable=True),
+    sa.Column('route', sa.String(length=12), nullable=True),
     sa.Column('paid_at', sa.DateTime(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_arrival_events_route')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_arrival_events_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_arrival_events_bank_id_banks')),
+    sa.ForeignKeyConstraint(['payee_resident_id'], ['residents.id'], name=op.f('fk_arrival_events_payee_resident_id_residents')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_arrival_events_project_id_projects')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_arrival_events_resident_id_residents')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_arrival_events')),

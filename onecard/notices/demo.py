@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 
 def run(ctx) -> None:
-    from notifications import service
     from onecard.extensions import db
+    from onecard.notices import service
     # Until the single initial migration is regenerated with the notice tables, a database built
     # by `onecard init-db` lacks them: leave the events for the scheduler rather than fail the demo.
     if not sa.inspect(db.engine).has_table("notices"):

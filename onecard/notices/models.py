@@ -1,7 +1,7 @@
 """The arrival-notice outbox (到账通知): notices, their attempts, templates and WeChat subscription grants.
 
-A notice is one message about one ArrivalEvent on one channel ("sms" or "wechat"); the
-unique (event, channel) key makes a replayed event add nothing. The drainer claims notices
+A notice is one message about one ArrivalEvent on one channel (``channels.CHANNELS``: "sms",
+"wechat"); the unique (event, channel) key makes a replayed event add nothing. The drainer claims notices
 with a lease; ``uncertain_since`` marks a notice whose last send may have reached the
 provider without us learning the answer (a timeout, a 5xx, a killed process), so the next
 drainer reconciles with the provider before it sends again.
@@ -11,43 +11,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from onecard.extensions import db
-from onecard.lifecycle import StateMachine
+from onecard.notices.channels import CHANNELS
+from onecard.notices.lifecycle import STATES
 from onecard.timeutil import utcnow
-
-CHANNELS = ("sms", "wechat")
-
-STATES = {
-    "pending": "待发送",
-    "claimed": "发送中",
-    "retry_wait": "等待重试",
-    "held": "暂缓（免打扰时段）",
-    "sent": "已发送",
-    "delivered": "已送达",
-    "undelivered": "未送达",
-    "failed": "发送失败",
-    "skipped": "不发送",
-}
-# States a drainer may claim (when next_attempt_at has come); "claimed" only once its lease expired.
-CLAIMABLE = ("pending", "retry_wait", "held")
-
-NOTICE_MACHINE = StateMachine(
-    name="notice",
-    state_attr="state",
-    transitions={
-        "pending": frozenset({"claimed", "held", "skipped"}),
-        "held": frozenset({"claimed", "skipped"}),
-        "retry_wait": frozenset({"claimed", "skipped", "failed"}),
-        # a lease that expired is claimed again by another drainer
-        "claimed": frozenset({"claimed", "sent", "retry_wait", "held", "failed"}),
-        "sent": frozenset({"delivered", "undelivered", "failed"}),
-        "delivered": frozenset(),
-        "undelivered": frozenset({"pending"}),   # staff retry
-        "failed": frozenset({"pending"}),        # staff retry
-        "skipped": frozenset({"pending"}),       # resident switched SMS back on / staff retry
-    },
-    labels=STATES,
-    changed_at_attr="state_changed_at",
-)
 
 SKIP_REASONS = {
     "opt_out": "居民已关闭到账短信",
@@ -56,7 +22,8 @@ SKIP_REASONS = {
 
 
 class Notice(db.Model):
-    """到账通知: one SMS or WeChat message about one payment."""
+    """到账通知: one message about one payment on one channel, to the resident the channel addresses
+    (``resident_id``: whose opt-out and subscription apply; today the listed resident)."""
     __tablename__ = "notices"
     id = sa.Column(sa.Integer, primary_key=True)
     event_id = sa.Column(sa.Integer, sa.ForeignKey("arrival_events.id"), nullable=False)
@@ -92,9 +59,8 @@ class Notice(db.Model):
     state_changed_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     __table_args__ = (
         sa.UniqueConstraint("event_id", "channel"),
-        sa.CheckConstraint("channel in ('sms','wechat')", name="channel"),
-        sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered',"
-                           "'failed','skipped')", name="state"),
+        sa.CheckConstraint("channel in (" + ",".join(f"'{c.code}'" for c in CHANNELS) + ")", name="channel"),
+        sa.CheckConstraint("state in (" + ",".join(f"'{s}'" for s in STATES) + ")", name="state"),
         sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name="skip_has_reason"),
         sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)",
                            name="claim_has_lease"),

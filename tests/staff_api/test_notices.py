@@ -5,10 +5,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from notifications import service
 from notifications.jobs import drain_once
-from notifications.models import Notice
 from onecard.audit import AuditEntry
+from onecard.notices import service
+from onecard.notices.models import Notice
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
 

@@ -25,7 +25,7 @@ from twilio.rest import Client
 
 from onecard.privacy import mask_mobile
 
-log = logging.getLogger("onecard.notifications")
+log = logging.getLogger("onecard.notices")
 
 # Twilio REST errors that no retry can fix (the number or the recipient's choice).
 PERMANENT_CODES = frozenset({21211, 21408, 21602, 21604, 21606, 21610, 21612, 21614, 21617, 21635, 30004})
@@ -52,6 +52,11 @@ def e164(mobile: str) -> str:
 class SmsSender:
     """The interface: send one SMS, and (where the provider allows) find one already sent."""
     name = "abstract"
+
+    @classmethod
+    def from_config(cls, cfg) -> SmsSender:
+        """The sender configured by ``cfg`` (the app's config)."""
+        return cls()
 
     def send(self, to: str, body: str, status_callback: str | None) -> SendResult:  # pragma: no cover
         raise NotImplementedError
@@ -140,13 +145,20 @@ def classify_rest_error(exc: TwilioRestException) -> SendResult:
     return SendResult("unknown", http_status=status, code=code_s, error=msg)
 
 
+# The SMS providers by their ONECARD_SMS_PROVIDER name: a new provider is one SmsSender subclass and one entry.
+SENDERS: dict[str, type[SmsSender]] = {
+    ConsoleSender.name: ConsoleSender,
+    TwilioSender.name: TwilioSender,
+}
+
+
 def sender_from_config(cfg) -> SmsSender:
+    """The SMS sender ONECARD_SMS_PROVIDER names (console by default), built from the configuration."""
     provider = (cfg.get("SMS_PROVIDER") or "console").lower()
-    if provider == "twilio":
-        return TwilioSender.from_config(cfg)
-    if provider == "console":
-        return ConsoleSender()
-    raise RuntimeError(f"未知的短信通道 ONECARD_SMS_PROVIDER={provider!r}（可选 console 或 twilio）")
+    sender = SENDERS.get(provider)
+    if sender is None:
+        raise RuntimeError(f"未知的短信通道 ONECARD_SMS_PROVIDER={provider!r}（可选 {' 或 '.join(SENDERS)}）")
+    return sender.from_config(cfg)
 
 
 def utc_aware(dt: datetime) -> datetime:

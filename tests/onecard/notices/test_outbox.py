@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from notifications import service, text
 from notifications.jobs import drain_once
-from notifications.models import Notice
-from notifications.senders import ConsoleSender
 from onecard.actors import SYSTEM, Actor
 from onecard.audit import AuditEntry
 from onecard.errors import Forbidden, Invalid
+from onecard.notices import service, texts
+from onecard.notices.models import Notice
+from onecard.notices.senders import ConsoleSender
 from tests.factories import make_resident
 
 EXAMPLE = "【泗水县人社局】您的2026年11月城乡居民基础养老金183.00元已发放至您尾号1234的社保卡，请注意查收。"
@@ -38,11 +38,11 @@ def test_replayed_enqueue_adds_nothing(db, arrive):
 
 
 def test_period_is_written_in_chinese():
-    assert text.period_cn("2026-11") == "2026年11月"
-    assert text.period_cn("2026-01") == "2026年1月"
-    assert text.period_cn("2026") == "2026年度"
-    assert text.period_cn("2026-Q1") == "2026年第一季度"
-    assert text.period_cn("2026-H2") == "2026年下半年"
+    assert texts.period_cn("2026-11") == "2026年11月"
+    assert texts.period_cn("2026-01") == "2026年1月"
+    assert texts.period_cn("2026") == "2026年度"
+    assert texts.period_cn("2026-Q1") == "2026年第一季度"
+    assert texts.period_cn("2026-H2") == "2026年下半年"
 
 
 def test_project_template_overrides_the_default_and_bad_templates_are_refused(db, arrive, admin, pension):
@@ -87,17 +87,6 @@ def test_resident_switches_sms_off_skips_unsent_notices_and_is_audited(db, arriv
     out = capsys.readouterr().out
     assert "2026年12月" in out and "2026年11月" not in out
     assert r.mobile not in out   # the console shows a masked number
-
-
-def test_console_provider_prints_one_sms_per_arrival(db, arrive, capsys):
-    for _ in range(3):
-        arrive()
-    service.enqueue_arrivals()
-    stats = drain_once(sender=ConsoleSender())
-    assert (stats.claimed, stats.sent) == (3, 3)
-    assert capsys.readouterr().out.count("【泗水县人社局】") == 3
-    assert {n.state for n in _notices(db)} == {"sent"}
-    assert drain_once(sender=ConsoleSender()).claimed == 0
 
 
 def test_system_actor_may_set_opt_out(db, county):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from notifications.models import Notice, NoticeAttempt
 from onecard.extensions import db
+from onecard.notices.lifecycle import NOTICE_MACHINE
+from onecard.notices.models import Notice, NoticeAttempt
 from onecard.timeutil import utcnow
 
 FINAL = {"delivered", "undelivered", "failed"}
@@ -37,10 +38,11 @@ def record_status(notice_id: int, sid: str, message_status: str, error_code: str
         else:
             values["error_code"] = error_code or None
             values["error_message"] = DELIVERY_ERRORS.get(error_code or "", "短信未能送达")
-        # compare-and-set: from sent; from claimed when the callback beat the drainer's write-back;
-        # from retry_wait when the send timed out but got through (this settles the uncertainty).
+        # compare-and-set from the states the machine lets reach a final status: sent; claimed when the
+        # callback beat the drainer's write-back; retry_wait when the send timed out but got through
+        # (this settles the uncertainty).
         res = db.session.execute(sa.update(Notice).where(Notice.id == notice_id,
-                                                         Notice.state.in_(("sent", "claimed", "retry_wait")))
+                                                         Notice.state.in_(NOTICE_MACHINE.sources(message_status)))
                                  .values(**values).execution_options(synchronize_session=False))
         moved = res.rowcount == 1
     elif message_status:

@@ -51,7 +51,7 @@ def check_template(body: str) -> str:
 
 
 def load_templates() -> dict[str, str]:
-    from notifications.models import NoticeTemplate
+    from onecard.notices.models import NoticeTemplate
     rows = db.session.execute(sa.select(NoticeTemplate.project_code, NoticeTemplate.body)).all()
     return {code: body for code, body in rows}
 

@@ -1,7 +1,7 @@
 """Use cases of the arrival notices (到账通知): filling the outbox, staff views and retries, opt-out.
 
 ``enqueue_arrivals`` is what the scheduler calls; the other functions are what staff, residents
-(through the citizen service) and the bureau may do. Sending lives in ``notifications.jobs``.
+(through the citizen service) and the bureau may do. Sending lives in ``onecard.notices.channels`` and the drainer ``notifications.jobs``.
 """
 from __future__ import annotations
 
@@ -9,24 +9,23 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
-from notifications import text
-from notifications.models import (
-    NOTICE_MACHINE,
+from onecard import audit
+from onecard.actors import Actor
+from onecard.db import insert_ignore
+from onecard.errors import Forbidden, Invalid, NotFound
+from onecard.extensions import db
+from onecard.notices import channels, texts
+from onecard.notices.lifecycle import NOTICE_MACHINE, SKIPPABLE
+from onecard.notices.models import (
     SKIP_REASONS,
     Notice,
     NoticeAttempt,
     NoticeTemplate,
     WechatSubscription,
 )
-from onecard import audit
-from onecard.actors import Actor
-from onecard.errors import Forbidden, Invalid, NotFound
-from onecard.extensions import db
 from onecard.payments.models import ArrivalEvent
 from onecard.people.models import Resident
-from onecard.privacy import encrypt
 from onecard.projects.models import Project
 from onecard.staff import permissions
 from onecard.timeutil import utcnow
@@ -42,84 +41,63 @@ permissions.register({
 ENQUEUE_CHUNK = 5000
 
 
-def _insert_ignore(model):
-    """INSERT ... ON CONFLICT DO NOTHING for the current dialect (the unique key absorbs replays and races)."""
-    if db.engine.dialect.name == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing()
-    return sqlite.insert(model).on_conflict_do_nothing()
-
-
-def _new_events(channel: str, extra_where=(), extra_join=None, limit: int = ENQUEUE_CHUNK):
+def _new_events(channel: channels.Channel, cfg, limit: int = ENQUEUE_CHUNK):
+    """Arrival events without a notice on ``channel`` yet, each with the resident the channel addresses."""
     e, r, p = ArrivalEvent, Resident, Project
-    stmt = (sa.select(e.id, e.payment_key, e.resident_id, e.project_id, e.period, e.amount_fen, e.account_last4,
-                      e.paid_at, p.code.label("project_code"), p.name.label("project_name"), p.department_id,
-                      r.town_id, r.village_id, sa.type_coerce(r.mobile, sa.String).label("mobile_ciphertext"),
-                      r.mobile_masked, r.sms_opt_out, r.wechat_openid)
-            .join(r, r.id == e.resident_id).join(p, p.id == e.project_id))
-    if extra_join is not None:
-        stmt = extra_join(stmt)
-    exists = sa.select(sa.literal(1)).where(Notice.event_id == e.id, Notice.channel == channel)
-    return stmt.where(~sa.exists(exists), *extra_where).order_by(e.id).limit(limit)
+    stmt = (sa.select(e.id, e.payment_key, r.id.label("resident_id"), e.project_id, e.period, e.amount_fen,
+                      e.account_last4, e.paid_at, p.code.label("project_code"), p.name.label("project_name"),
+                      p.department_id, r.town_id, r.village_id,
+                      sa.type_coerce(r.mobile, sa.String).label("mobile_ciphertext"), r.mobile_masked,
+                      r.sms_opt_out, r.wechat_openid)
+            .join(r, r.id == channel.addressee(e)).join(p, p.id == e.project_id))
+    stmt = channel.eligible(stmt, cfg)
+    if channel.only_when is not None:
+        stmt = stmt.where(channel.only_when(e))
+    exists = sa.select(sa.literal(1)).where(Notice.event_id == e.id, Notice.channel == channel.code)
+    return stmt.where(~sa.exists(exists)).order_by(e.id).limit(limit)
+
+
+def new_notices(channel: channels.Channel, *, limit: int = ENQUEUE_CHUNK, now=None,
+                templates: dict[str, str] | None = None) -> list[dict]:
+    """The next notices ``channel`` adds to the outbox, as rows to insert: one for each arrival event it
+    has none for yet (up to ``limit``), addressed, rendered and (when its address says so) skipped as
+    its record in ``channels.CHANNELS`` says. Reads only; ``enqueue_arrivals`` inserts them."""
+    cfg = current_app.config
+    templates = texts.load_templates() if templates is None else templates
+    signature = cfg.get("SMS_SIGNATURE", "")
+    now = now or utcnow()
+    out = []
+    for row in db.session.execute(_new_events(channel, cfg, limit=limit)):
+        address = channel.address(row)
+        out.append({"event_id": row.id, "channel": channel.code, "payment_key": row.payment_key,
+                    "resident_id": row.resident_id, "project_id": row.project_id, "period": row.period,
+                    "department_id": row.department_id, "town_id": row.town_id, "village_id": row.village_id,
+                    "recipient": address.recipient, "recipient_masked": address.masked,
+                    "body": channel.render(row, templates, signature),
+                    "state": "skipped" if address.skip_reason else "pending", "skip_reason": address.skip_reason,
+                    "attempts": 0, "next_attempt_at": now, "created_at": now, "state_changed_at": now})
+    return out
 
 
 def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
-    """Turn new arrival events into notices: one SMS notice per event (skipped with a reason when the
-    resident switched SMS off or has no mobile), plus a WeChat notice when the resident bound the
-    mini-program and granted the arrival template. Set-based and idempotent: a replayed event, or a
-    second scheduler enqueueing at the same time, adds nothing. Commits per chunk."""
-    cfg = current_app.config
-    templates = text.load_templates()
-    signature = cfg.get("SMS_SIGNATURE", "")
-    counts = {"sms": 0, "sms_skipped": 0, "wechat": 0}
+    """Turn new arrival events into notices, one per event on each channel the configuration turns on
+    (``channels.CHANNELS``): today an SMS to the listed resident (skipped with a reason when they switched
+    SMS off or have no mobile), plus a WeChat notice when they bound the mini-program and granted the
+    arrival template. Set-based and idempotent: a replayed event, or a second scheduler enqueueing at the
+    same time, adds nothing. Commits per chunk. Returns the count per channel (and of skipped SMS)."""
+    templates = texts.load_templates()
     now = utcnow()
-
-    def rows_for(rows, channel):
-        out = []
-        for row in rows:
-            body = text.render(templates, signature, project_code=row.project_code, project_name=row.project_name,
-                               period=row.period, amount_fen=row.amount_fen, last4=row.account_last4,
-                               paid_at=row.paid_at)
-            values = {"event_id": row.id, "channel": channel, "payment_key": row.payment_key,
-                      "resident_id": row.resident_id, "project_id": row.project_id, "period": row.period,
-                      "department_id": row.department_id, "town_id": row.town_id, "village_id": row.village_id,
-                      "body": body, "state": "pending", "skip_reason": None, "attempts": 0,
-                      "next_attempt_at": now, "created_at": now, "state_changed_at": now}
-            if channel == "sms":
-                values["recipient"] = row.mobile_ciphertext
-                values["recipient_masked"] = row.mobile_masked
-                reason = "opt_out" if row.sms_opt_out else ("no_mobile" if not row.mobile_ciphertext else None)
-                if reason:
-                    values.update(state="skipped", skip_reason=reason)
-                    counts["sms_skipped"] += 1
-                else:
-                    counts["sms"] += 1
-            else:
-                values["recipient"] = encrypt(row.wechat_openid)
-                values["recipient_masked"] = "微信订阅消息"
-                counts["wechat"] += 1
-            out.append(values)
-        return out
-
-    while True:
-        rows = db.session.execute(_new_events("sms", limit=chunk)).all()
-        if not rows:
-            break
-        db.session.execute(_insert_ignore(Notice), rows_for(rows, "sms"))
-        db.session.commit()
-
-    template_id = cfg.get("WECHAT_ARRIVAL_TEMPLATE_ID")
-    if template_id:
-        def join_grant(stmt):
-            return stmt.join(WechatSubscription, sa.and_(WechatSubscription.resident_id == ArrivalEvent.resident_id,
-                                                         WechatSubscription.template_id == template_id))
-        while True:
-            rows = db.session.execute(_new_events(
-                "wechat", extra_where=(Resident.wechat_openid.is_not(None), WechatSubscription.remaining > 0),
-                extra_join=join_grant, limit=chunk)).all()
-            if not rows:
-                break
-            db.session.execute(_insert_ignore(Notice), rows_for(rows, "wechat"))
+    counts: dict[str, int] = {}
+    for channel in channels.CHANNELS:
+        counts[channel.code] = 0
+        if channel.sms_switch:
+            counts[f"{channel.code}_skipped"] = 0
+    for channel in channels.active(current_app.config):
+        while rows := new_notices(channel, limit=chunk, now=now, templates=templates):
+            db.session.execute(insert_ignore(Notice), rows)
             db.session.commit()
+            for row in rows:
+                counts[f"{channel.code}_skipped" if row["skip_reason"] else channel.code] += 1
     db.session.commit()
     return counts
 
@@ -145,8 +123,9 @@ def set_sms_opt_out(actor: Actor, resident_id: int, off: bool) -> Resident:
     skipped = 0
     if off:
         skipped = db.session.execute(
-            sa.update(Notice).where(Notice.resident_id == resident_id, Notice.channel == "sms",
-                                    Notice.state.in_(("pending", "held", "retry_wait")))
+            sa.update(Notice).where(Notice.resident_id == resident_id,
+                                    Notice.channel.in_(channels.switched_by_sms_opt_out()),
+                                    Notice.state.in_(SKIPPABLE))
             .values(state="skipped", skip_reason="opt_out", state_changed_at=utcnow())
             .execution_options(synchronize_session=False)).rowcount
     audit.record("resident.sms_opt_out" if off else "resident.sms_opt_in", actor=actor, entity_type="resident",
@@ -187,8 +166,8 @@ def _template_key(project_code: str | None) -> str:
     """'default' (or blank) is the county-wide text; anything else must be a project the bureau coded, so a
     mistyped code cannot hold a text that never applies."""
     key = (project_code or "").strip()
-    if key in ("", "default", text.DEFAULT_KEY):
-        return text.DEFAULT_KEY
+    if key in ("", "default", texts.DEFAULT_KEY):
+        return texts.DEFAULT_KEY
     if db.session.execute(sa.select(Project.id).where(Project.code == key)).first() is None:
         raise NotFound(f"没有统一编码为{key}的项目", code="project_not_found", field="project_code")
     return key
@@ -197,7 +176,7 @@ def _template_key(project_code: str | None) -> str:
 def set_template(actor: Actor, project_code: str | None, body: str) -> NoticeTemplate:
     """The bureau sets the SMS text for one project code (or the default with project_code None)."""
     permissions.require(actor, "notice.template")
-    body = text.check_template(body)
+    body = texts.check_template(body)
     key = _template_key(project_code)
     row = db.session.execute(sa.select(NoticeTemplate).where(NoticeTemplate.project_code == key)).scalar_one_or_none()
     before = row.body if row else None
@@ -228,7 +207,7 @@ def reset_template(actor: Actor, project_code: str | None) -> None:
 
 def template_view(actor: Actor, row: NoticeTemplate) -> dict:
     """One stored template as ``list_templates`` shows it (after an edit)."""
-    key = "default" if row.project_code == text.DEFAULT_KEY else row.project_code
+    key = "default" if row.project_code == texts.DEFAULT_KEY else row.project_code
     return next(t for t in list_templates(actor) if t["project_code"] == key)
 
 
@@ -237,17 +216,17 @@ def list_templates(actor: Actor) -> list[dict]:
     permissions.require(actor, "notice.template.read")
     stored = {r.project_code: r for r in db.session.execute(sa.select(NoticeTemplate)).scalars()}
     names = dict(db.session.execute(sa.select(Project.code, Project.name)
-                                    .where(Project.code.in_([k for k in stored if k != text.DEFAULT_KEY]))).all())
+                                    .where(Project.code.in_([k for k in stored if k != texts.DEFAULT_KEY]))).all())
     templates = {k: r.body for k, r in stored.items()}
     signature = current_app.config.get("SMS_SIGNATURE", "")
-    default = stored.get(text.DEFAULT_KEY)
-    out = [{"project_code": "default", "project_name": None, "body": default.body if default else text.DEFAULT_TEMPLATE,
+    default = stored.get(texts.DEFAULT_KEY)
+    out = [{"project_code": "default", "project_name": None, "body": default.body if default else texts.DEFAULT_TEMPLATE,
             "built_in": default is None, "updated_at": default.updated_at if default else None}]
     out += [{"project_code": k, "project_name": names.get(k), "body": r.body, "built_in": False,
-             "updated_at": r.updated_at} for k, r in sorted(stored.items()) if k != text.DEFAULT_KEY]
+             "updated_at": r.updated_at} for k, r in sorted(stored.items()) if k != texts.DEFAULT_KEY]
     for item in out:
         code = None if item["project_code"] == "default" else item["project_code"]
-        item["preview"] = text.render(templates, signature, project_code=code,
+        item["preview"] = texts.render(templates, signature, project_code=code,
                                       project_name=item["project_name"] or "城乡居民基础养老金", period="2026-11",
                                       amount_fen=18300, last4="1234", paid_at=utcnow())
     return out
@@ -317,7 +296,7 @@ def retry_notice(actor: Actor, notice_id: int) -> Notice:
     if notice is None:
         raise NotFound("通知不存在", code="notice_not_found")
     permissions.require(actor, "notice.retry", notice)
-    if notice.channel == "sms":
+    if channels.get(notice.channel).sms_switch:
         resident = db.session.get(Resident, notice.resident_id)
         if resident.sms_opt_out:
             raise Invalid("该居民已关闭到账短信，不能重发", code="notice_opted_out", field="notice_id")
