@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 from flask import jsonify, request
-from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from onecard.citizens import service
+from onecard.cards import applications as card_applications
+from onecard.cards.schemas import ApplicationSchema, ApplyForm, CardSchema, PhotoFiles
+from onecard.citizens import assist, codes, preferences, service, sessions
+from onecard.citizens.schemas import MessageSchema, SubsidyPage
+from onecard.complaints import service as complaint_service
+from onecard.complaints.schemas import ComplaintSchema
 from onecard.extensions import limiter
 from onecard.http import Blueprint, form_int
+from onecard.projects import policies as project_policies
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
 SECURITY = [{"bearer": []}]
@@ -25,11 +30,11 @@ def _token() -> str | None:
     return bearer_token(request.headers.get("Authorization"))
 
 
-def citizen(channel: str = "miniprogram") -> service.CitizenContext:
+def citizen(channel: str = "miniprogram") -> sessions.CitizenContext:
     """The signed-in phone (bound or not), cached on the request."""
     ctx = request.environ.get("onecard.citizen")
     if ctx is None:
-        ctx = service.authenticate(_token(), ip=request.remote_addr, channel=channel)
+        ctx = sessions.authenticate(_token(), ip=request.remote_addr, channel=channel)
         request.environ["onecard.citizen"] = ctx
     return ctx
 
@@ -39,7 +44,7 @@ def _session_key() -> str:
     return "s:" + (_token() or request.remote_addr or "")
 
 
-# ---- schemas
+# ---- schemas of this door only (shared documents live in the domain: onecard/<domain>/schemas.py)
 
 class WechatLoginArgs(Schema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=128))
@@ -65,56 +70,8 @@ class BindingArgs(BindingCodeArgs):
     code = fields.String(required=True, validate=validate.Length(min=1, max=10))
 
 
-class MessageSchema(Schema):
-    message = fields.String()
-    mobile_masked = fields.String(allow_none=True)
-
-
 class CodeArgs(Schema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=10))
-
-
-class ApplicationSchema(Schema):
-    id = fields.Integer()
-    kind = fields.String()
-    kind_label = fields.String()
-    status = fields.String()
-    status_label = fields.String()
-    bank_id = fields.Integer()
-    bank_name = fields.String()
-    branch = fields.String(allow_none=True)
-    delivery = fields.String()
-    delivery_label = fields.String()
-    status_note = fields.String(allow_none=True)
-    created_at = fields.String()
-    status_changed_at = fields.String()
-    assisted = fields.Boolean()
-
-
-class CardSchema(Schema):
-    status = fields.String()
-    label = fields.String(metadata={"description": "状态（白话）"})
-    next_step = fields.String(metadata={"description": "下一步怎么办"})
-    payable = fields.Boolean()
-    name = fields.String()
-    id_masked = fields.String()
-    mobile_masked = fields.String(allow_none=True)
-    bank_name = fields.String(allow_none=True)
-    card_number_masked = fields.String(allow_none=True)
-    account_masked = fields.String(allow_none=True)
-    can_apply = fields.Boolean()
-    can_activate = fields.Boolean()
-    can_report_loss = fields.Boolean()
-    can_replace = fields.Boolean()
-    sms_opt_out = fields.Boolean()
-    application = fields.Nested(ApplicationSchema, allow_none=True)
-
-
-class ApplyForm(Schema):
-    bank_id = fields.Integer(required=True)
-    delivery = fields.String(required=True, validate=validate.OneOf(["branch", "post"]))
-    branch = fields.String(load_default=None)
-    postal_address = fields.String(load_default=None)
 
 
 class ReplacementForm(ApplyForm):
@@ -122,42 +79,10 @@ class ReplacementForm(ApplyForm):
     delivery = fields.String(load_default="branch", validate=validate.OneOf(["branch", "post"]))
 
 
-class PhotoFiles(Schema):
-    photo = Upload(load_default=None)
-
-
 class SubsidyArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
-
-
-class SubsidyItem(Schema):
-    id = fields.Integer()
-    project_id = fields.Integer()
-    project_name = fields.String()
-    period = fields.String()
-    amount_fen = fields.Integer()
-    amount = fields.String()
-    outcome = fields.String()
-    outcome_label = fields.String()
-    date = fields.String()
-    bank_name = fields.String()
-    account_last4 = fields.String()
-    failure_reason = fields.String(allow_none=True)
-    what_to_do = fields.String(allow_none=True)
-    received_for = fields.String(allow_none=True, metadata={
-        "description": "为他人发放到本人卡上时的说明（到户补贴发给户主、代管代领），否则为空"})
-
-
-class SubsidyPage(Schema):
-    items = fields.List(fields.Nested(SubsidyItem))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    has_next = fields.Boolean()
-    year = fields.Integer()
-    year_total_fen = fields.Integer()
-    year_total = fields.String()
 
 
 class PolicySchema(Schema):
@@ -177,19 +102,6 @@ class ComplaintArgs(Schema):
     text = fields.String(required=True)
     ledger_entry_id = fields.Integer(load_default=None)
     project_id = fields.Integer(load_default=None)
-
-
-class ComplaintSchema(Schema):
-    id = fields.Integer()
-    text = fields.String()
-    status = fields.String()
-    status_label = fields.String()
-    reply = fields.String(allow_none=True)
-    replied_at = fields.String(allow_none=True)
-    created_at = fields.String()
-    ledger_entry_id = fields.Integer(allow_none=True)
-    project_id = fields.Integer(allow_none=True)
-    department = fields.String(allow_none=True)
 
 
 class SmsSettingArgs(Schema):
@@ -229,7 +141,7 @@ class BankSchema(Schema):
 @bp.response(200, LoginSchema)
 def wechat_login(args):
     """小程序登录：wx.login 的 code 换取本平台的登录令牌（不返回 session_key）。"""
-    return service.wechat_login(args["code"], ip=request.remote_addr)
+    return sessions.wechat_login(args["code"], ip=request.remote_addr)
 
 
 @bp.post("/auth/dev-login")
@@ -237,7 +149,7 @@ def wechat_login(args):
 @bp.response(200, LoginSchema)
 def dev_login(args):
     """开发登录（仅开发环境；生产环境 404）：带居民编号或身份证号时直接以该居民登录，否则为未绑定的新用户。"""
-    return service.dev_login(resident_id=args["resident_id"], id_number=args["id_number"], ip=request.remote_addr)
+    return sessions.dev_login(resident_id=args["resident_id"], id_number=args["id_number"], ip=request.remote_addr)
 
 
 @bp.post("/binding/code")
@@ -248,7 +160,7 @@ def dev_login(args):
 @bp.doc(security=SECURITY)
 def binding_code(args):
     """实名绑定第一步：姓名和身份证号正确时，向登记手机发送验证码（无论是否匹配，回答都一样）。"""
-    sent = service.request_binding_code(citizen(), args["name"], args["id_number"])
+    sent = codes.request_binding_code(citizen(), args["name"], args["id_number"])
     return {"message": sent.message}
 
 
@@ -259,7 +171,7 @@ def binding_code(args):
 @bp.doc(security=SECURITY)
 def binding(args):
     """实名绑定：姓名 + 身份证号 + 短信验证码。"""
-    return service.bind(citizen(), args["name"], args["id_number"], args["code"])
+    return codes.bind(citizen(), args["name"], args["id_number"], args["code"])
 
 
 # ---- card
@@ -269,14 +181,14 @@ def binding(args):
 @bp.doc(security=SECURITY)
 def card():
     """我的社保卡：状态、发卡银行、卡号和账号（遮蔽）、下一步怎么办。"""
-    return service.card_view(citizen().require_resident())
+    return card_applications.card_view(citizen().require_resident())
 
 
 @bp.get("/banks")
 @bp.response(200, BankSchema(many=True))
 def banks():
     """可选的发卡银行。"""
-    return service.list_banks()
+    return card_applications.list_banks()
 
 
 @bp.post("/card/applications")
@@ -288,7 +200,7 @@ def apply(form, files):
     """申领社保卡：选择银行和网点、上传照片（JPG/PNG，不超过2MB）、网点领取或邮寄。"""
     ctx = citizen()
     photo = files["photo"].read() if files.get("photo") else None
-    return service.apply_for_card(ctx.actor(), ctx.require_resident(), photo=photo, **form)
+    return card_applications.apply_for_card(ctx.actor(), ctx.require_resident(), photo=photo, **form)
 
 
 @bp.get("/card/applications")
@@ -296,12 +208,12 @@ def apply(form, files):
 @bp.doc(security=SECURITY)
 def applications():
     """我的申领进度。"""
-    return service.list_applications(citizen().require_resident())
+    return card_applications.list_applications(citizen().require_resident())
 
 
 def _card_code(purpose: str):
     ctx = citizen()
-    sent = service.request_card_code(ctx.actor(), ctx.require_resident(), purpose, session_id=ctx.session_id)
+    sent = card_applications.request_card_code(ctx.actor(), ctx.require_resident(), purpose, session_id=ctx.session_id)
     return {"message": sent.message, "mobile_masked": sent.mobile_masked}
 
 
@@ -322,7 +234,7 @@ def activate_code():
 def activate(args):
     """激活社保卡金融功能（凭短信验证码）。"""
     ctx = citizen()
-    return service.activate_card(ctx.actor(), ctx.require_resident(), args["code"])
+    return card_applications.activate_card(ctx.actor(), ctx.require_resident(), args["code"])
 
 
 @bp.post("/card/loss/code")
@@ -342,7 +254,7 @@ def loss_code():
 def loss(args):
     """挂失社保卡（凭短信验证码）。"""
     ctx = citizen()
-    return service.report_loss(ctx.actor(), ctx.require_resident(), args["code"])
+    return card_applications.report_loss(ctx.actor(), ctx.require_resident(), args["code"])
 
 
 @bp.post("/card/replacement")
@@ -354,7 +266,7 @@ def replacement(form, files):
     """补换卡（挂失之后）。"""
     ctx = citizen()
     photo = files["photo"].read() if files.get("photo") else None
-    return service.request_replacement(ctx.actor(), ctx.require_resident(), photo=photo, **form)
+    return card_applications.request_replacement(ctx.actor(), ctx.require_resident(), photo=photo, **form)
 
 
 # ---- subsidies, policies, complaints, settings
@@ -414,7 +326,7 @@ bp.add_url_rule("/subsidies", view_func=subsidies, methods=["GET"])
 @bp.response(200, PolicySchema(many=True))
 def policies():
     """补贴政策清单（无需登录）。"""
-    return service.public_policies()
+    return project_policies.public_policies()
 
 
 @bp.post("/complaints")
@@ -425,7 +337,7 @@ def policies():
 def file_complaint(args):
     """投诉咨询：可以针对某一笔发放，转给该项目的主管部门。"""
     ctx = citizen()
-    return service.file_complaint(ctx.actor(), ctx.require_resident(), args["text"],
+    return complaint_service.file_complaint(ctx.actor(), ctx.require_resident(), args["text"],
                                   ledger_entry_id=args["ledger_entry_id"], project_id=args["project_id"])
 
 
@@ -434,7 +346,7 @@ def file_complaint(args):
 @bp.doc(security=SECURITY)
 def complaints():
     """我的投诉咨询及答复。"""
-    return service.my_complaints(citizen().require_resident())
+    return complaint_service.my_complaints(citizen().require_resident())
 
 
 @bp.put("/settings/sms")
@@ -444,7 +356,7 @@ def complaints():
 def sms_setting(args):
     """到账短信提醒开关。"""
     ctx = citizen()
-    return service.set_sms_opt_out(ctx.actor(), ctx.require_resident(), not args["enabled"])
+    return preferences.set_sms_opt_out(ctx.actor(), ctx.require_resident(), not args["enabled"])
 
 
 @bp.get("/assisted-actions")
@@ -452,4 +364,4 @@ def sms_setting(args):
 @bp.doc(security=SECURITY)
 def assisted_actions():
     """谁替我办过事：村协办员代办的每一项记录。"""
-    return service.assisted_actions(citizen().require_resident())
+    return assist.assisted_actions(citizen().require_resident())

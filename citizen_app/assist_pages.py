@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask import current_app, redirect, request, url_for
 
 from citizen_app.pages import STAFF_COOKIE, _form_photo, _page, bp
-from onecard.citizens import service
+from onecard.cards import applications as card_applications
+from onecard.citizens import assist
 from onecard.errors import DomainError, Unauthenticated
 from onecard.extensions import db, limiter
 from onecard.http import form_int
@@ -55,7 +56,7 @@ def assist_home():
     results, error = [], None
     if q:
         try:
-            results = service.assist_search(actor, q)
+            results = assist.assist_search(actor, q)
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
@@ -73,31 +74,32 @@ def assist_resident(resident_id):
         step = request.form.get("step")
         try:
             if step == "send":
-                sent = service.assist_consent_code(actor, resident_id)
+                sent = assist.assist_consent_code(actor, resident_id)
                 message, dev_code = sent.message, sent.dev_code
             elif step == "consent":
-                consent_id = service.grant_consent(actor, resident_id, code=request.form.get("code") or None,
+                consent_id = assist.grant_consent(actor, resident_id, code=request.form.get("code") or None,
                                                    form=_form_photo("form"))["consent_id"]
                 message = "已取得居民授权（30分钟内有效）"
             elif step == "activate":
-                service.assist_activate(actor, resident_id, consent_id)
+                assist.assist_activate(actor, resident_id, consent_id)
                 message = "已为居民激活社保卡"
             elif step == "apply":
                 f = request.form
-                service.assist_apply(actor, resident_id, consent_id, bank_id=form_int(f.get("bank_id")) or 0,
+                assist.assist_apply(actor, resident_id, consent_id, bank_id=form_int(f.get("bank_id")) or 0,
                                      delivery=f.get("delivery", "branch"), branch=f.get("branch"),
                                      postal_address=f.get("postal_address"), photo=_form_photo())
                 message = "已为居民提交申领"
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
-    view = service.assist_view(actor, resident_id)
+    view = assist.assist_view(actor, resident_id)
     subsidies = None
     if consent_id and request.args.get("show") == "subsidies":
         try:
-            subsidies = service.assist_subsidies(actor, resident_id, consent_id)
+            subsidies = assist.assist_subsidies(actor, resident_id, consent_id)
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
     return _page("m/assist_resident.html", actor=actor, resident_id=resident_id, card=view, consent_id=consent_id,
-                 error=error, message=message, dev_code=dev_code, banks=service.list_banks(), subsidies=subsidies)
+                 error=error, message=message, dev_code=dev_code, banks=card_applications.list_banks(),
+                 subsidies=subsidies)

@@ -16,10 +16,14 @@ from flask import Blueprint, current_app, g, make_response, redirect, render_tem
 from werkzeug.exceptions import HTTPException
 
 from onecard import demo
-from onecard.citizens import service
+from onecard.cards import applications as card_applications
+from onecard.citizens import assist, codes, preferences, service, sessions
+from onecard.citizens.demo import demo_residents
+from onecard.complaints import service as complaint_service
 from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db, limiter
 from onecard.http import form_int, refuse_unreadable_text
+from onecard.projects import policies as project_policies
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
 
@@ -65,12 +69,12 @@ def _cookies(response):
     return response
 
 
-def _ctx(optional: bool = False) -> service.CitizenContext | None:
+def _ctx(optional: bool = False) -> sessions.CitizenContext | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token and optional:
         return None
     try:
-        return service.authenticate(token, ip=request.remote_addr, channel="h5")
+        return sessions.authenticate(token, ip=request.remote_addr, channel="h5")
     except Unauthenticated:
         if optional:
             return None
@@ -85,7 +89,7 @@ def _page(template: str, status: int = 200, **context):
         db.session.rollback()
         synthetic = False
     body = render_template(template, elderly=elderly, synthetic=synthetic, csrf_token=csrf_token(),
-                           dev_login=service.dev_login_allowed(), **context)
+                           dev_login=sessions.dev_login_allowed(), **context)
     return make_response(body, status)
 
 
@@ -130,11 +134,11 @@ def _form_photo(name: str = "photo") -> bytes | None:
 @bp.get("/")
 def home():
     ctx = _ctx(optional=True)
-    card = service.card_view(ctx.resident_id) if ctx and ctx.resident_id else None
+    card = card_applications.card_view(ctx.resident_id) if ctx and ctx.resident_id else None
     return _page("m/home.html", ctx=ctx, card=card)
 
 
-def _signed_in(result: service.LoginResult):
+def _signed_in(result: sessions.LoginResult):
     response = redirect(url_for("citizen_pages.home") if result.bound else url_for("citizen_pages.bind"))
     response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="Lax",
                         secure=current_app.config.get("ENV") == "production",
@@ -146,34 +150,33 @@ def _signed_in(result: service.LoginResult):
 @limiter.limit("10/minute;60/hour", methods=["POST"])
 def phone_login():
     """Any phone browser: start an unbound session and prove who you are by real-name binding."""
-    return _signed_in(service.browser_login(ip=request.remote_addr))
+    return _signed_in(sessions.browser_login(ip=request.remote_addr))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error = None
     if request.method == "POST":
-        if not service.dev_login_allowed():
+        if not sessions.dev_login_allowed():
             return _page("m/error.html", 404, message="页面不存在")
         try:
             ident = (request.form.get("id_number") or "").strip()
             rid = request.form.get("resident_id", "")
-            result = service.dev_login(id_number=ident or None, resident_id=form_int(rid),
+            result = sessions.dev_login(id_number=ident or None, resident_id=form_int(rid),
                                        ip=request.remote_addr, channel="h5")
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
         else:
             return _signed_in(result)
-    from citizen_app.demo import demo_residents
-    return _page("m/login.html", error=error, demo=demo_residents() if service.dev_login_allowed() else [])
+    return _page("m/login.html", error=error, demo=demo_residents() if sessions.dev_login_allowed() else [])
 
 
 @bp.post("/logout")
 def logout():
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        service.logout(token)
+        sessions.logout(token)
     response = redirect(url_for("citizen_pages.home"))
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -190,33 +193,32 @@ def bind():
         try:
             if request.form.get("step") == "code":
                 step = "code"
-                service.bind(ctx, None, None, request.form.get("code", ""))
+                codes.bind(ctx, None, None, request.form.get("code", ""))
                 return redirect(url_for("citizen_pages.card"))
             if request.form.get("step") == "demo":
-                sent = service.request_binding_code_for_demo(ctx, form_int(request.form.get("resident_id")) or 0)
+                sent = codes.request_binding_code_for_demo(ctx, form_int(request.form.get("resident_id")) or 0)
             else:
-                sent = service.request_binding_code(ctx, request.form.get("name", ""),
+                sent = codes.request_binding_code(ctx, request.form.get("name", ""),
                                                     request.form.get("id_number", ""))
             step, message, dev_code = "code", sent.message, sent.dev_code
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
-    from citizen_app.demo import demo_residents
-    return _page("m/bind.html", demo=demo_residents() if service.dev_login_allowed() else [], step=step, error=error, message=message, dev_code=dev_code,
+    return _page("m/bind.html", demo=demo_residents() if sessions.dev_login_allowed() else [], step=step, error=error, message=message, dev_code=dev_code,
                  name=request.form.get("name", "") if step == "details" else "")
 
 
 @bp.get("/card")
 @resident_page
 def card(ctx):
-    return _page("m/card.html", card=service.card_view(ctx.resident_id),
-                 applications=service.list_applications(ctx.resident_id))
+    return _page("m/card.html", card=card_applications.card_view(ctx.resident_id),
+                 applications=card_applications.list_applications(ctx.resident_id))
 
 
 @bp.route("/apply", methods=["GET", "POST"])
 @resident_page
 def apply(ctx):
-    card = service.card_view(ctx.resident_id)
+    card = card_applications.card_view(ctx.resident_id)
     error = None
     if request.method == "POST":
         f = request.form
@@ -224,18 +226,18 @@ def apply(ctx):
                       branch=f.get("branch"), postal_address=f.get("postal_address"), photo=_form_photo())
         try:
             if card["can_replace"]:
-                service.request_replacement(ctx.actor(), ctx.resident_id, **kwargs)
+                card_applications.request_replacement(ctx.actor(), ctx.resident_id, **kwargs)
             else:
-                service.apply_for_card(ctx.actor(), ctx.resident_id, **kwargs)
+                card_applications.apply_for_card(ctx.actor(), ctx.resident_id, **kwargs)
             return redirect(url_for("citizen_pages.card", done="apply"))
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
-    return _page("m/apply.html", card=card, banks=service.list_banks(), error=error, form=request.form)
+    return _page("m/apply.html", card=card, banks=card_applications.list_banks(), error=error, form=request.form)
 
 
 def _code_page(ctx, purpose: str, template: str, action):
-    card = service.card_view(ctx.resident_id)
+    card = card_applications.card_view(ctx.resident_id)
     error = message = dev_code = None
     step = "start"
     if request.method == "POST":
@@ -244,7 +246,7 @@ def _code_page(ctx, purpose: str, template: str, action):
                 step = "code"
                 action(ctx.actor(), ctx.resident_id, request.form.get("code", ""))
                 return redirect(url_for("citizen_pages.card", done=purpose))
-            sent = service.request_card_code(ctx.actor(), ctx.resident_id, purpose, session_id=ctx.session_id)
+            sent = card_applications.request_card_code(ctx.actor(), ctx.resident_id, purpose, session_id=ctx.session_id)
             step, message, dev_code = "code", sent.message, sent.dev_code
         except DomainError as exc:
             db.session.rollback()
@@ -255,13 +257,13 @@ def _code_page(ctx, purpose: str, template: str, action):
 @bp.route("/activate", methods=["GET", "POST"])
 @resident_page
 def activate(ctx):
-    return _code_page(ctx, "activate", "m/activate.html", service.activate_card)
+    return _code_page(ctx, "activate", "m/activate.html", card_applications.activate_card)
 
 
 @bp.route("/loss", methods=["GET", "POST"])
 @resident_page
 def loss(ctx):
-    return _code_page(ctx, "loss", "m/loss.html", service.report_loss)
+    return _code_page(ctx, "loss", "m/loss.html", card_applications.report_loss)
 
 
 @bp.get("/subsidies")
@@ -274,7 +276,7 @@ def subsidies(ctx):
 
 @bp.get("/policies")
 def policies():
-    return _page("m/policies.html", policies=service.public_policies())
+    return _page("m/policies.html", policies=project_policies.public_policies())
 
 
 @bp.route("/complaints", methods=["GET", "POST"])
@@ -284,13 +286,13 @@ def complaints(ctx):
     if request.method == "POST":
         entry = request.form.get("ledger_entry_id", "")
         try:
-            service.file_complaint(ctx.actor(), ctx.resident_id, request.form.get("text", ""),
+            complaint_service.file_complaint(ctx.actor(), ctx.resident_id, request.form.get("text", ""),
                                    ledger_entry_id=form_int(entry))
             done = "您的问题已提交，主管部门答复后会显示在这里。"
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
-    return _page("m/complaints.html", items=service.my_complaints(ctx.resident_id), error=error, done=done,
+    return _page("m/complaints.html", items=complaint_service.my_complaints(ctx.resident_id), error=error, done=done,
                  ledger_entry_id=request.values.get("ledger_entry_id", ""))
 
 
@@ -298,10 +300,10 @@ def complaints(ctx):
 @resident_page
 def settings(ctx):
     if request.method == "POST" and "sms" in request.form:
-        service.set_sms_opt_out(ctx.actor(), ctx.resident_id, request.form["sms"] == "off")
+        preferences.set_sms_opt_out(ctx.actor(), ctx.resident_id, request.form["sms"] == "off")
         return redirect(url_for("citizen_pages.settings", saved=1))
-    return _page("m/settings.html", card=service.card_view(ctx.resident_id),
-                 actions=service.assisted_actions(ctx.resident_id, limit=20))
+    return _page("m/settings.html", card=card_applications.card_view(ctx.resident_id),
+                 actions=assist.assisted_actions(ctx.resident_id, limit=20))
 
 
 @bp.post("/elderly")

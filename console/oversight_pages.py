@@ -1,8 +1,9 @@
 """Oversight pages (监督): statistics with drill-down, pilot progress, risk checks, 公示, the audit trail;
 and the department's complaints (投诉咨询) and the bank's card applications (制卡申请).
 
-Each view parses with the staff API's own schemas and calls the same service function as the JSON door in
-staff_api/oversight.py, staff_api/complaints.py and staff_api/card_applications.py.
+Each view parses with the same schemas as the JSON door (the domain's, e.g. onecard/cards/schemas.py) and
+calls the same service function as staff_api/oversight.py, staff_api/complaints.py and
+staff_api/card_applications.py.
 """
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from datetime import UTC, datetime
 from flask import Response, render_template, request, url_for
 from marshmallow import EXCLUDE, ValidationError
 
-from onecard.citizens import service as citizens
+from onecard.cards import applications as card_applications
+from onecard.cards import schemas as card_schemas
+from onecard.cards.lifecycle import APPLICATION_LABELS, APPLICATION_MACHINE
+from onecard.complaints import schemas as complaint_schemas
+from onecard.complaints import service as complaint_service
 from onecard.oversight import auditlog, disclosure, progress, risks, stats
 from onecard.oversight.schemas import (
     AuditArgs,
@@ -25,8 +30,6 @@ from onecard.oversight.schemas import (
 from onecard.projects import service as projects_service
 from onecard.staff import permissions
 from onecard.timeutil import SHANGHAI
-from staff_api import card_applications as card_api
-from staff_api import complaints as complaints_api
 from staff_api import oversight as api
 
 from . import bp, charts
@@ -224,20 +227,21 @@ def oversight_audit(actor):
 @bp.get("/complaints")
 @page("complaint.read")
 def oversight_complaints(actor):
-    args, refusal = _parse(complaints_api.ListArgs, request.args)
+    args, refusal = _parse(complaint_schemas.ListArgs, request.args)
     if refusal:
         return refusal
-    return render_template("console/oversight_complaints.html", items=citizens.staff_complaints(actor, args["status"]),
-                           status=args["status"], can_reply=permissions.can(actor, "complaint.reply"))
+    return render_template("console/oversight_complaints.html",
+                           items=complaint_service.staff_complaints(actor, args["status"]), status=args["status"],
+                           can_reply=permissions.can(actor, "complaint.reply"))
 
 
 @bp.post("/complaints/<int:complaint_id>/reply")
 @page("complaint.reply")
 def oversight_complaint_reply(actor, complaint_id):
-    args, refusal = _parse(complaints_api.ReplyArgs, request.form)
+    args, refusal = _parse(complaint_schemas.ReplyArgs, request.form)
     if refusal:
         return refusal
-    return guarded_post(actor, lambda: citizens.reply_complaint(actor, complaint_id, args["reply"]),
+    return guarded_post(actor, lambda: complaint_service.reply_complaint(actor, complaint_id, args["reply"]),
                         done="答复已发送，居民可在手机上查看。", then=url_for("console.oversight_complaints"))
 
 
@@ -250,23 +254,24 @@ MOVE_LABELS = {"accept": "受理", "in_production": "制卡", "ready": "待领�
 @bp.get("/card-applications")
 @page("card_application.read")
 def oversight_card_applications(actor):
-    args, refusal = _parse(card_api.ListArgs, request.args)
+    args, refusal = _parse(card_schemas.ListArgs, request.args)
     if refusal:
         return refusal
     return render_template("console/oversight_card_applications.html",
-                           items=citizens.staff_list_applications(actor, args["status"]), status=args["status"],
-                           labels=citizens.APPLICATION_LABELS, moves=citizens.STAFF_MOVES, move_labels=MOVE_LABELS,
-                           machine=citizens.APPLICATION_MACHINE,
+                           items=card_applications.staff_list_applications(actor, args["status"]),
+                           status=args["status"],
+                           labels=APPLICATION_LABELS, moves=card_applications.STAFF_MOVES, move_labels=MOVE_LABELS,
+                           machine=APPLICATION_MACHINE,
                            can_process=permissions.can(actor, "card_application.process"))
 
 
 @bp.post("/card-applications/<int:application_id>/move")
 @page("card_application.process")
 def oversight_card_application_move(actor, application_id):
-    args, refusal = _parse(card_api.MoveArgs, request.form)
+    args, refusal = _parse(card_schemas.MoveArgs, request.form)
     if refusal:
         return refusal
-    return guarded_post(actor, lambda: citizens.process_application(
+    return guarded_post(actor, lambda: card_applications.process_application(
         actor, application_id, args["action"], account=args["account"], card_number=args["card_number"],
         note=args["note"]), done=lambda a: f"申领 {a['id']} 现为“{a['status_label']}”。",
         then=url_for("console.oversight_card_applications"))

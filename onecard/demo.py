@@ -31,7 +31,7 @@ from onecard.validation import id_birth_date, id_gender, luhn_check_digit, make_
 
 DEMO_PASSWORD = "Demo2026pass"
 DOMAIN_STEPS = ["onecard.lists.demo", "onecard.payments.demo", "onecard.notices.demo", "onecard.oversight.demo",
-                "citizen_app.demo"]
+                "onecard.citizens.demo"]
 
 SURNAMES = list("王张李刘孔孟颜曾赵陈杨黄周吴徐孙朱马胡郭林何高梁郑罗宋谢唐韩曹许邓冯彭")
 GIVEN = list("秀英桂兰玉凤建国志强明华军伟芳娜静敏丽强磊洋艳勇杰涛超霞平刚红梅春生海燕金荣德福庆云")

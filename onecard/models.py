@@ -1,7 +1,8 @@
 """Imports every model so the metadata (create_all, Alembic) sees the whole schema."""
 from onecard.audit import AuditEntry, AuditHead  # noqa: F401
 from onecard.cards.models import Card, CardApplication  # noqa: F401
-from onecard.citizens.models import AssistConsent, CitizenSession, Complaint, VerificationCode  # noqa: F401
+from onecard.citizens.models import AssistConsent, CitizenSession, VerificationCode  # noqa: F401
+from onecard.complaints.models import Complaint  # noqa: F401
 from onecard.contacts.models import DepartmentContact  # noqa: F401
 from onecard.lists.models import ListUploadReport, RecipientList, RecipientRow  # noqa: F401
 from onecard.notices.models import (  # noqa: F401

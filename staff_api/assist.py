@@ -4,15 +4,10 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from citizen_app.api import (
-    ApplicationSchema,
-    ApplyForm,
-    CardSchema,
-    ComplaintSchema,
-    MessageSchema,
-    SubsidyPage,
-)
-from onecard.citizens import service
+from onecard.cards.schemas import ApplicationSchema, ApplyForm, CardSchema, PhotoFiles
+from onecard.citizens import assist
+from onecard.citizens.schemas import MessageSchema, SubsidyPage
+from onecard.complaints.schemas import ComplaintSchema
 from onecard.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
@@ -58,10 +53,6 @@ class AssistApplyForm(ApplyForm):
     consent_id = fields.Integer(required=True)
 
 
-class PhotoFiles(Schema):
-    photo = Upload(load_default=None)
-
-
 class SubsidyArgs(Schema):
     consent_id = fields.Integer(required=True)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
@@ -79,7 +70,7 @@ class ComplaintArgs(Schema):
 @bp.doc(security=SECURITY)
 def search(args):
     """按姓名或身份证号查找本村居民（结果遮蔽）。"""
-    return service.assist_search(current_actor(), args["q"])
+    return assist.assist_search(current_actor(), args["q"])
 
 
 @bp.get("/residents/<int:resident_id>")
@@ -87,7 +78,7 @@ def search(args):
 @bp.doc(security=SECURITY)
 def view(resident_id):
     """本村居民的社保卡状态和申领进度。"""
-    return service.assist_view(current_actor(), resident_id)
+    return assist.assist_view(current_actor(), resident_id)
 
 
 @bp.post("/residents/<int:resident_id>/consent/code")
@@ -95,7 +86,7 @@ def view(resident_id):
 @bp.doc(security=SECURITY)
 def consent_code(resident_id):
     """向居民本人手机发送代办授权验证码。"""
-    sent = service.assist_consent_code(current_actor(), resident_id)
+    sent = assist.assist_consent_code(current_actor(), resident_id)
     return {"message": sent.message, "mobile_masked": sent.mobile_masked}
 
 
@@ -107,7 +98,7 @@ def consent_code(resident_id):
 def consent(form, files, resident_id):
     """记录居民授权：居民手机验证码，或签字授权书照片。"""
     upload = files["form"].read() if files.get("form") else None
-    return service.grant_consent(current_actor(), resident_id, code=form["code"], form=upload)
+    return assist.grant_consent(current_actor(), resident_id, code=form["code"], form=upload)
 
 
 @bp.post("/residents/<int:resident_id>/applications")
@@ -119,7 +110,7 @@ def apply(form, files, resident_id):
     """代居民申领社保卡。"""
     photo = files["photo"].read() if files.get("photo") else None
     consent_id = form.pop("consent_id")
-    return service.assist_apply(current_actor(), resident_id, consent_id, photo=photo, **form)
+    return assist.assist_apply(current_actor(), resident_id, consent_id, photo=photo, **form)
 
 
 @bp.post("/residents/<int:resident_id>/activate")
@@ -128,7 +119,7 @@ def apply(form, files, resident_id):
 @bp.doc(security=SECURITY)
 def activate(args, resident_id):
     """代居民激活社保卡金融功能。"""
-    return service.assist_activate(current_actor(), resident_id, args["consent_id"])
+    return assist.assist_activate(current_actor(), resident_id, args["consent_id"])
 
 
 @bp.get("/residents/<int:resident_id>/subsidies")
@@ -137,7 +128,7 @@ def activate(args, resident_id):
 @bp.doc(security=SECURITY)
 def subsidies(args, resident_id):
     """代居民查看补贴到账。"""
-    return service.assist_subsidies(current_actor(), resident_id, args["consent_id"], page=args["page"])
+    return assist.assist_subsidies(current_actor(), resident_id, args["consent_id"], page=args["page"])
 
 
 @bp.post("/residents/<int:resident_id>/complaints")
@@ -146,5 +137,5 @@ def subsidies(args, resident_id):
 @bp.doc(security=SECURITY)
 def complaint(args, resident_id):
     """代居民提交投诉咨询。"""
-    return service.assist_complaint(current_actor(), resident_id, args["consent_id"], args["text"],
+    return assist.assist_complaint(current_actor(), resident_id, args["consent_id"], args["text"],
                                     ledger_entry_id=args["ledger_entry_id"])

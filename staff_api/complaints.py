@@ -1,22 +1,12 @@
 """Complaints and questions (投诉咨询) routed to a department, and its reply."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields
-
-from citizen_app.api import ComplaintSchema
-from onecard.citizens import service
+from onecard.complaints import service
+from onecard.complaints.schemas import ComplaintSchema, ListArgs, ReplyArgs
 from onecard.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_complaints", __name__, url_prefix="/api/staff/v1", description="投诉咨询")
-
-
-class ListArgs(Schema):
-    status = fields.String(load_default=None)
-
-
-class ReplyArgs(Schema):
-    reply = fields.String(required=True)
 
 
 @bp.get("/complaints")

@@ -1,1 +1,3 @@
-"""The citizen service (居民服务): sessions, SMS codes, binding, card, subsidies, complaints, assisted actions."""
+"""The citizen service (居民服务): sessions and login, SMS codes and real-name binding, the village-assisted
+mode, the resident's settings. Card applications live in onecard.cards.applications, complaints in
+onecard.complaints."""

@@ -1,4 +1,7 @@
-"""Tables of the citizen service: sessions, SMS verification codes, complaints, assisted-action consents."""
+"""Tables of the citizen service: sessions, SMS verification codes, assisted-action consents.
+
+Complaints have their own package (onecard.complaints).
+"""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -47,27 +50,6 @@ class VerificationCode(db.Model):
         sa.CheckConstraint("purpose in ('bind','activate','loss','assist')", name="purpose"),
         sa.Index("ix_verification_codes_resident_purpose", "resident_id", "purpose", "created_at"),
     )
-
-
-COMPLAINT_STATES = {"open": "待答复", "replied": "已答复"}
-
-
-class Complaint(db.Model):
-    """投诉咨询: a resident's question about a payment, routed to the project's department."""
-    __tablename__ = "complaints"
-    id = sa.Column(sa.Integer, primary_key=True)
-    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), nullable=False, index=True)
-    ledger_entry_id = sa.Column(sa.Integer, sa.ForeignKey("ledger_entries.id"))
-    project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"))
-    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False, index=True)
-    text = sa.Column(sa.String(500), nullable=False)
-    status = sa.Column(sa.String(10), nullable=False, default="open")
-    reply = sa.Column(sa.String(1000))
-    replied_by_staff_id = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
-    replied_at = sa.Column(sa.DateTime)
-    filed_by_staff_id = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
-    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
-    __table_args__ = (sa.CheckConstraint("status in ('open','replied')", name="status"),)
 
 
 class AssistConsent(db.Model):

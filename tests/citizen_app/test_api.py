@@ -469,7 +469,7 @@ def test_one_code_confirms_one_activation_under_a_race(app, client, citizen_logi
     import threading
 
     from onecard.actors import Actor
-    from onecard.citizens import service
+    from onecard.cards import applications
     from onecard.errors import DomainError
     card = make_card(resident, county["banks"]["RCB"], status="issued")
     client.post(f"{API}/card/activate/code", headers=citizen_login(resident))
@@ -482,7 +482,7 @@ def test_one_code_confirms_one_activation_under_a_race(app, client, citizen_logi
         with app.app_context():
             barrier.wait()
             try:
-                service.activate_card(Actor(kind="citizen", id=rid, label="居民本人"), rid, code)
+                applications.activate_card(Actor(kind="citizen", id=rid, label="居民本人"), rid, code)
                 outcomes.append("ok")
             except DomainError as exc:
                 db.session.rollback()

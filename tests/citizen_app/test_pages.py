@@ -91,7 +91,7 @@ def test_village_staff_assist_pages_apply_for_a_resident_with_consent(client, co
 
 
 def test_demo_step_offers_demo_residents_on_the_dev_login_and_binding_pages(client, county, make_staff):
-    from citizen_app import demo as citizen_demo
+    from onecard.citizens import demo as citizen_demo
     make_staff("village_staff", "village", village_id=county["villages"][0])
     main = make_resident(county["towns"][0], county["villages"][0], name="颜建国")
     make_card(main, county["banks"]["RCB"], status="active")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from onecard.citizens import service
+from onecard.citizens import service, sessions
 from onecard.citizens.models import CitizenSession
 from onecard.extensions import db
 from onecard.staff.models import AuthToken
@@ -114,7 +114,7 @@ def test_expired_and_revoked_tokens_are_refused(client, citizen_login, resident,
     row.expires_at = utcnow() + timedelta(minutes=1)
     db.session.commit()
     assert client.get(f"{API}/subsidies", headers=auth).status_code == 200
-    service.logout(_token(auth))
+    sessions.logout(_token(auth))
     _refused(client, auth, 401, "token_invalid", "登录已过期，请重新登录")
     # Refused on an empty page too (no ledger row to join): the token check is not skipped there.
     r = client.get(f"{API}/subsidies?page=50", headers=auth)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from onecard.actors import SYSTEM
 from onecard.audit import AuditEntry
 from onecard.cards.models import CardApplication
-from onecard.citizens import service as citizens
+from onecard.complaints import service as complaints
 from onecard.oversight.models import Disclosure, RiskFinding, RiskRun
 from tests.console.test_auth import hidden
 from tests.console.test_pages import menu_keys, signed_in
@@ -156,14 +156,14 @@ def test_audit_browser_refused_to_finance(client, make_staff, county):
 def test_department_replies_to_its_complaint_once(client, make_staff, county, ov, db):
     elder = ov.project("县民政局", "高龄津贴")
     resident = make_resident(county["towns"][0], county["villages"][0])
-    c = citizens.file_complaint(SYSTEM, resident.id, "这个月的钱没到账", project_id=elder.id)
+    c = complaints.file_complaint(SYSTEM, resident.id, "这个月的钱没到账", project_id=elder.id)
     signed_in(client, make_staff, "dept_reviewer", department_id=county["departments"]["县民政局"])
     action = f"/console/complaints/{c['id']}/reply"
     guard = _form(client, "/console/complaints", action)
     client.post(action, data={**guard, "reply": "已核实，下周补发"})
     again = client.post(action, data={**guard, "reply": "第二次"}, follow_redirects=True)
     assert "该操作已处理" in again.get_data(as_text=True)
-    assert citizens.my_complaints(resident.id)[0]["reply"] == "已核实，下周补发"
+    assert complaints.my_complaints(resident.id)[0]["reply"] == "已核实，下周补发"
     other = client.application.test_client()
     signed_in(other, make_staff, "dept_reviewer", department_id=county["departments"]["县残疾人联合会"])
     assert "这个月的钱没到账" not in other.get("/console/complaints").get_data(as_text=True)

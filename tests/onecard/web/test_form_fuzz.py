@@ -195,7 +195,7 @@ def test_form_ids_are_ascii_digits_within_integer():
 def test_h5_text_with_a_nul_byte_is_refused_in_plain_words_and_nothing_is_stored(app, county, db):
     import sqlalchemy as sa
 
-    from onecard.citizens.models import Complaint
+    from onecard.complaints.models import Complaint
     resident = make_resident(county["towns"][0], county["villages"][0], name="孔德福")
     client = app.test_client()
     page = client.get("/m/login").get_data(as_text=True)

@@ -1,0 +1,290 @@
+"""Card applications (社保卡申领): what a resident (or village staff with consent) applies for and does with
+their card, and how the bureau and the issuing bank move an application along.
+
+Every card status change goes through CARD_MACHINE and every application status change through
+APPLICATION_MACHINE (onecard.cards.lifecycle). Activation and loss are confirmed by an SMS code
+(onecard.citizens.codes) or, in the village-assisted mode, by the resident's consent. Each function is
+one transaction: it commits at the end or raises a DomainError.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from flask import current_app
+
+from onecard import audit
+from onecard.actors import Actor
+from onecard.cards import service as cards
+from onecard.cards.lifecycle import APPLICATION_LABELS, APPLICATION_MACHINE, CARD_LABELS, CARD_MACHINE
+from onecard.cards.models import Card, CardApplication
+from onecard.citizens import codes
+from onecard.citizens.codes import CodeSent
+from onecard.citizens.models import VerificationCode
+from onecard.errors import Conflict, Invalid, NotFound
+from onecard.extensions import db
+from onecard.people.models import Resident
+from onecard.privacy import mask_last4, mask_name, mask_tail
+from onecard.reference.models import Bank
+from onecard.staff import permissions
+from onecard.timeutil import local_str
+from onecard.validation import normalize_bank_card, normalize_text
+
+if TYPE_CHECKING:
+    from onecard.citizens.models import AssistConsent
+
+permissions.register({
+    "card_application.read": {"admin", "bank_operator", "finance", "auditor"},
+    "card_application.process": {"admin", "bank_operator"},
+})
+
+PHOTO_MAX_BYTES = 2 * 1024 * 1024
+
+def _bank_names() -> dict[int, str]:
+    return dict(db.session.execute(sa.select(Bank.id, Bank.name)).all())
+
+
+def _application_dict(a: CardApplication, banks: dict[int, str]) -> dict:
+    return {"id": a.id, "kind": a.kind, "kind_label": "补换卡" if a.kind == "replacement" else "新申领",
+            "status": a.status, "status_label": APPLICATION_LABELS[a.status], "bank_id": a.bank_id,
+            "bank_name": banks.get(a.bank_id), "branch": a.branch, "delivery": a.delivery,
+            "delivery_label": "邮寄到家" if a.delivery == "post" else "到网点领取",
+            "status_note": a.status_note, "created_at": local_str(a.created_at),
+            "status_changed_at": local_str(a.status_changed_at),
+            "assisted": a.submitted_by_staff_id is not None}
+
+
+def card_view(resident_id: int) -> dict:
+    """My card: status in plain words, bank, masked numbers, what to do next, and what I can do here."""
+    resident = db.session.get(Resident, resident_id)
+    if resident is None:
+        raise NotFound("居民不存在", code="resident_not_found")
+    card = cards.live_card(resident_id)
+    banks = _bank_names()
+    view = cards.status_view(card)
+    status = view["status"]
+    latest = db.session.execute(sa.select(CardApplication).where(CardApplication.resident_id == resident_id)
+                                .order_by(CardApplication.id.desc()).limit(1)).scalar_one_or_none()
+    view.update({
+        "name": mask_name(resident.name), "id_masked": resident.id_masked,
+        "mobile_masked": resident.mobile_masked,
+        "bank_name": banks.get(card.bank_id) if card else None,
+        "card_number_masked": mask_tail("*" * 6 + card.card_last4) if card and card.card_last4 else None,
+        "account_masked": mask_last4(card.account_last4) if card else None,
+        "can_apply": card is None,
+        "can_activate": status == "issued",
+        "can_report_loss": status in ("active", "issued"),
+        "can_replace": status == "lost",
+        "application": _application_dict(latest, banks) if latest else None,
+        "sms_opt_out": bool(resident.sms_opt_out),
+    })
+    return view
+
+
+def list_applications(resident_id: int) -> list[dict]:
+    """My applications (申领进度), newest first."""
+    banks = _bank_names()
+    rows = db.session.execute(sa.select(CardApplication).where(CardApplication.resident_id == resident_id)
+                              .order_by(CardApplication.id.desc())).scalars().all()
+    return [_application_dict(a, banks) for a in rows]
+
+
+def list_banks() -> list[dict]:
+    """The issuing banks a resident may choose (可选的发卡银行)."""
+    return [{"id": b.id, "code": b.code, "name": b.name, "branch_name": b.branch_name}
+            for b in db.session.execute(sa.select(Bank).order_by(Bank.id)).scalars()]
+
+
+_MAGIC = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png"}
+
+
+def _photo_dir() -> str:
+    return current_app.config.get("PHOTO_DIR") or os.path.join(current_app.instance_path, "photos")
+
+
+def save_upload(data: bytes | None, *, field: str = "photo", what: str = "照片", required: bool = True,
+                subdir: str = "") -> str | None:
+    """Check an uploaded picture (JPEG or PNG by its first bytes, at most 2 MB) and store it under a random name."""
+    if not data:
+        if required:
+            raise Invalid(f"请上传{what}（JPG或PNG格式）", code=f"{field}_required", field=field)
+        return None
+    if len(data) > PHOTO_MAX_BYTES:
+        raise Invalid(f"{what}太大了（{len(data) // 1024} KB），请上传不超过2 MB的图片", code=f"{field}_too_large",
+                      field=field)
+    ext = next((e for magic, e in _MAGIC.items() if data.startswith(magic)), None)
+    if ext is None:
+        raise Invalid(f"{what}格式不对，只能上传JPG或PNG图片", code=f"{field}_type", field=field)
+    folder = os.path.join(_photo_dir(), subdir) if subdir else _photo_dir()
+    os.makedirs(folder, exist_ok=True)
+    name = f"{secrets.token_hex(16)}.{ext}"
+    with open(os.path.join(folder, name), "wb") as fh:
+        fh.write(data)
+    return os.path.join(subdir, name) if subdir else name
+
+
+def _application_args(bank_id: int, branch: str | None, delivery: str, address: str | None) -> dict:
+    if db.session.get(Bank, bank_id or 0) is None:
+        raise Invalid("请选择发卡银行", code="bank_required", field="bank_id")
+    if delivery not in ("branch", "post"):
+        raise Invalid("请选择领卡方式：到网点领取或邮寄到家", code="delivery_invalid", field="delivery")
+    branch = normalize_text(branch, field="branch", max_len=100, required=delivery == "branch", label="领卡网点")
+    address = normalize_text(address, field="postal_address", max_len=200, required=delivery == "post",
+                             label="邮寄地址")
+    return {"bank_id": bank_id, "branch": branch, "delivery": delivery,
+            "postal_address": address if delivery == "post" else None}
+
+
+def apply_for_card(actor: Actor, resident_id: int, *, bank_id: int, delivery: str, branch: str | None = None,
+                   postal_address: str | None = None, photo: bytes | None = None) -> dict:
+    """申领: a new card. Refused (409) while the resident has a live card; a lost card is replaced instead."""
+    args = _application_args(bank_id, branch, delivery, postal_address)
+    existing = cards.live_card(resident_id)
+    if existing is not None:
+        hint = "请使用“补换卡”" if existing.status == "lost" else "无需重复申领"
+        raise Conflict(f"您已有社保卡（{CARD_LABELS[existing.status]}），{hint}", code="card_exists")
+    photo_path = save_upload(photo)
+    card = Card(resident_id=resident_id, bank_id=args["bank_id"], status="not_applied", source="citizen")
+    db.session.add(card)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError as exc:   # another request made a card in between: the one-live-card index
+        db.session.rollback()
+        raise Conflict("您已有社保卡，无需重复申领", code="card_exists") from exc
+    CARD_MACHINE.transition(card, "applied", actor)
+    application = CardApplication(resident_id=resident_id, card_id=card.id, kind="new", photo_path=photo_path,
+                                  submitted_by_staff_id=actor.id if actor.kind == "staff" else None, **args)
+    db.session.add(application)
+    db.session.flush()
+    audit.record("card_application.submitted", actor=actor, entity_type="card_application",
+                 entity_id=application.id, after={"bank_id": args["bank_id"], "delivery": delivery})
+    db.session.commit()
+    return _application_dict(application, _bank_names())
+
+
+def request_card_code(actor: Actor, resident_id: int, purpose: str, *, session_id: int | None = None) -> CodeSent:
+    """Send the code that confirms 激活 (activate) or 挂失 (loss) to the resident's mobile on record."""
+    card = cards.live_card(resident_id)
+    _check_card_allows(card, purpose)
+    resident = db.session.get(Resident, resident_id)
+    if not resident.mobile:
+        raise Conflict("您没有登记手机号码，请带身份证到银行网点或村协办员处办理", code="no_mobile")
+    codes.check_session_limit(session_id)
+    codes.check_number_limit(resident.mobile_bidx)
+    code = codes.new_code(purpose, resident_id=resident_id, mobile_bidx=resident.mobile_bidx,
+                          session_id=session_id, ip=actor.ip)
+    db.session.commit()
+    codes.send_code(resident.mobile, purpose, code)
+    return CodeSent(f"验证码已发送至手机 {resident.mobile_masked}，5分钟内有效", resident.mobile_masked,
+                    dev_code=codes.dev_code(code))
+
+
+def _check_card_allows(card: Card | None, purpose: str) -> None:
+    status = card.status if card else "not_applied"
+    if purpose == "activate" and status != "issued":
+        raise Conflict(f"您的社保卡状态为“{CARD_LABELS[status]}”，不需要激活" if status == "active"
+                       else f"您的社保卡状态为“{CARD_LABELS[status]}”，现在不能激活", code="card_not_activatable")
+    if purpose == "loss" and status not in ("active", "issued"):
+        raise Conflict(f"您的社保卡状态为“{CARD_LABELS[status]}”，不能挂失", code="card_not_losable")
+
+
+def card_action(actor: Actor, resident_id: int, purpose: str, target: str, code: str | None,
+                consent: AssistConsent | None = None) -> dict:
+    """Move the live card to ``target`` for ``purpose`` (activate, loss), confirmed by the resident's SMS code,
+    or by the village-assisted consent instead (recorded in the audit entry). Refuses what the card's status
+    does not allow (409)."""
+    card = cards.live_card(resident_id)
+    _check_card_allows(card, purpose)
+    if consent is None:
+        codes.consume_code(purpose, code or "", [VerificationCode.resident_id == resident_id])
+    CARD_MACHINE.transition(card, target, actor, audit_after={"consent_id": consent.id} if consent else None)
+    db.session.commit()
+    return card_view(resident_id)
+
+
+def activate_card(actor: Actor, resident_id: int, code: str) -> dict:
+    """激活: an issued card's financial function is switched on, confirmed by the SMS code."""
+    return card_action(actor, resident_id, "activate", "active", code)
+
+
+def report_loss(actor: Actor, resident_id: int, code: str) -> dict:
+    """挂失: the card is blocked at once, confirmed by the SMS code; money waits until a replacement."""
+    return card_action(actor, resident_id, "loss", "lost", code)
+
+
+def request_replacement(actor: Actor, resident_id: int, *, bank_id: int | None = None, delivery: str = "branch",
+                        branch: str | None = None, postal_address: str | None = None,
+                        photo: bytes | None = None) -> dict:
+    """补换卡 after a loss: the lost card is cancelled and a new one is made (with its application to follow)."""
+    card = cards.live_card(resident_id)
+    if card is None or card.status != "lost":
+        raise Conflict("只有已挂失的社保卡可以在这里补卡；请先挂失", code="card_not_lost")
+    args = _application_args(bank_id or card.bank_id, branch, delivery, postal_address)
+    photo_path = save_upload(photo, required=False)
+    new = cards.start_replacement(actor, card.id, bank_id=args["bank_id"])
+    application = CardApplication(resident_id=resident_id, card_id=new.id, kind="replacement",
+                                  photo_path=photo_path,
+                                  submitted_by_staff_id=actor.id if actor.kind == "staff" else None, **args)
+    db.session.add(application)
+    db.session.flush()
+    audit.record("card_application.submitted", actor=actor, entity_type="card_application",
+                 entity_id=application.id, after={"kind": "replacement", "bank_id": args["bank_id"]})
+    db.session.commit()
+    return _application_dict(application, _bank_names())
+
+
+# --------------------------------------------------------------------------- staff: moving applications along
+
+STAFF_MOVES = {"accept": "accepted", "in_production": "in_production", "ready": "ready", "posted": "posted",
+               "collected": "collected", "reject": "rejected"}
+
+
+def _load_application(actor: Actor, application_id: int, action: str) -> CardApplication:
+    application = db.session.get(CardApplication, application_id)
+    if application is None:
+        raise NotFound("申领记录不存在", code="application_not_found")
+    permissions.require(actor, action, application, hide=True)
+    return application
+
+
+def staff_list_applications(actor: Actor, status: str | None = None) -> list[dict]:
+    """Applications in the actor's scope (a bank sees those for its own bank), newest first."""
+    permissions.require(actor, "card_application.read")
+    stmt = sa.select(CardApplication).where(permissions.scope_filter(actor, CardApplication))
+    if status:
+        stmt = stmt.where(CardApplication.status == status)
+    banks = _bank_names()
+    return [_application_dict(a, banks) for a in
+            db.session.execute(stmt.order_by(CardApplication.id.desc()).limit(500)).scalars()]
+
+
+def process_application(actor: Actor, application_id: int, action: str, *, account: str | None = None,
+                        card_number: str | None = None, note: str | None = None) -> dict:
+    """Staff move an application along; the card follows (ready/posted -> 待领取, collected -> 已发放, reject -> 注销)."""
+    if action not in STAFF_MOVES:
+        raise Invalid("不认识的操作", code="action_invalid", field="action")
+    application = _load_application(actor, application_id, "card_application.process")
+    note = normalize_text(note, field="note", max_len=200, required=action == "reject", label="说明")
+    target = STAFF_MOVES[action]
+    APPLICATION_MACHINE.check(application.status, target)
+    card = db.session.get(Card, application.card_id) if application.card_id else None
+    if (target == "posted") != (application.delivery == "post") and target in ("ready", "posted"):
+        raise Conflict("领卡方式为“邮寄到家”的用“已邮寄”，到网点领取的用“待领取”", code="delivery_mismatch",
+                       field="action")
+    if target in ("ready", "posted"):
+        account = normalize_bank_card(account, field="account")
+        card_number = normalize_text(card_number, field="card_number", max_len=20, required=False, label="社保卡号")
+        if card is not None:
+            cards.set_account(card, account, card_number)
+            CARD_MACHINE.transition(card, "ready", actor)
+    elif target == "collected" and card is not None:
+        CARD_MACHINE.transition(card, "issued", actor)
+    elif target == "rejected" and card is not None and card.status != "cancelled":
+        CARD_MACHINE.transition(card, "cancelled", actor, note=note)
+    APPLICATION_MACHINE.transition(application, target, actor, note=note,
+                                   extra_values={"status_note": note} if note else None)
+    db.session.commit()
+    return _application_dict(application, _bank_names())
+

@@ -1,0 +1,29 @@
+"""The complaint document's schema and the staff list and reply arguments: one declaration, read by the
+citizen API, the staff API and the console alike.
+
+The OpenAPI component names are the class names: renaming a class changes the published documents.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class ComplaintSchema(Schema):
+    id = fields.Integer()
+    text = fields.String()
+    status = fields.String()
+    status_label = fields.String()
+    reply = fields.String(allow_none=True)
+    replied_at = fields.String(allow_none=True)
+    created_at = fields.String()
+    ledger_entry_id = fields.Integer(allow_none=True)
+    project_id = fields.Integer(allow_none=True)
+    department = fields.String(allow_none=True)
+
+
+class ListArgs(Schema):
+    status = fields.String(load_default=None)
+
+
+class ReplyArgs(Schema):
+    reply = fields.String(required=True)

@@ -1,0 +1,104 @@
+"""Complaints and questions (投诉咨询): a resident (or village staff for them) asks about a payment, the
+department that owns the project answers, the resident reads the answer on the phone.
+
+A complaint goes to the department of the payment's (or project's) owner, else to the bureau
+(人社局); staff see only those routed to their department (onecard.staff.permissions scopes the list).
+Each function is one transaction: it commits at the end or raises a DomainError.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from onecard import audit
+from onecard.actors import Actor
+from onecard.citizens.service import _mine
+from onecard.complaints.models import Complaint
+from onecard.errors import NotFound
+from onecard.extensions import db
+from onecard.payments.models import LedgerEntry
+from onecard.projects.models import Project
+from onecard.reference.models import Department
+from onecard.staff import permissions
+from onecard.timeutil import local_str, utcnow
+from onecard.validation import normalize_text
+
+permissions.register({
+    "complaint.read": {"admin", "dept_operator", "dept_reviewer", "finance", "auditor"},
+    "complaint.reply": {"admin", "dept_operator", "dept_reviewer"},
+})
+
+
+def _complaint_dict(c: Complaint, names: dict[int, str] | None = None) -> dict:
+    names = names or {}
+    return {"id": c.id, "text": c.text, "status": c.status, "status_label": "已答复" if c.status == "replied"
+            else "待答复", "reply": c.reply, "replied_at": local_str(c.replied_at) or None,
+            "created_at": local_str(c.created_at), "ledger_entry_id": c.ledger_entry_id,
+            "project_id": c.project_id, "department_id": c.department_id,
+            "department": names.get(c.department_id)}
+
+
+def _department_names() -> dict[int, str]:
+    return dict(db.session.execute(sa.select(Department.id, Department.name)).all())
+
+
+def file_complaint(actor: Actor, resident_id: int, text: str, *, ledger_entry_id: int | None = None,
+                   project_id: int | None = None) -> dict:
+    """投诉咨询: routed to the department of the payment's (or project's) owner; else to 人社局."""
+    text = normalize_text(text, field="text", max_len=500, label="问题描述")
+    department_id = None
+    if ledger_entry_id:
+        entry = db.session.execute(sa.select(LedgerEntry.project_id, LedgerEntry.department_id)
+                                   .where(LedgerEntry.id == ledger_entry_id, _mine(resident_id))).first()
+        if entry is None:
+            raise NotFound("没有找到这笔发放记录", code="ledger_entry_not_found", field="ledger_entry_id")
+        project_id, department_id = entry.project_id, entry.department_id
+    elif project_id:
+        project = db.session.get(Project, project_id)
+        if project is None:
+            raise NotFound("没有找到这个补贴项目", code="project_not_found", field="project_id")
+        department_id = project.department_id
+    if department_id is None:
+        department_id = db.session.execute(sa.select(Department.id).where(Department.kind == "hrss")).scalar()
+    complaint = Complaint(resident_id=resident_id, ledger_entry_id=ledger_entry_id, project_id=project_id,
+                          department_id=department_id, text=text,
+                          filed_by_staff_id=actor.id if actor.kind == "staff" else None)
+    db.session.add(complaint)
+    db.session.flush()
+    audit.record("complaint.filed", actor=actor, entity_type="complaint", entity_id=complaint.id,
+                 after={"department_id": department_id, "ledger_entry_id": ledger_entry_id},
+                 on_behalf_of=resident_id if actor.kind == "staff" else None)
+    db.session.commit()
+    return _complaint_dict(complaint, _department_names())
+
+
+def my_complaints(resident_id: int) -> list[dict]:
+    """My complaints and their answers, newest first."""
+    names = _department_names()
+    return [_complaint_dict(c, names) for c in db.session.execute(
+        sa.select(Complaint).where(Complaint.resident_id == resident_id).order_by(Complaint.id.desc())).scalars()]
+
+
+def staff_complaints(actor: Actor, status: str | None = None) -> list[dict]:
+    """Complaints routed to the actor's department (everything for the bureau, finance and audit)."""
+    permissions.require(actor, "complaint.read")
+    stmt = sa.select(Complaint).where(permissions.scope_filter(actor, Complaint))
+    if status:
+        stmt = stmt.where(Complaint.status == status)
+    names = _department_names()
+    return [_complaint_dict(c, names) for c in db.session.execute(stmt.order_by(Complaint.id.desc()).limit(500))
+            .scalars()]
+
+
+def reply_complaint(actor: Actor, complaint_id: int, reply: str) -> dict:
+    """The department answers; the resident reads it on the phone. Another department's complaint is 404."""
+    complaint = db.session.get(Complaint, complaint_id)
+    if complaint is None:
+        raise NotFound("投诉咨询不存在", code="complaint_not_found")
+    permissions.require(actor, "complaint.reply", complaint, hide=True)
+    reply = normalize_text(reply, field="reply", max_len=1000, label="答复内容")
+    complaint.reply, complaint.status = reply, "replied"
+    complaint.replied_by_staff_id, complaint.replied_at = actor.id, utcnow()
+    audit.record("complaint.replied", actor=actor, entity_type="complaint", entity_id=complaint.id,
+                 after={"status": "replied"}, on_behalf_of=None)
+    db.session.commit()
+    return _complaint_dict(complaint, _department_names())
