@@ -16,8 +16,8 @@ from onecard.cards.models import Card
 from onecard.errors import DomainError
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.payments import bankfiles, service
-from onecard.payments.models import Agreement, agreement_projects
+from onecard.payments import bankfiles, batches, exports, results
+from onecard.payments.models import Agreement, Batch, agreement_projects
 from onecard.people.models import Household, Resident, ResidentCategory
 from onecard.projects.models import Project
 from onecard.reference.models import Bank
@@ -91,13 +91,13 @@ def _pay_month(project: Project, prefix: str, failures: list[str]) -> None:
     bank = db.session.get(Bank, project.bank_id)
     bank_op = _actor(f"bank_{bank.code.lower()}")
     key = lambda: uuid.uuid4().hex  # noqa: E731
-    b = service.create_batch(operator, project.id, PERIOD, idempotency_key=key())
-    service.submit(operator, b["id"], idempotency_key=key())
-    service.review(reviewer, b["id"], idempotency_key=key())
-    service.approve(finance, b["id"], idempotency_key=key())
-    service.export_bank_file(bank_op, b["id"], idempotency_key=key())
+    b = batches.create_batch(operator, project.id, PERIOD, idempotency_key=key())
+    batches.submit(operator, b["id"], idempotency_key=key())
+    batches.review(reviewer, b["id"], idempotency_key=key())
+    batches.approve(finance, b["id"], idempotency_key=key())
+    exports.export_bank_file(bank_op, b["id"], idempotency_key=key())
     layout = bankfiles.layout_for(bank.code)
-    with open(service.bank_file_path(db.session.get(service.Batch, b["id"])), "rb") as f:
+    with open(exports.bank_file_path(db.session.get(Batch, b["id"])), "rb") as f:
         f.readline()
         details = [line.decode(layout.encoding).rstrip("\r\n").split(layout.sep) for line in f if line.strip()]
     money = (lambda s: int(s.replace(".", ""))) if layout.yuan else int
@@ -108,9 +108,9 @@ def _pay_month(project: Project, prefix: str, failures: list[str]) -> None:
         for d in details])
     data = io.BytesIO(answer)
     import hashlib
-    service.import_result_file(bank_op, b["id"], data, file_sha256=hashlib.sha256(answer).hexdigest(),
+    results.import_result_file(bank_op, b["id"], data, file_sha256=hashlib.sha256(answer).hexdigest(),
                                idempotency_key=key())
-    service.reconcile(operator, b["id"], idempotency_key=key())
+    results.reconcile(operator, b["id"], idempotency_key=key())
 
 
 def run(ctx) -> None:
