@@ -113,7 +113,7 @@ def setup(n: int, url: str):
 def run_cycle(n: int, project, actors, after_step=lambda step: None) -> dict:
     """The product's steps, timed; ``after_step(name)`` runs (untimed) after each, for the interleaved floor."""
     from onecard.extensions import db
-    from onecard.payments import bankfiles, batches, exports, results
+    from onecard.payments import bankformats, batches, exports, results
     from onecard.payments.models import Batch
 
     times = {}
@@ -140,7 +140,7 @@ def run_cycle(n: int, project, actors, after_step=lambda step: None) -> dict:
     # The bank's side (not timed): answer every line, failing 1%, dated today (its value date).
     from onecard.timeutil import local_today
     value_date = local_today().strftime("%Y%m%d")
-    layout = bankfiles.RCB
+    layout = bankformats.RCB
     result_path = path + ".result"
     digest = hashlib.sha256()
     count = total = 0

@@ -16,7 +16,7 @@ from onecard.cards.models import Card
 from onecard.errors import DomainError
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.payments import bankfiles, batches, exports, results
+from onecard.payments import bankformats, batches, exports, results
 from onecard.payments.models import Agreement, Batch, agreement_projects
 from onecard.people.models import Household, Resident, ResidentCategory
 from onecard.projects.models import Project
@@ -96,15 +96,15 @@ def _pay_month(project: Project, prefix: str, failures: list[str]) -> None:
     batches.review(reviewer, b["id"], idempotency_key=key())
     batches.approve(finance, b["id"], idempotency_key=key())
     exports.export_bank_file(bank_op, b["id"], idempotency_key=key())
-    layout = bankfiles.layout_for(bank.code)
-    with open(exports.bank_file_path(db.session.get(Batch, b["id"])), "rb") as f:
+    batch = db.session.get(Batch, b["id"])
+    fmt = bankformats.format_named(batch.bank_layout)
+    with open(exports.bank_file_path(batch), "rb") as f:
         f.readline()
-        details = [line.decode(layout.encoding).rstrip("\r\n").split(layout.sep) for line in f if line.strip()]
-    money = (lambda s: int(s.replace(".", ""))) if layout.yuan else int
+        details = [line.decode(fmt.encoding).rstrip("\r\n").split(fmt.sep) for line in f if line.strip()]
     failing = {int(d[1]): failures[i] for i, d in enumerate(details[3::7][:len(failures)])}
     # The bank dates its answers (入账日期): the demo's bank answers the same day.
-    answer = bankfiles.write_result_file(layout, b["number"], [
-        (int(d[1]), money(d[4]), "F" if int(d[1]) in failing else "S", failing.get(int(d[1]), ""), "", local_today())
+    answer = fmt.write_result_file(b["number"], [
+        (int(d[1]), fmt.parse_money(d[4], ""), "F" if int(d[1]) in failing else "S", failing.get(int(d[1]), ""), "", local_today())
         for d in details])
     data = io.BytesIO(answer)
     import hashlib

@@ -11,7 +11,7 @@ from onecard import privacy
 from onecard.actors import Actor
 from onecard.errors import NotFound
 from onecard.extensions import db
-from onecard.payments import bankfiles, idempotency, routing
+from onecard.payments import bankformats, idempotency, routing
 from onecard.payments.common import CHUNK, _bulk_cache, _lines, batch_view, check_totals, load_batch
 from onecard.payments.lifecycle import BATCH_MACHINE
 from onecard.payments.models import Batch
@@ -40,7 +40,8 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
             BATCH_MACHINE.check(batch.status, "sent")
         check_totals(batch)
         bank = db.session.get(Bank, batch.bank_id)
-        layout = bankfiles.layout_for(bank.code)
+        # The bank's format now; recorded on the batch, so its result file is read the same way later.
+        fmt = bankformats.format_named(bank.bank_format)
         project = db.session.get(Project, batch.project_id)
         path = bank_file_path(batch)
         # Written under a private name and put in place only once the batch is really marked sent,
@@ -48,14 +49,13 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
         tmp_path = f"{path}.{uuid.uuid4().hex}.tmp"
         _bulk_cache()
 
-        checksum = bankfiles.write_payment_file(tmp_path, layout, batch.number, batch.submitted_count,
-                                                batch.submitted_fen, _payment_rows(batch.id),
-                                                project_code=project.code, period=batch.period)
+        checksum = fmt.write_payment_file(tmp_path, batch.number, batch.submitted_count, batch.submitted_fen,
+                                          _payment_rows(batch.id), project_code=project.code, period=batch.period)
         try:
             db.session.execute(sa.update(_lines).where(_lines.c.batch_id == batch.id,
                                                        _lines.c.status == "pending").values(status="sent"))
             BATCH_MACHINE.transition(batch, "sent", actor, extra_values={
-                "sent_by": actor.id, "file_sha256": checksum, "bank_layout": layout.code},
+                "sent_by": actor.id, "file_sha256": checksum, "bank_layout": fmt.code},
                 audit_after={"file_sha256": checksum})
         except BaseException:
             os.remove(tmp_path)

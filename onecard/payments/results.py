@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from onecard.actors import Actor
 from onecard.errors import Conflict
 from onecard.extensions import db
-from onecard.payments import bankfiles, idempotency, ledger
+from onecard.payments import bankformats, idempotency, ledger
 from onecard.payments.common import (
     CHUNK,
     _bulk_cache,
@@ -23,7 +23,6 @@ from onecard.payments.common import (
 )
 from onecard.payments.lifecycle import BATCH_MACHINE
 from onecard.payments.models import ArrivalEvent, Batch, LedgerEntry, ResultStaging
-from onecard.reference.models import Bank
 from onecard.timeutil import local_day_start, to_local, utcnow
 from onecard.validation import format_yuan
 
@@ -33,8 +32,11 @@ def import_result_file(actor: Actor, batch_id: int, stream, *, file_sha256: str,
     """The bank's result file (回盘文件) for a sent batch; refused whole with a report if anything disagrees."""
     def work():
         batch = load_batch(actor, batch_id, "batch.results", for_update=True)
-        layout = bankfiles.layout_for(db.session.get(Bank, batch.bank_id).code)
-        header, details, digest = bankfiles.parse_result_file(layout, stream)
+        if batch.bank_layout is None:
+            # Never exported: no format to read it with, and nothing to answer (refused as any early result).
+            BATCH_MACHINE.check(batch.status, "feedback_received")
+        # Read with the format the payment file was written in, whatever the bank uses now.
+        header, details, digest = bankformats.format_named(batch.bank_layout).parse_result_file(stream)
         return _apply_results(actor, batch, header, details, digest=digest)
     return idempotency.run(actor, "batch.results", idempotency_key, {"batch_id": batch_id, "file": file_sha256},
                            work)
@@ -46,8 +48,8 @@ def import_result_json(actor: Actor, batch_id: int, data: dict, *, idempotency_k
 
     def work():
         batch = load_batch(actor, batch_id, "batch.results", for_update=True)
-        header = bankfiles.ResultHeader(data["batch_number"], data["count"], data["total_fen"], None)
-        details = (bankfiles.parse_result_item(i["line_id"], i["amount_fen"], i["outcome"], i.get("failure_code") or "",
+        header = bankformats.ResultHeader(data["batch_number"], data["count"], data["total_fen"], None)
+        details = (bankformats.parse_result_item(i["line_id"], i["amount_fen"], i["outcome"], i.get("failure_code") or "",
                                                i.get("reason") or "", where=f"第{n}条", seq=n,
                                                value_date=i.get("value_date"))
                    for n, i in enumerate(items, start=1))

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7d73b0d12045
+Revision ID: 217102c86dfd
 Revises: 
-Create Date: 2026-11-26 10:03:21.240633
+Create Date: 2026-12-03 08:28:11.570060
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '7d73b0d12045'
+revision = '217102c86dfd'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -75,6 +75,7 @@ def upgrade():
     sa.Column('name', sa.String(length=40), nullable=False),
     sa.Column('branch_name', sa.String(length=80), nullable=False),
     sa.Column('aliases', sa.String(length=300), nullable=False),
+    sa.Column('bank_format', sa.String(length=12), server_default='generic', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_banks')),
     sa.UniqueConstraint('code', name=op.f('uq_banks_code')),
     sa.UniqueConstraint('name', name=op.f('uq_banks_name'))
