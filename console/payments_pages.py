@@ -16,7 +16,7 @@ from flask import render_template, request, send_file, url_for
 from onecard.errors import DomainError, Invalid
 from onecard.http import form_int, form_ints
 from onecard.payments import agreements, batches, exports, ledger, reissues, results
-from onecard.payments.lifecycle import BATCH_LABELS
+from onecard.payments.lifecycle import BATCH_LABELS, LINE_LABELS
 from onecard.privacy import mask_name
 from onecard.projects import service as projects_service
 from onecard.staff import permissions
@@ -31,8 +31,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 50
 STEP_LABELS = {"submit": "提交审核", "review": "审核通过", "approve": "审批通过", "return": "退回修改",
                "cancel": "作废", "reconcile": "对账", "close": "归档"}
-LINE_LABELS = {"pending": "待发送", "sent": "已发送", "paid": "成功", "failed": "失败", "held": "暂缓",
-               "cancelled": "已移出", "superseded": "已补发", "rejoined": "已并入新批次"}
 TRAIL_LABELS = {"batch.created": "生成批次", "batch.reissue_created": "生成补发批次", "batch.line_removed": "移出明细"}
 STEP_ACTIONS = {"submit": "batch.submit", "review": "batch.review", "approve": "batch.approve",
                 "cancel": "batch.cancel", "reconcile": "batch.reconcile", "close": "batch.close"}

@@ -32,6 +32,10 @@ class StateMachine:
     def allowed(self, source: str, target: str) -> bool:
         return target in self.transitions.get(source, frozenset())
 
+    def sources(self, target: str) -> tuple[str, ...]:
+        """The states allowed to move to ``target`` (in declaration order): what a set-based UPDATE may match."""
+        return tuple(source for source, targets in self.transitions.items() if target in targets)
+
     def label(self, state: str) -> str:
         return self.labels.get(state, state)
 

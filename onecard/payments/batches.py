@@ -28,7 +28,7 @@ from onecard.payments.common import (
     new_batch,
     refresh_counts,
 )
-from onecard.payments.lifecycle import BATCH_LABELS, BATCH_MACHINE
+from onecard.payments.lifecycle import BATCH_LABELS, BATCH_MACHINE, move_lines
 from onecard.payments.models import Batch, BatchLine
 from onecard.payments.results import reconcile
 from onecard.projects.models import Project
@@ -147,12 +147,9 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
         db.session.rollback()
         raise Conflict("名单中有人已在其他发放批次中（同一项目同一期间每人只能发放一次）", code="already_in_batch") from None
     # Held lines of earlier batches whose person is now in this one are closed as rejoined.
-    db.session.execute(
-        sa.update(_lines).where(_lines.c.status == "held", _lines.c.project_id == project.id,
-                                _lines.c.period == period, _lines.c.batch_id != batch.id,
-                                _lines.c.recipient_row_id.in_(sa.select(_lines.c.recipient_row_id)
-                                                              .where(_lines.c.batch_id == batch.id)))
-        .values(status="rejoined"))
+    move_lines("rejoined", _lines.c.project_id == project.id, _lines.c.period == period,
+               _lines.c.batch_id != batch.id,
+               _lines.c.recipient_row_id.in_(sa.select(_lines.c.recipient_row_id).where(_lines.c.batch_id == batch.id)))
     refresh_counts(batch)
     if batch.line_count == 0:
         raise Conflict("没有可发放的明细：名单中的人员已在其他批次中，或全部暂缓（见暂缓原因）", code="nothing_to_pay")
@@ -241,7 +238,7 @@ def remove_line(actor: Actor, line_id: int, reason: str) -> dict:
     if line.status not in ("pending", "held"):
         raise Conflict("该明细不能移出", code="line_not_removable")
     reason = normalize_text(reason, field="reason", max_len=200)
-    db.session.execute(sa.update(_lines).where(_lines.c.id == line.id).values(status="cancelled"))
+    move_lines("cancelled", _lines.c.id == line.id)
     _restore_superseded([line.id])
     refresh_counts(batch)
     audit.record("batch.line_removed", actor=actor, entity_type="batch", entity_id=batch.id,
@@ -255,8 +252,7 @@ def _restore_superseded(cancelled_line_ids: list[int] | None = None, batch_id: i
     src = sa.select(_lines.c.reissue_of_line_id).where(_lines.c.reissue_of_line_id.is_not(None))
     src = src.where(_lines.c.id.in_(cancelled_line_ids)) if cancelled_line_ids else src.where(
         _lines.c.batch_id == batch_id, _lines.c.status == "cancelled")
-    db.session.execute(sa.update(_lines).where(_lines.c.id.in_(src), _lines.c.status == "superseded")
-                       .values(status="failed"))
+    move_lines("failed", _lines.c.id.in_(src), only_from=("superseded",))
 
 
 def cancel(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
@@ -264,9 +260,7 @@ def cancel(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
     def work():
         batch = load_batch(actor, batch_id, "batch.cancel", for_update=True)
         BATCH_MACHINE.transition(batch, "cancelled", actor)
-        db.session.execute(sa.update(_lines).where(_lines.c.batch_id == batch.id,
-                                                   _lines.c.status.in_(("pending", "held")))
-                           .values(status="cancelled"))
+        move_lines("cancelled", _lines.c.batch_id == batch.id)
         _restore_superseded(batch_id=batch.id)
         return batch_view(batch)
     return idempotency.run(actor, "batch.cancel", idempotency_key, {"batch_id": batch_id}, work)

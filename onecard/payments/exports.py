@@ -13,7 +13,7 @@ from onecard.errors import NotFound
 from onecard.extensions import db
 from onecard.payments import bankformats, idempotency, routing
 from onecard.payments.common import CHUNK, _bulk_cache, _lines, batch_view, check_totals, load_batch
-from onecard.payments.lifecycle import BATCH_MACHINE
+from onecard.payments.lifecycle import BATCH_MACHINE, move_lines
 from onecard.payments.models import Batch
 from onecard.projects.models import Project
 from onecard.reference.models import Bank
@@ -52,8 +52,7 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
         checksum = fmt.write_payment_file(tmp_path, batch.number, batch.submitted_count, batch.submitted_fen,
                                           _payment_rows(batch.id), project_code=project.code, period=batch.period)
         try:
-            db.session.execute(sa.update(_lines).where(_lines.c.batch_id == batch.id,
-                                                       _lines.c.status == "pending").values(status="sent"))
+            move_lines("sent", _lines.c.batch_id == batch.id)
             BATCH_MACHINE.transition(batch, "sent", actor, extra_values={
                 "sent_by": actor.id, "file_sha256": checksum, "bank_layout": fmt.code},
                 audit_after={"file_sha256": checksum})

@@ -13,6 +13,7 @@ from onecard.extensions import db
 from onecard.payments import idempotency, routing
 from onecard.payments.agreements import valid_agreement
 from onecard.payments.common import _lines, batch_view, insert_lines, line_view, new_batch, refresh_counts
+from onecard.payments.lifecycle import move_lines
 from onecard.payments.models import Batch, BatchLine
 from onecard.projects.models import Project
 from onecard.staff import permissions
@@ -73,8 +74,7 @@ def reissue(actor: Actor, project_id: int, period: str, *, line_ids: list[int] |
                            details={"blocked": blocked[:50]})
         batch = new_batch(actor, project, period, agreement, "reissue", None)
         ids = [s["reissue_of_line_id"] for s, _ in ready]
-        changed = db.session.execute(sa.update(_lines).where(_lines.c.id.in_(ids), _lines.c.status == "failed")
-                                     .values(status="superseded")).rowcount
+        changed = move_lines("superseded", _lines.c.id.in_(ids))
         if changed != len(ids):
             raise Conflict("失败明细已被他人补发，请刷新后重试", code="reissue_concurrent_change")
         try:

@@ -21,7 +21,7 @@ from onecard.payments.common import (
     check_totals,
     load_batch,
 )
-from onecard.payments.lifecycle import BATCH_MACHINE
+from onecard.payments.lifecycle import BATCH_MACHINE, move_lines
 from onecard.payments.models import ArrivalEvent, Batch, LedgerEntry, ResultStaging
 from onecard.timeutil import local_day_start, to_local, utcnow
 from onecard.validation import format_yuan
@@ -102,10 +102,9 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
     if problems:
         db.session.rollback()
         _refuse("回盘结果与批次不符，已全部拒收，未做任何变更", problems, "result_rejected")
-    db.session.execute(
-        sa.update(_lines).where(_lines.c.batch_id == batch.id, _lines.c.id == st.c.line_id, st.c.token == token)
-        .values(status=st.c.outcome, outcome=st.c.outcome, failure_code=st.c.failure_code,
-                failure_reason=st.c.failure_reason, result_at=now, bank_at=bank_at))
+    move_lines(("paid", "failed"), _lines.c.batch_id == batch.id, _lines.c.id == st.c.line_id, st.c.token == token,
+               status=st.c.outcome, outcome=st.c.outcome, failure_code=st.c.failure_code,
+               failure_reason=st.c.failure_reason, result_at=now, bank_at=bank_at)
     _write_ledger(batch, now)
     db.session.execute(sa.delete(st).where(st.c.token == token))
     paid_count, paid_fen, failed_count, failed_fen = _outcomes(batch.id)
