@@ -127,8 +127,8 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
     now = utcnow()
     _bulk_cache()
     try:
-        inserted = routing.insert_own_card_lines(batch, project, (stmt if any_live else listed)
-                                                 .with_only_columns(RecipientRow.id).order_by(None), now)
+        inserted = routing.OWN_CARD.set_based(batch, project, (stmt if any_live else listed)
+                                                   .with_only_columns(RecipientRow.id).order_by(None), now)
         listed_count = db.session.execute(listed.with_only_columns(sa.func.count(RecipientRow.id))
                                           .order_by(None)).scalar()
         # Each listed row gives at most one line (one active card per person; a second would break the
