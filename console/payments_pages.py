@@ -16,7 +16,8 @@ from flask import render_template, request, send_file, url_for
 from onecard.errors import DomainError, Invalid
 from onecard.http import form_int, form_ints
 from onecard.payments import agreements, batches, exports, ledger, reissues, results
-from onecard.payments.lifecycle import BATCH_LABELS, LINE_LABELS
+from onecard.payments.schemas import BATCH_STATUS_LABELS as BATCH_LABELS
+from onecard.payments.schemas import LINE_STATUS_LABELS as LINE_LABELS
 from onecard.privacy import mask_name
 from onecard.projects import service as projects_service
 from onecard.staff import permissions

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from onecard.errors import Invalid
 from onecard.http import Blueprint
 from onecard.payments import agreements, batches, exports, ledger, reissues, results
+from onecard.payments.schemas import AgreementOut, BatchOut, LineOut
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_payments", __name__, url_prefix="/api/staff/v1", description="代发协议、发放批次、银行文件与对账")
@@ -29,21 +30,6 @@ class AgreementIn(Schema):
     reconciliation_method = fields.String(required=True, validate=validate.Length(min=1, max=200))
     valid_from = fields.Date(required=True)
     valid_until = fields.Date(required=True)
-
-
-class AgreementOut(Schema):
-    id = fields.Integer()
-    number = fields.String()
-    department_id = fields.Integer()
-    bank_id = fields.Integer()
-    project_ids = fields.List(fields.Integer())
-    payment_schedule = fields.String()
-    feedback_method = fields.String()
-    fund_supervision = fields.String()
-    reconciliation_method = fields.String()
-    valid_from = fields.String()
-    valid_until = fields.String()
-    status = fields.String()
 
 
 class PassbookIn(Schema):
@@ -97,66 +83,6 @@ class ResultsIn(KeyIn):
     count = fields.Integer(required=True, strict=True)
     total_fen = fields.Integer(required=True, strict=True)
     results = fields.List(fields.Nested(ResultItem), required=True)
-
-
-class BatchOut(Schema):
-    id = fields.Integer()
-    number = fields.String()
-    kind = fields.String()
-    project_id = fields.Integer()
-    project_name = fields.String(allow_none=True)
-    department_id = fields.Integer()
-    bank_id = fields.Integer()
-    agreement_id = fields.Integer()
-    period = fields.String()
-    status = fields.String()
-    status_label = fields.String()
-    line_count = fields.Integer()
-    total_fen = fields.Integer()
-    total_yuan = fields.String()
-    held_count = fields.Integer()
-    submitted_count = fields.Integer(allow_none=True)
-    submitted_fen = fields.Integer(allow_none=True)
-    paid_count = fields.Integer(allow_none=True)
-    paid_fen = fields.Integer(allow_none=True)
-    failed_count = fields.Integer(allow_none=True)
-    failed_fen = fields.Integer(allow_none=True)
-    file_sha256 = fields.String(allow_none=True)
-    bank_layout = fields.String(allow_none=True)
-    return_reason = fields.String(allow_none=True)
-    created_by = fields.Integer(allow_none=True)
-    submitted_by = fields.Integer(allow_none=True)
-    reviewed_by = fields.Integer(allow_none=True)
-    approved_by = fields.Integer(allow_none=True)
-    approved_at = fields.String(allow_none=True)
-    file_name = fields.String()
-    reconciliation = fields.Dict()
-    blocked = fields.List(fields.Dict())
-
-
-class LineOut(Schema):
-    id = fields.Integer()
-    batch_id = fields.Integer()
-    resident_id = fields.Integer(allow_none=True)
-    name = fields.String()
-    project_id = fields.Integer()
-    period = fields.String()
-    amount_fen = fields.Integer()
-    amount_yuan = fields.String()
-    status = fields.String()
-    route = fields.String(allow_none=True)
-    route_label = fields.String(allow_none=True)
-    route_reason = fields.String()
-    payee_name = fields.String(allow_none=True)
-    bank_id = fields.Integer(allow_none=True)
-    account_masked = fields.String(allow_none=True)
-    outcome = fields.String(allow_none=True)
-    failure_code = fields.String(allow_none=True)
-    failure_reason = fields.String(allow_none=True)
-    reissue_of_line_id = fields.Integer(allow_none=True)
-    town_id = fields.Integer(allow_none=True)
-    village_id = fields.Integer(allow_none=True)
-    bank_date = fields.String(allow_none=True, metadata={"description": "银行回盘的入账日期"})
 
 
 class LinesQuery(Schema):

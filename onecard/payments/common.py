@@ -14,7 +14,7 @@ from onecard.actors import Actor
 from onecard.errors import Conflict, NotFound
 from onecard.extensions import db
 from onecard.payments import routing
-from onecard.payments.lifecycle import BATCH_LABELS
+from onecard.payments.lifecycle import BATCH_MACHINE
 from onecard.payments.models import Agreement, Batch, BatchLine
 from onecard.privacy import mask_last4
 from onecard.projects.models import Project
@@ -54,7 +54,7 @@ def batch_view(b: Batch) -> dict:
         "id": b.id, "number": b.number, "kind": b.kind, "project_id": b.project_id,
         "project_name": project.name if project else None, "department_id": b.department_id,
         "bank_id": b.bank_id, "agreement_id": b.agreement_id, "period": b.period, "status": b.status,
-        "status_label": BATCH_LABELS.get(b.status, b.status), "line_count": b.line_count, "total_fen": b.total_fen,
+        "status_label": BATCH_MACHINE.label(b.status), "line_count": b.line_count, "total_fen": b.total_fen,
         "total_yuan": format_yuan(b.total_fen or 0), "held_count": b.held_count,
         "submitted_count": b.submitted_count, "submitted_fen": b.submitted_fen, "paid_count": b.paid_count,
         "paid_fen": b.paid_fen, "failed_count": b.failed_count, "failed_fen": b.failed_fen,
