@@ -45,13 +45,20 @@ def test_result_file_is_read_with_the_format_recorded_at_export(client, db, pay,
     assert db.session.get(Batch, batch["id"]).bank_layout == "rcb"
     _, details, ok = parse_bank_file(r.data, "gb18030", "|")
     assert ok
-    # The county switches the bank to the generic format after the file went out.
-    db.session.get(Bank, pay.county["banks"]["RCB"]).bank_format = "generic"
+    # The county switches the bank to the generic format after the file went out (put back afterwards: on
+    # PostgreSQL the reference data outlives the test).
+    bank = db.session.get(Bank, pay.county["banks"]["RCB"])
+    bank.bank_format = "generic"
     db.session.commit()
-    answer = result_file(bankformats.RCB, batch["number"], details, {})
-    r = client.post(f"{API}/batches/{batch['id']}/result-file",
-                    headers={**pay.rcb.auth, "Idempotency-Key": uuid.uuid4().hex},
-                    data={"file": (io.BytesIO(answer), "result.txt")})
+    try:
+        answer = result_file(bankformats.RCB, batch["number"], details, {})
+        r = client.post(f"{API}/batches/{batch['id']}/result-file",
+                        headers={**pay.rcb.auth, "Idempotency-Key": uuid.uuid4().hex},
+                        data={"file": (io.BytesIO(answer), "result.txt")})
+    finally:
+        db.session.rollback()
+        db.session.get(Bank, pay.county["banks"]["RCB"]).bank_format = "rcb"
+        db.session.commit()
     assert r.status_code == 200, r.json
     assert r.json["status"] == "feedback_received" and r.json["paid_count"] == len(details)
     assert r.json["bank_layout"] == "rcb"
