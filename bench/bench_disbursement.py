@@ -113,7 +113,7 @@ def setup(n: int, url: str):
 def run_cycle(n: int, project, actors, after_step=lambda step: None) -> dict:
     """The product's steps, timed; ``after_step(name)`` runs (untimed) after each, for the interleaved floor."""
     from onecard.extensions import db
-    from onecard.payments import bankfiles, service
+    from onecard.payments import bankformats, batches, exports, results
     from onecard.payments.models import Batch
 
     times = {}
@@ -122,25 +122,25 @@ def run_cycle(n: int, project, actors, after_step=lambda step: None) -> dict:
         return uuid.uuid4().hex
 
     t = time.perf_counter()
-    b = service.create_batch(actors["op"], project.id, "2026-10", idempotency_key=key())
+    b = batches.create_batch(actors["op"], project.id, "2026-10", idempotency_key=key())
     times["create"] = time.perf_counter() - t
     after_step("create")
     assert b["line_count"] == n, b
-    for step, who, fn in (("submit", "op", service.submit), ("review", "rev", service.review),
-                          ("approve", "fin", service.approve)):
+    for step, who, fn in (("submit", "op", batches.submit), ("review", "rev", batches.review),
+                          ("approve", "fin", batches.approve)):
         t = time.perf_counter()
         fn(actors[who], b["id"], idempotency_key=key())
         times[step] = time.perf_counter() - t
         after_step(step)
     t = time.perf_counter()
-    service.export_bank_file(actors["bank"], b["id"], idempotency_key=key())
+    exports.export_bank_file(actors["bank"], b["id"], idempotency_key=key())
     times["export"] = time.perf_counter() - t
     after_step("export")
-    path = service.bank_file_path(db.session.get(Batch, b["id"]))
+    path = exports.bank_file_path(db.session.get(Batch, b["id"]))
     # The bank's side (not timed): answer every line, failing 1%, dated today (its value date).
     from onecard.timeutil import local_today
     value_date = local_today().strftime("%Y%m%d")
-    layout = bankfiles.RCB
+    layout = bankformats.RCB
     result_path = path + ".result"
     digest = hashlib.sha256()
     count = total = 0
@@ -165,13 +165,13 @@ def run_cycle(n: int, project, actors, after_step=lambda step: None) -> dict:
         file_sha = hashlib.file_digest(f, "sha256").hexdigest()
     t = time.perf_counter()
     with open(result_path, "rb") as f:
-        r = service.import_result_file(actors["bank"], b["id"], io.BufferedReader(f), file_sha256=file_sha,
+        r = results.import_result_file(actors["bank"], b["id"], io.BufferedReader(f), file_sha256=file_sha,
                                        idempotency_key=key())
     times["import_results"] = time.perf_counter() - t
     after_step("import_results")
     assert r["failed_count"] == sum(1 for i in range(n) if i % 100 == 7), r
     t = time.perf_counter()
-    rec = service.reconcile(actors["op"], b["id"], idempotency_key=key())
+    rec = results.reconcile(actors["op"], b["id"], idempotency_key=key())
     times["reconcile"] = time.perf_counter() - t
     after_step("reconcile")
     assert rec["status"] == "reconciled"
@@ -192,7 +192,7 @@ def floor(n: int, db_path: str, project_id: int, list_id: int, department_id: in
     reconciliation as aggregates. What it leaves out is only what has no bare-SQL equivalent: decrypting the
     accounts, formatting, hashing and parsing the files, checks for refusals, audit and idempotency rows.
     """
-    from onecard.payments.service import BULK_CACHE_KIB
+    from onecard.payments.common import BULK_CACHE_KIB
     conn = sqlite3.connect(db_path, isolation_level=None)
     for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
                    f"cache_size=-{BULK_CACHE_KIB}"):

@@ -15,9 +15,9 @@ from flask import render_template, request, send_file, url_for
 
 from onecard.errors import DomainError, Invalid
 from onecard.http import form_int, form_ints
-from onecard.payments import ledger
-from onecard.payments import service as payments
-from onecard.payments.lifecycle import BATCH_LABELS
+from onecard.payments import agreements, batches, exports, ledger, reissues, results
+from onecard.payments.schemas import BATCH_STATUS_LABELS as BATCH_LABELS
+from onecard.payments.schemas import LINE_STATUS_LABELS as LINE_LABELS
 from onecard.privacy import mask_name
 from onecard.projects import service as projects_service
 from onecard.staff import permissions
@@ -32,8 +32,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 50
 STEP_LABELS = {"submit": "提交审核", "review": "审核通过", "approve": "审批通过", "return": "退回修改",
                "cancel": "作废", "reconcile": "对账", "close": "归档"}
-LINE_LABELS = {"pending": "待发送", "sent": "已发送", "paid": "成功", "failed": "失败", "held": "暂缓",
-               "cancelled": "已移出", "superseded": "已补发", "rejoined": "已并入新批次"}
 TRAIL_LABELS = {"batch.created": "生成批次", "batch.reissue_created": "生成补发批次", "batch.line_removed": "移出明细"}
 STEP_ACTIONS = {"submit": "batch.submit", "review": "batch.review", "approve": "batch.approve",
                 "cancel": "batch.cancel", "reconcile": "batch.reconcile", "close": "batch.close"}
@@ -70,7 +68,7 @@ def _render_agreements(actor, *, form=None, error=None, status=200):
     can_manage = permissions.can(actor, "agreement.manage")
     projects = projects_service.list_projects(actor, status="coded") if can_manage else []
     choices = scope_choices()
-    return render_template("console/payments_agreements.html", agreements=payments.list_agreements(actor),
+    return render_template("console/payments_agreements.html", agreements=agreements.list_agreements(actor),
                            can_manage=can_manage, projects=projects, choices=choices,
                            banks={b.id: b.name for b in choices["banks"]},
                            departments={d.id: d.name for d in choices["departments"]},
@@ -100,7 +98,7 @@ def pay_agreement_create(actor):
     shown["project_ids"] = form_ints(form.getlist("project_ids"))
 
     def create():
-        return payments.create_agreement(actor, {
+        return agreements.create_agreement(actor, {
             "number": form.get("number", ""), "department_id": _int_arg("department_id", form),
             "bank_id": _int_arg("bank_id", form) or 0, "project_ids": shown["project_ids"],
             "payment_schedule": form.get("payment_schedule", ""), "feedback_method": form.get("feedback_method", "file"),
@@ -117,9 +115,9 @@ def pay_agreement_create(actor):
 def _render_batches(actor, *, error=None, status=200):
     filters = {"status": _text_arg("status"), "project_id": _int_arg("project_id"), "period": _text_arg("period")}
     can_create = permissions.can(actor, "batch.create")
-    return render_template("console/payments_batches.html", batches=payments.list_batches(actor, **filters),
+    return render_template("console/payments_batches.html", batches=batches.list_batches(actor, **filters),
                            filters=filters, labels=BATCH_LABELS, can_create=can_create,
-                           lists=payments.batchable_lists(actor) if can_create else [],
+                           lists=batches.batchable_lists(actor) if can_create else [],
                            can_agreements=permissions.can(actor, "agreement.read"), error=error), status
 
 
@@ -134,7 +132,7 @@ def pay_batches(actor):
 def pay_batch_create(actor):
     list_id = _int_arg("list_id", request.form) or 0
     return guarded_post(
-        actor, lambda: payments.create_batch_from_list(actor, list_id, idempotency_key=_key()),
+        actor, lambda: batches.create_batch_from_list(actor, list_id, idempotency_key=_key()),
         done=lambda b: f"已生成发放批次 {b['number']}：{b['line_count']} 笔，{b['total_yuan']} 元，暂缓 {b['held_count']} 人",
         then=url_for("console.pay_batches"),
         on_error=lambda exc: _render_batches(actor, error=exc.message, status=exc.status))
@@ -144,7 +142,7 @@ def pay_batch_create(actor):
 @page("batch.read")
 def pay_batch(actor, batch_id):
     offset = max(_int_arg("offset") or 0, 0)
-    data = payments.batch_page(actor, batch_id, limit=PAGE_SIZE, offset=offset)
+    data = batches.batch_page(actor, batch_id, limit=PAGE_SIZE, offset=offset)
     return render_template("console/payments_batch.html", **data, offset=offset, page_size=PAGE_SIZE,
                            step_labels=STEP_LABELS, labels=BATCH_LABELS, line_labels=LINE_LABELS,
                            trail_labels=TRAIL_LABELS)
@@ -154,7 +152,7 @@ def pay_batch(actor, batch_id):
 @page("batch.read")
 def pay_batch_step(actor, batch_id, step):
     permissions.require(actor, STEP_ACTIONS[step])      # a role without the step gets the 403 page
-    call = getattr(payments, step)
+    call = batches.KEYED_STEPS[step]
     return guarded_post(actor, lambda: call(actor, batch_id, idempotency_key=_key()), done=STEP_DONE[step],
                         then=url_for("console.pay_batch", batch_id=batch_id))
 
@@ -163,7 +161,7 @@ def pay_batch_step(actor, batch_id, step):
 @page("batch.return")
 def pay_batch_return(actor, batch_id):
     reason = request.form.get("reason", "")
-    return guarded_post(actor, lambda: payments.return_batch(actor, batch_id, reason, idempotency_key=_key()),
+    return guarded_post(actor, lambda: batches.return_batch(actor, batch_id, reason, idempotency_key=_key()),
                         done="批次已退回修改", then=url_for("console.pay_batch", batch_id=batch_id))
 
 
@@ -171,8 +169,8 @@ def pay_batch_return(actor, batch_id):
 
 def _render_bank_files(actor, *, report=None, report_batch=None, status=200):
     return render_template("console/payments_bank_files.html",
-                           to_export=payments.list_batches(actor, status="approved"),
-                           awaiting=payments.list_batches(actor, status="sent"),
+                           to_export=batches.list_batches(actor, status="approved"),
+                           awaiting=batches.list_batches(actor, status="sent"),
                            report=report, report_batch=report_batch), status
 
 
@@ -185,7 +183,7 @@ def pay_bank_files(actor):
 @bp.post("/batches/<int:batch_id>/export")
 @page("batch.export")
 def pay_batch_export(actor, batch_id):
-    return guarded_post(actor, lambda: payments.export_bank_file(actor, batch_id, idempotency_key=_key()),
+    return guarded_post(actor, lambda: exports.export_bank_file(actor, batch_id, idempotency_key=_key()),
                         done=lambda b: f"批次 {b['number']} 已导出代发文件并标记为已发送银行，请下载文件",
                         then=url_for("console.pay_bank_files", ready=batch_id))
 
@@ -193,7 +191,7 @@ def pay_batch_export(actor, batch_id):
 @bp.get("/batches/<int:batch_id>/bank-file")
 @page("batch.export")
 def pay_bank_file_download(actor, batch_id):
-    path, name = payments.sent_file(actor, batch_id)
+    path, name = exports.sent_file(actor, batch_id)
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
 
 
@@ -206,7 +204,7 @@ def pay_batch_results(actor, batch_id):
     def run():
         if not data:
             raise Invalid("请选择银行回盘文件", code="file_required", field="file")
-        return payments.import_result_file(actor, batch_id, io.BytesIO(data),
+        return results.import_result_file(actor, batch_id, io.BytesIO(data),
                                            file_sha256=hashlib.sha256(data).hexdigest(), idempotency_key=_key())
 
     def refused(exc: DomainError):
@@ -222,7 +220,7 @@ def pay_batch_results(actor, batch_id):
 @bp.get("/reissue")
 @page("payment.reissue")
 def pay_reissue(actor):
-    failures = payments.failures(actor, project_id=_int_arg("project_id"), period=_text_arg("period"))
+    failures = reissues.failures(actor, project_id=_int_arg("project_id"), period=_text_arg("period"))
     groups: dict[tuple, list] = {}
     for line in failures:
         groups.setdefault((line["project_id"], line["period"]), []).append(line)
@@ -240,7 +238,7 @@ def pay_reissue_create(actor):
     def run():
         if not line_ids:
             raise Invalid("请勾选要补发的失败明细", code="lines_required", field="line_ids")
-        return payments.reissue(actor, project_id, period, line_ids=line_ids, idempotency_key=_key())
+        return reissues.reissue(actor, project_id, period, line_ids=line_ids, idempotency_key=_key())
 
     def done(b):
         blocked = f"；{len(b['blocked'])} 笔账户问题仍未解决，留在清单中" if b.get("blocked") else ""

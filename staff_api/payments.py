@@ -10,7 +10,8 @@ from marshmallow import Schema, fields, validate
 
 from onecard.errors import Invalid
 from onecard.http import Blueprint
-from onecard.payments import ledger, service
+from onecard.payments import agreements, batches, exports, ledger, reissues, results
+from onecard.payments.schemas import AgreementOut, BatchOut, LineOut
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_payments", __name__, url_prefix="/api/staff/v1", description="代发协议、发放批次、银行文件与对账")
@@ -29,21 +30,6 @@ class AgreementIn(Schema):
     reconciliation_method = fields.String(required=True, validate=validate.Length(min=1, max=200))
     valid_from = fields.Date(required=True)
     valid_until = fields.Date(required=True)
-
-
-class AgreementOut(Schema):
-    id = fields.Integer()
-    number = fields.String()
-    department_id = fields.Integer()
-    bank_id = fields.Integer()
-    project_ids = fields.List(fields.Integer())
-    payment_schedule = fields.String()
-    feedback_method = fields.String()
-    fund_supervision = fields.String()
-    reconciliation_method = fields.String()
-    valid_from = fields.String()
-    valid_until = fields.String()
-    status = fields.String()
 
 
 class PassbookIn(Schema):
@@ -99,66 +85,6 @@ class ResultsIn(KeyIn):
     results = fields.List(fields.Nested(ResultItem), required=True)
 
 
-class BatchOut(Schema):
-    id = fields.Integer()
-    number = fields.String()
-    kind = fields.String()
-    project_id = fields.Integer()
-    project_name = fields.String(allow_none=True)
-    department_id = fields.Integer()
-    bank_id = fields.Integer()
-    agreement_id = fields.Integer()
-    period = fields.String()
-    status = fields.String()
-    status_label = fields.String()
-    line_count = fields.Integer()
-    total_fen = fields.Integer()
-    total_yuan = fields.String()
-    held_count = fields.Integer()
-    submitted_count = fields.Integer(allow_none=True)
-    submitted_fen = fields.Integer(allow_none=True)
-    paid_count = fields.Integer(allow_none=True)
-    paid_fen = fields.Integer(allow_none=True)
-    failed_count = fields.Integer(allow_none=True)
-    failed_fen = fields.Integer(allow_none=True)
-    file_sha256 = fields.String(allow_none=True)
-    bank_layout = fields.String(allow_none=True)
-    return_reason = fields.String(allow_none=True)
-    created_by = fields.Integer(allow_none=True)
-    submitted_by = fields.Integer(allow_none=True)
-    reviewed_by = fields.Integer(allow_none=True)
-    approved_by = fields.Integer(allow_none=True)
-    approved_at = fields.String(allow_none=True)
-    file_name = fields.String()
-    reconciliation = fields.Dict()
-    blocked = fields.List(fields.Dict())
-
-
-class LineOut(Schema):
-    id = fields.Integer()
-    batch_id = fields.Integer()
-    resident_id = fields.Integer(allow_none=True)
-    name = fields.String()
-    project_id = fields.Integer()
-    period = fields.String()
-    amount_fen = fields.Integer()
-    amount_yuan = fields.String()
-    status = fields.String()
-    route = fields.String(allow_none=True)
-    route_label = fields.String(allow_none=True)
-    route_reason = fields.String()
-    payee_name = fields.String(allow_none=True)
-    bank_id = fields.Integer(allow_none=True)
-    account_masked = fields.String(allow_none=True)
-    outcome = fields.String(allow_none=True)
-    failure_code = fields.String(allow_none=True)
-    failure_reason = fields.String(allow_none=True)
-    reissue_of_line_id = fields.Integer(allow_none=True)
-    town_id = fields.Integer(allow_none=True)
-    village_id = fields.Integer(allow_none=True)
-    bank_date = fields.String(allow_none=True, metadata={"description": "银行回盘的入账日期"})
-
-
 class LinesQuery(Schema):
     status = fields.String(load_default=None)
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
@@ -208,7 +134,7 @@ def _key(args: dict | None = None) -> str | None:
 @bp.doc(security=SECURITY)
 def create_agreement(args):
     """登记代发协议（部门与代发银行）。"""
-    return service.agreement_view(service.create_agreement(current_actor(), args))
+    return agreements.agreement_view(agreements.create_agreement(current_actor(), args))
 
 
 @bp.get("/agreements")
@@ -216,7 +142,7 @@ def create_agreement(args):
 @bp.doc(security=SECURITY)
 def list_agreements():
     """代发协议列表（按岗位范围）。"""
-    return service.list_agreements(current_actor())
+    return agreements.list_agreements(current_actor())
 
 
 @bp.post("/passbook-accounts")
@@ -225,7 +151,7 @@ def list_agreements():
 @bp.doc(security=SECURITY)
 def register_passbook(args):
     """登记居民的“一本通”账户（并行期使用）。"""
-    return service.register_passbook(current_actor(), args["resident_id"], args["bank_id"], args["account"])
+    return agreements.register_passbook(current_actor(), args["resident_id"], args["bank_id"], args["account"])
 
 
 @bp.post("/batches")
@@ -234,7 +160,7 @@ def register_passbook(args):
 @bp.doc(security=SECURITY)
 def create_batch(args):
     """由已比对的名单生成发放批次（草稿）；不能发放的人员暂缓并注明原因。"""
-    return service.create_batch(current_actor(), args["project_id"], args["period"], list_id=args["list_id"],
+    return batches.create_batch(current_actor(), args["project_id"], args["period"], list_id=args["list_id"],
                                 idempotency_key=_key(args))
 
 
@@ -244,7 +170,7 @@ def create_batch(args):
 @bp.doc(security=SECURITY)
 def list_batches(args):
     """发放批次列表（部门看本部门，银行看代发给本行的，财政看全部）。"""
-    return service.list_batches(current_actor(), **args)
+    return batches.list_batches(current_actor(), **args)
 
 
 @bp.get("/batches/<int:batch_id>")
@@ -252,7 +178,7 @@ def list_batches(args):
 @bp.doc(security=SECURITY)
 def get_batch(batch_id):
     """发放批次详情。"""
-    return service.get_batch(current_actor(), batch_id)
+    return batches.get_batch(current_actor(), batch_id)
 
 
 @bp.get("/batches/<int:batch_id>/lines")
@@ -261,12 +187,14 @@ def get_batch(batch_id):
 @bp.doc(security=SECURITY)
 def batch_lines(args, batch_id):
     """批次明细，含支付路径及原因、暂缓原因、银行结果。"""
-    return service.list_lines(current_actor(), batch_id, **args)
+    return batches.list_lines(current_actor(), batch_id, **args)
 
 
 def _step(name):
+    call = batches.KEYED_STEPS[name]
+
     def view(args, batch_id):
-        return getattr(service, name)(current_actor(), batch_id, idempotency_key=_key(args))
+        return call(current_actor(), batch_id, idempotency_key=_key(args))
     view.__name__ = f"batch_{name}"
     return view
 
@@ -289,7 +217,7 @@ for _path, _fn, _doc in (("submit", "submit", "经办提交批次（合计自此
 @bp.doc(security=SECURITY)
 def return_batch(args, batch_id):
     """退回修改（注明原因）。"""
-    return service.return_batch(current_actor(), batch_id, args["reason"], idempotency_key=_key(args))
+    return batches.return_batch(current_actor(), batch_id, args["reason"], idempotency_key=_key(args))
 
 
 @bp.post("/batch-lines/<int:line_id>/remove")
@@ -298,7 +226,7 @@ def return_batch(args, batch_id):
 @bp.doc(security=SECURITY)
 def remove_line(args, line_id):
     """从草稿或退回的批次中移出一条明细。"""
-    return service.remove_line(current_actor(), line_id, args["reason"])
+    return batches.remove_line(current_actor(), line_id, args["reason"])
 
 
 @bp.post("/batches/<int:batch_id>/bank-file")
@@ -308,7 +236,7 @@ def remove_line(args, line_id):
 def export_bank_file(args, batch_id):
     """代发银行导出已审批批次的代发文件，批次置为“已发送银行”。重试（同一幂等键）得到同一文件。"""
     actor = current_actor()
-    result = service.export_bank_file(actor, batch_id, idempotency_key=_key(args))
+    result = exports.export_bank_file(actor, batch_id, idempotency_key=_key(args))
     return _send_bank_file(actor, batch_id, result["file_sha256"])
 
 
@@ -322,7 +250,7 @@ def download_bank_file(batch_id):
 
 
 def _send_bank_file(actor, batch_id, checksum):
-    path, name = service.sent_file(actor, batch_id)
+    path, name = exports.sent_file(actor, batch_id)
     response = send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
     if checksum:
         response.headers["X-File-SHA256"] = checksum
@@ -339,7 +267,7 @@ def import_result_file(batch_id):
     if upload is None:
         raise Invalid("请上传回盘文件（字段 file）", code="file_required", field="file")
     data = upload.read()
-    return service.import_result_file(actor, batch_id, io.BytesIO(data),
+    return results.import_result_file(actor, batch_id, io.BytesIO(data),
                                       file_sha256=hashlib.sha256(data).hexdigest(), idempotency_key=_key())
 
 
@@ -351,7 +279,7 @@ def import_results(args, batch_id):
     """银行通过接口回传发放结果（与回盘文件同样校验）。"""
     key = _key(args)
     args.pop("idempotency_key", None)
-    return service.import_result_json(current_actor(), batch_id, args, idempotency_key=key)
+    return results.import_result_json(current_actor(), batch_id, args, idempotency_key=key)
 
 
 @bp.get("/payment-failures")
@@ -360,7 +288,7 @@ def import_results(args, batch_id):
 @bp.doc(security=SECURITY)
 def payment_failures(args):
     """发放失败工作清单（含银行失败原因），按岗位范围。"""
-    return service.failures(current_actor(), **args)
+    return reissues.failures(current_actor(), **args)
 
 
 @bp.post("/reissues")
@@ -369,7 +297,7 @@ def payment_failures(args):
 @bp.doc(security=SECURITY)
 def reissue(args):
     """为账户问题已解决的失败明细生成补发批次（引用原明细，不会重复发放）。"""
-    return service.reissue(current_actor(), args["project_id"], args["period"], line_ids=args["line_ids"],
+    return reissues.reissue(current_actor(), args["project_id"], args["period"], line_ids=args["line_ids"],
                            idempotency_key=_key(args))
 
 

@@ -16,8 +16,8 @@ from onecard.cards.models import Card
 from onecard.errors import DomainError
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.payments import bankfiles, service
-from onecard.payments.models import Agreement, agreement_projects
+from onecard.payments import bankformats, batches, exports, results
+from onecard.payments.models import Agreement, Batch, agreement_projects
 from onecard.people.models import Household, Resident, ResidentCategory
 from onecard.projects.models import Project
 from onecard.reference.models import Bank
@@ -91,26 +91,26 @@ def _pay_month(project: Project, prefix: str, failures: list[str]) -> None:
     bank = db.session.get(Bank, project.bank_id)
     bank_op = _actor(f"bank_{bank.code.lower()}")
     key = lambda: uuid.uuid4().hex  # noqa: E731
-    b = service.create_batch(operator, project.id, PERIOD, idempotency_key=key())
-    service.submit(operator, b["id"], idempotency_key=key())
-    service.review(reviewer, b["id"], idempotency_key=key())
-    service.approve(finance, b["id"], idempotency_key=key())
-    service.export_bank_file(bank_op, b["id"], idempotency_key=key())
-    layout = bankfiles.layout_for(bank.code)
-    with open(service.bank_file_path(db.session.get(service.Batch, b["id"])), "rb") as f:
+    b = batches.create_batch(operator, project.id, PERIOD, idempotency_key=key())
+    batches.submit(operator, b["id"], idempotency_key=key())
+    batches.review(reviewer, b["id"], idempotency_key=key())
+    batches.approve(finance, b["id"], idempotency_key=key())
+    exports.export_bank_file(bank_op, b["id"], idempotency_key=key())
+    batch = db.session.get(Batch, b["id"])
+    fmt = bankformats.format_named(batch.bank_layout)
+    with open(exports.bank_file_path(batch), "rb") as f:
         f.readline()
-        details = [line.decode(layout.encoding).rstrip("\r\n").split(layout.sep) for line in f if line.strip()]
-    money = (lambda s: int(s.replace(".", ""))) if layout.yuan else int
+        details = [line.decode(fmt.encoding).rstrip("\r\n").split(fmt.sep) for line in f if line.strip()]
     failing = {int(d[1]): failures[i] for i, d in enumerate(details[3::7][:len(failures)])}
     # The bank dates its answers (入账日期): the demo's bank answers the same day.
-    answer = bankfiles.write_result_file(layout, b["number"], [
-        (int(d[1]), money(d[4]), "F" if int(d[1]) in failing else "S", failing.get(int(d[1]), ""), "", local_today())
+    answer = fmt.write_result_file(b["number"], [
+        (int(d[1]), fmt.parse_money(d[4], ""), "F" if int(d[1]) in failing else "S", failing.get(int(d[1]), ""), "", local_today())
         for d in details])
     data = io.BytesIO(answer)
     import hashlib
-    service.import_result_file(bank_op, b["id"], data, file_sha256=hashlib.sha256(answer).hexdigest(),
+    results.import_result_file(bank_op, b["id"], data, file_sha256=hashlib.sha256(answer).hexdigest(),
                                idempotency_key=key())
-    service.reconcile(operator, b["id"], idempotency_key=key())
+    results.reconcile(operator, b["id"], idempotency_key=key())
 
 
 def run(ctx) -> None:

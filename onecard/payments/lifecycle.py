@@ -1,11 +1,21 @@
-"""The batch lifecycle (发放批次状态): the only table of allowed batch moves.
+"""The batch lifecycle (发放批次状态) and the line lifecycle (明细状态): the only tables of allowed moves.
 
-草稿 → 已提交 → 已审核 (department reviewer) → 已审批 (finance) → 已发送银行 → 已回盘 → 已对账 → 已归档;
+Batch: 草稿 → 已提交 → 已审核 (department reviewer) → 已审批 (finance) → 已发送银行 → 已回盘 → 已对账 → 已归档;
 退回修改 from any review state back to an editable state; 作废 from draft or returned.
+
+Line: made 待发送 (routed) or 暂缓 (held); 待发送 → 已发送 at export → 成功 or 失败 from the bank's result;
+失败 → 已补发 when its re-issue is made (and back to 失败 if that re-issue line is taken out); 暂缓 → 已并入新批次 when
+the person joins a later batch; 待发送 or 暂缓 → 已移出 when taken out of a draft or its batch is cancelled.
+Lines move many at a time, so they move with set-based UPDATEs, each through ``move_lines``, which takes the
+allowed source states from LINE_MACHINE.
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from onecard.extensions import db
 from onecard.lifecycle import StateMachine
+from onecard.payments.models import BatchLine
 
 BATCH_LABELS = {
     "draft": "草稿", "submitted": "已提交待审核", "reviewed": "已审核待审批", "approved": "已审批待发送",
@@ -37,3 +47,46 @@ BATCH_MACHINE = StateMachine(
 
 # States in which the totals fixed at submission are checked against the lines before every move.
 TOTALS_FIXED = frozenset({"submitted", "reviewed", "approved", "sent", "feedback_received", "reconciled"})
+
+LINE_LABELS = {"held": "暂缓", "pending": "待发送", "sent": "已发送", "paid": "成功", "failed": "失败",
+               "superseded": "已补发", "rejoined": "已并入新批次", "cancelled": "已移出"}
+
+LINE_MACHINE = StateMachine(
+    name="batch_line",
+    state_attr="status",
+    transitions={
+        "held": frozenset({"rejoined", "cancelled"}),
+        "pending": frozenset({"sent", "cancelled"}),
+        "sent": frozenset({"paid", "failed"}),
+        "paid": frozenset(),
+        "failed": frozenset({"superseded"}),
+        "superseded": frozenset({"failed"}),     # its re-issue line was taken out: back on the worklist
+        "rejoined": frozenset(),
+        "cancelled": frozenset(),
+    },
+    labels=LINE_LABELS,
+)
+
+
+def move_lines(targets: str | tuple[str, ...], *where, only_from: tuple[str, ...] | None = None, **values) -> int:
+    """Move every batch line matching ``where`` to ``targets`` in one UPDATE, only from the states LINE_MACHINE
+    allows; a line in any other state is left as it is (and not counted). Returns the number of lines moved.
+
+    One target sets ``status`` itself; several (the bank's result: paid or failed per line) need the caller's
+    ``status=`` expression, and each line may only come from a state allowed for every one of them.
+    ``only_from`` narrows the sources further (never widens them: naming a move the machine does not allow is a
+    programming error).
+    """
+    lines = BatchLine.__table__
+    if isinstance(targets, str):
+        targets = (targets,)
+        values.setdefault("status", targets[0])
+    elif "status" not in values:
+        raise TypeError("move_lines: several targets need an explicit status= expression")
+    sources = set(LINE_MACHINE.sources(targets[0])).intersection(*(LINE_MACHINE.sources(t) for t in targets[1:]))
+    if only_from is not None:
+        if not set(only_from) <= sources:
+            raise ValueError(f"move_lines: {only_from} -> {targets} is not a move LINE_MACHINE allows")
+        sources = set(only_from)
+    allowed = tuple(s for s in LINE_MACHINE.transitions if s in sources)
+    return db.session.execute(sa.update(lines).where(lines.c.status.in_(allowed), *where).values(**values)).rowcount

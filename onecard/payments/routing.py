@@ -1,6 +1,12 @@
 """Routing (支付路径): which account each payment goes to, and why. One function for batches and re-issues.
 
-The plan's rules, in the order applied:
+The rules are ROUTES, an ordered list of small records (code, label, does it apply to this row, where the money
+goes or why it is held); ``route_rows`` looks up what the rules need per chunk of rows and walks the list for
+each row, first rule that applies wins. The own-card rule also has a set-based form (``insert_own_card_lines``,
+its ``set_based`` attribute) for the common case of a batch, so the two cannot drift apart.
+
+The plan's rules, in the order applied (after the holds for an unmatched, deceased or misnamed person and for a
+household without a head):
 1. A per-household project (到户资金) pays the household head's (户主) usable card.
 2. Otherwise the beneficiary's own usable card (status 正常).
 3. If the own card is not usable: a legally appointed proxy (代管代持) — only when the
@@ -16,7 +22,8 @@ Python; account ciphertext is copied as is, never decrypted here.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
@@ -31,7 +38,7 @@ from onecard.projects.models import Project
 
 RAW = sa.String  # ciphertext is selected raw (type_coerce) so it is copied, never decrypted
 
-ROUTE_LABELS = {"own_card": "本人社保卡", "head_card": "户主社保卡", "proxy": "代管代持人账户", "passbook": "一本通账户"}
+OWN_CARD_REASON = "发放至本人社保卡金融账户"
 
 
 def _chunks(ids: list[int], size: int = 900):
@@ -143,72 +150,101 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
             return people[rid].name
         return head_names.get(rid) or proxy_names.get(rid, "")
 
+    ctx = _Context(project, people, cards, proxies, categories, passbooks, statuses, target_of, name_of)
     out = []
     for r in rows:
         rid = r.get("resident_id")
         base = {"route": None, "payee_resident_id": None, "payee_name": None, "bank_id": None, "account": None,
-                "account_last4": None, "account_bidx": None, "proxy_appointment_id": None, "town_id": None, "village_id": None}
-        if not rid or rid not in people:
-            reason = MATCH_RESULTS.get(r.get("match_result") or "", "未匹配到居民")
-            out.append({**base, "status": "held", "route_reason": f"暂缓：{reason}"})
-            continue
-        p = people[rid]
-        base["town_id"], base["village_id"] = p.town_id, p.village_id
-        if p.deceased_on is not None:
-            out.append({**base, "status": "held", "route_reason": "暂缓：居民已登记死亡，请核实后处理"})
-            continue
-        if r.get("match_result") == "name_mismatch":
-            out.append({**base, "status": "held", "route_reason": "暂缓：姓名与社保卡登记不符，请核实"})
-            continue
-        target = target_of(rid)
-        if project.per_household and not target:
-            out.append({**base, "status": "held", "route_reason": "暂缓：该户未登记户主，请先登记户主"})
-            continue
-        if target in cards:
-            bank_id, account, last4, bidx = cards[target]
-            route = "head_card" if project.per_household else "own_card"
-            reason = ("到户资金，发放至户主本人社保卡金融账户" if project.per_household
-                      else "发放至本人社保卡金融账户")
-            out.append({**base, "status": "pending", "route": route, "route_reason": reason,
-                        "payee_resident_id": target, "payee_name": name_of(target), "bank_id": bank_id,
-                        "account": account, "account_last4": last4, "account_bidx": bidx})
-            continue
-        appt = proxies.get(rid)
-        protected = categories.get(rid, set()) & set(CATEGORIES)
-        if (appt is not None and appt.category in protected and (appt.legal_basis or "").strip()
-                and (appt.appointed_by or "").strip()):
-            if appt.account:
-                acct = db.session.execute(sa.select(sa.type_coerce(ProxyAppointment.account, RAW))
-                                          .where(ProxyAppointment.id == appt.id)).scalar_one()
-                bank_id, account, last4 = appt.bank_id or project.bank_id, acct, appt.account_last4
-                bidx = appt.account_bidx
-            elif appt.proxy_resident_id in cards:
-                bank_id, account, last4, bidx = cards[appt.proxy_resident_id]
-            else:
-                bank_id = None
-            if bank_id is not None:
-                out.append({**base, "status": "pending", "route": "proxy",
-                            "route_reason": f"本人无可用社保卡，{CATEGORIES[appt.category]}由法定代管代持人代收"
-                                            f"（依据：{appt.legal_basis}，{appt.appointed_by}指定）",
-                            "payee_resident_id": appt.proxy_resident_id,
-                            "payee_name": name_of(appt.proxy_resident_id), "bank_id": bank_id, "account": account,
-                            "account_last4": last4, "account_bidx": bidx, "proxy_appointment_id": appt.id})
-                continue
-        if project.via_passbook and target in passbooks:
-            bank_id, account, last4, bidx = passbooks[target]
-            out.append({**base, "status": "pending", "route": "passbook",
-                        "route_reason": "并行期：社保卡暂不可用，发放至已登记的“一本通”账户",
-                        "payee_resident_id": target, "payee_name": name_of(target), "bank_id": bank_id,
-                        "account": account, "account_last4": last4, "account_bidx": bidx})
-            continue
-        status = statuses.get(target)
-        who = "户主" if project.per_household and target != rid else "本人"
-        if status is None:
-            reason = f"暂缓：{who}未申领社保卡"
-        else:
-            reason = f"暂缓：{who}社保卡状态为“{CARD_LABELS.get(status, status)}”，不能收款"
-        out.append({**base, "status": "held", "route_reason": reason})
+                "account_last4": None, "account_bidx": None, "proxy_appointment_id": None, "town_id": None,
+                "village_id": None}
+        if rid in people:
+            base["town_id"], base["village_id"] = people[rid].town_id, people[rid].village_id
+        rule = next(rule for rule in ROUTES if rule.applies(ctx, r))
+        out.append({**base, **rule.decide(ctx, r)})
     return out
+
+
+@dataclass
+class _Context:
+    """What the rules read for one chunk of rows (looked up set-based by route_rows)."""
+    project: Project
+    people: dict
+    cards: dict
+    proxies: dict
+    categories: dict
+    passbooks: dict
+    statuses: dict
+    target_of: Callable[[int], int | None]
+    name_of: Callable[[int], str]
+    proxy_accounts: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One routing rule: ``code`` and ``label`` (a paying route's code is stored on the line and the ledger; a
+    hold's is only its name here), ``applies(ctx, row)`` and ``decide(ctx, row)`` (the line's fields: where the
+    money goes, or status held with the reason). ``set_based``: the same rule as one INSERT ... SELECT."""
+    code: str
+    label: str
+    applies: Callable[[_Context, dict], bool]
+    decide: Callable[[_Context, dict], dict]
+    pays: bool = True
+    set_based: Callable | None = None
+
+
+def _held(reason: str) -> dict:
+    return {"status": "held", "route_reason": f"暂缓：{reason}"}
+
+
+def _paid(ctx: _Context, route: str, reason: str, payee: int, account: tuple, **extra) -> dict:
+    bank_id, number, last4, bidx = account
+    return {"status": "pending", "route": route, "route_reason": reason, "payee_resident_id": payee,
+            "payee_name": ctx.name_of(payee), "bank_id": bank_id, "account": number, "account_last4": last4,
+            "account_bidx": bidx, **extra}
+
+
+def _target(ctx: _Context, row: dict) -> int | None:
+    return ctx.target_of(row["resident_id"])
+
+
+def _proxy_account(ctx: _Context, row: dict) -> tuple | None:
+    """The legal proxy's account for this beneficiary, or None: the beneficiary is in a protected group today and
+    the appointment records its legal basis and appointing body; its own account, else the proxy's card."""
+    rid = row["resident_id"]
+    if rid in ctx.proxy_accounts:
+        return ctx.proxy_accounts[rid]
+    appt = ctx.proxies.get(rid)
+    protected = ctx.categories.get(rid, set()) & set(CATEGORIES)
+    found = None
+    if (appt is not None and appt.category in protected and (appt.legal_basis or "").strip()
+            and (appt.appointed_by or "").strip()):
+        if appt.account:
+            acct = db.session.execute(sa.select(sa.type_coerce(ProxyAppointment.account, RAW))
+                                      .where(ProxyAppointment.id == appt.id)).scalar_one()
+            found = (appt, (appt.bank_id or ctx.project.bank_id, acct, appt.account_last4, appt.account_bidx))
+        elif appt.proxy_resident_id in ctx.cards:
+            found = (appt, ctx.cards[appt.proxy_resident_id])
+    ctx.proxy_accounts[rid] = found
+    return found
+
+
+def _pay_proxy(ctx: _Context, row: dict) -> dict:
+    appt, account = _proxy_account(ctx, row)
+    return _paid(ctx, "proxy", f"本人无可用社保卡，{CATEGORIES[appt.category]}由法定代管代持人代收"
+                               f"（依据：{appt.legal_basis}，{appt.appointed_by}指定）",
+                 appt.proxy_resident_id, account, proxy_appointment_id=appt.id)
+
+
+def _no_usable_card(ctx: _Context, row: dict) -> dict:
+    rid = row["resident_id"]
+    target = _target(ctx, row)
+    status = ctx.statuses.get(target)
+    who = "户主" if ctx.project.per_household and target != rid else "本人"
+    if status is None:
+        return _held(f"{who}未申领社保卡")
+    return _held(f"{who}社保卡状态为“{CARD_LABELS.get(status, status)}”，不能收款")
+
+
 
 
 def insert_own_card_lines(batch, project: Project, candidates, now) -> int:
@@ -231,7 +267,7 @@ def insert_own_card_lines(batch, project: Project, candidates, now) -> int:
             "account_last4", "account_bidx", "town_id", "village_id", "created_at"]
     sel = (sa.select(sa.literal(batch.id), rr.c.id, rr.c.resident_id, sa.literal(project.id),
                      sa.literal(project.department_id), sa.literal(batch.period), rr.c.name, rr.c.amount_fen,
-                     sa.literal("pending"), sa.literal("own_card"), sa.literal("发放至本人社保卡金融账户"), r.c.id,
+                     sa.literal("pending"), sa.literal("own_card"), sa.literal(OWN_CARD_REASON), r.c.id,
                      r.c.name, c.c.bank_id, sa.type_coerce(c.c.account, RAW), c.c.account_last4, c.c.account_bidx,
                      r.c.town_id,
                      r.c.village_id, sa.literal(now, sa.DateTime))
@@ -241,3 +277,38 @@ def insert_own_card_lines(batch, project: Project, candidates, now) -> int:
            .where(rr.c.id.in_(candidates), r.c.deceased_on.is_(None),
                   sa.or_(rr.c.match_result.is_(None), rr.c.match_result != "name_mismatch")))
     return db.session.execute(sa.insert(lines).from_select(cols, sel)).rowcount
+
+
+# Pays the beneficiary's own active card: the common case, also applied set-based (set_based) by create_batch.
+OWN_CARD = Route("own_card", "本人社保卡", set_based=insert_own_card_lines,
+                 applies=lambda ctx, row: not ctx.project.per_household and row["resident_id"] in ctx.cards,
+                 decide=lambda ctx, row: _paid(ctx, "own_card", OWN_CARD_REASON, row["resident_id"],
+                                               ctx.cards[row["resident_id"]]))
+
+# The rules in the order applied: the first that applies to a row decides it.
+ROUTES: list[Route] = [
+    Route("unmatched", "未匹配到居民", pays=False,
+          applies=lambda ctx, row: not row.get("resident_id") or row["resident_id"] not in ctx.people,
+          decide=lambda ctx, row: _held(MATCH_RESULTS.get(row.get("match_result") or "", "未匹配到居民"))),
+    Route("deceased", "已登记死亡", pays=False,
+          applies=lambda ctx, row: ctx.people[row["resident_id"]].deceased_on is not None,
+          decide=lambda ctx, row: _held("居民已登记死亡，请核实后处理")),
+    Route("name_mismatch", "姓名不符", pays=False,
+          applies=lambda ctx, row: row.get("match_result") == "name_mismatch",
+          decide=lambda ctx, row: _held("姓名与社保卡登记不符，请核实")),
+    Route("no_head", "未登记户主", pays=False,
+          applies=lambda ctx, row: ctx.project.per_household and not _target(ctx, row),
+          decide=lambda ctx, row: _held("该户未登记户主，请先登记户主")),
+    Route("head_card", "户主社保卡",
+          applies=lambda ctx, row: ctx.project.per_household and _target(ctx, row) in ctx.cards,
+          decide=lambda ctx, row: _paid(ctx, "head_card", "到户资金，发放至户主本人社保卡金融账户",
+                                        _target(ctx, row), ctx.cards[_target(ctx, row)])),
+    OWN_CARD,
+    Route("proxy", "代管代持人账户", applies=lambda ctx, row: _proxy_account(ctx, row) is not None, decide=_pay_proxy),
+    Route("passbook", "一本通账户",
+          applies=lambda ctx, row: ctx.project.via_passbook and _target(ctx, row) in ctx.passbooks,
+          decide=lambda ctx, row: _paid(ctx, "passbook", "并行期：社保卡暂不可用，发放至已登记的“一本通”账户",
+                                        _target(ctx, row), ctx.passbooks[_target(ctx, row)])),
+    Route("no_usable_card", "无可用社保卡", pays=False, applies=lambda ctx, row: True, decide=_no_usable_card),
+]
+ROUTE_LABELS = {rule.code: rule.label for rule in ROUTES if rule.pays}

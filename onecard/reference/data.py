@@ -11,14 +11,15 @@ TOWNS = [
     ("370831110", "高峪镇"),
 ]
 
-# The six cooperating banks of attachment 1, with the names departments write in spreadsheets.
+# The six cooperating banks of attachment 1, with the names departments write in spreadsheets, and the format
+# of their payment and result files (a key of onecard.payments.bankformats.BANK_FORMATS).
 BANKS = [
-    ("ICBC", "工商银行", "工商银行泗水县支行", "工行,中国工商银行,工商银行"),
-    ("CCB", "建设银行", "建设银行泗水县支行", "建行,中国建设银行,建设银行,建行银行"),
-    ("BOC", "中国银行", "中国银行泗水县支行", "中行,中国银行"),
-    ("ABC", "农业银行", "农业银行泗水县支行", "农行,中国农业银行,农业银行"),
-    ("PSBC", "邮储银行", "邮储银行泗水县支行", "邮政储蓄银行,中国邮政储蓄银行,邮政银行,邮储"),
-    ("RCB", "农商银行", "泗水县农商银行", "农村商业银行,泗水农商银行,泗水县农商银行,农商行,信用社,农村信用社"),
+    ("ICBC", "工商银行", "工商银行泗水县支行", "工行,中国工商银行,工商银行", "generic"),
+    ("CCB", "建设银行", "建设银行泗水县支行", "建行,中国建设银行,建设银行,建行银行", "generic"),
+    ("BOC", "中国银行", "中国银行泗水县支行", "中行,中国银行", "generic"),
+    ("ABC", "农业银行", "农业银行泗水县支行", "农行,中国农业银行,农业银行", "generic"),
+    ("PSBC", "邮储银行", "邮储银行泗水县支行", "邮政储蓄银行,中国邮政储蓄银行,邮政银行,邮储", "generic"),
+    ("RCB", "农商银行", "泗水县农商银行", "农村商业银行,泗水农商银行,泗水县农商银行,农商行,信用社,农村信用社", "rcb"),
 ]
 
 # Business departments of step (一), plus the two coordinating bureaus.

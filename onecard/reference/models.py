@@ -32,6 +32,9 @@ class Bank(db.Model):
     name = sa.Column(sa.String(40), nullable=False, unique=True)   # 工商银行
     branch_name = sa.Column(sa.String(80), nullable=False)         # 工商银行泗水县支行
     aliases = sa.Column(sa.String(300), nullable=False, default="")  # comma-separated names people write
+    # Its payment and result file format: a key of onecard.payments.bankformats.BANK_FORMATS (data, so a county
+    # adds a bank using an existing format without code; an unknown one is refused at export).
+    bank_format = sa.Column(sa.String(12), nullable=False, default="generic", server_default="generic")
 
 
 class Department(db.Model):

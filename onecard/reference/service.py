@@ -16,9 +16,9 @@ def seed() -> None:
         if code not in have:
             db.session.add(Town(code=code, name=name))
     have = {r for (r,) in db.session.execute(sa.select(Bank.code))}
-    for code, name, branch, aliases in data.BANKS:
+    for code, name, branch, aliases, bank_format in data.BANKS:
         if code not in have:
-            db.session.add(Bank(code=code, name=name, branch_name=branch, aliases=aliases))
+            db.session.add(Bank(code=code, name=name, branch_name=branch, aliases=aliases, bank_format=bank_format))
     have = {r for (r,) in db.session.execute(sa.select(Department.code))}
     for code, name, kind in data.DEPARTMENTS:
         if code not in have:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from onecard.payments import bankfiles
+from onecard.payments import bankformats
 from tests.fixtures_payments import PERIOD, make_list, parse_bank_file
 from tests.onecard.payments.test_flow import API, post, run_to_approved
 
@@ -24,8 +24,8 @@ def _pay_all(client, pay, project, operator, reviewer, bank_staff, layout):
     assert r.status_code == 200, r.data[:200]
     _, details, ok = parse_bank_file(r.data, layout.encoding, layout.sep)
     assert ok
-    money = (lambda s: int(s.replace(".", ""))) if layout.yuan else int
-    answer = bankfiles.write_result_file(layout, batch["number"],
+    money = lambda s: layout.parse_money(s, "")  # noqa: E731
+    answer = bankformats.write_result_file(layout, batch["number"],
                                          [(int(d[1]), money(d[4]), "S", "", "") for d in details])
     r = client.post(f"{API}/batches/{batch['id']}/result-file", headers={**bank_staff.auth, "Idempotency-Key": "k"},
                     data={"file": (io.BytesIO(answer), "result.txt")})
@@ -41,7 +41,7 @@ def _subsidies(client, citizen_login, resident) -> dict:
 def test_the_household_head_sees_the_members_household_subsidy_on_his_card(client, pay, citizen_login):
     p = pay.people
     make_list(pay.household, [(p["孔春生"], 9500, "usable")])
-    _pay_all(client, pay, pay.household, pay.agri_operator, pay.agri_reviewer, pay.abc, bankfiles.GENERIC)
+    _pay_all(client, pay, pay.household, pay.agri_operator, pay.agri_reviewer, pay.abc, bankformats.GENERIC)
     head = _subsidies(client, citizen_login, p["孔德福"])
     assert [(x["project_name"], x["amount"]) for x in head["items"]] == [("耕地地力保护补贴", "95.00元")]
     assert head["items"][0]["received_for"] == "孔*生名下的到户补贴，发放到户主社保卡"
@@ -58,7 +58,7 @@ def test_the_household_head_sees_the_members_household_subsidy_on_his_card(clien
 
 def test_the_legal_proxy_sees_the_wards_payment_and_may_ask_about_it(client, pay, pension_list, citizen_login):
     p = pay.people
-    _pay_all(client, pay, pay.pension, pay.operator, pay.reviewer, pay.rcb, bankfiles.RCB)
+    _pay_all(client, pay, pay.pension, pay.operator, pay.reviewer, pay.rcb, bankformats.RCB)
     guardian = _subsidies(client, citizen_login, p["周海燕"])
     assert [(x["amount"], x["received_for"]) for x in guardian["items"]] == [
         ("183.00元", "代周*华领取（您是其法定代管代持人）")]
@@ -82,6 +82,6 @@ def test_a_household_subsidy_paid_to_the_heads_passbook_says_so(client, db, pay,
     member = make_resident(head.town_id, head.village_id, name="颜秀梅",
                            household=db.session.get(Household, head.household_id))
     make_list(pay.household, [(member, 9500, "not_applied")])
-    _pay_all(client, pay, pay.household, pay.agri_operator, pay.agri_reviewer, pay.abc, bankfiles.GENERIC)
+    _pay_all(client, pay, pay.household, pay.agri_operator, pay.agri_reviewer, pay.abc, bankformats.GENERIC)
     items = _subsidies(client, citizen_login, head)["items"]
     assert [x["received_for"] for x in items] == ["颜*梅名下的到户补贴，发放到户主一本通账户"]

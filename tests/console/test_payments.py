@@ -8,7 +8,7 @@ import re
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from onecard.payments import bankfiles
+from onecard.payments import bankformats
 from onecard.payments.models import Agreement, Batch
 from tests.console.test_auth import login
 from tests.console.test_pages import menu_keys
@@ -50,11 +50,11 @@ def create_batch(app, pay, pension_list):
 
 
 def result_file(batch_number, bank_file_bytes, fail_ids):
-    layout = bankfiles.layout_for("RCB")
+    layout = bankformats.RCB
     _, details, ok = parse_bank_file(bank_file_bytes, layout.encoding, layout.sep)
     assert ok
-    money = (lambda s: int(s.replace(".", ""))) if layout.yuan else int
-    return bankfiles.write_result_file(layout, batch_number, [
+    money = lambda s: layout.parse_money(s, "")  # noqa: E731
+    return bankformats.write_result_file(layout, batch_number, [
         (int(d[1]), money(d[4]), "F" if int(d[1]) in fail_ids else "S", "closed" if int(d[1]) in fail_ids else "",
          "账户已销户" if int(d[1]) in fail_ids else "") for d in details])
 

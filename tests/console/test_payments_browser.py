@@ -91,9 +91,9 @@ def test_batch_goes_from_operator_to_bank_through_pages(live_server, browser, pa
         page.click(f"a[data-download='{batch_id}']")
     data = pathlib.Path(info.value.path()).read_bytes()
     number = page.inner_text(f"#awaiting-table a[href='/console/batches/{batch_id}']")
-    from onecard.payments import bankfiles
+    from onecard.payments import bankformats
     from tests.fixtures_payments import parse_bank_file
-    layout = bankfiles.layout_for("RCB")
+    layout = bankformats.RCB
     _, details, ok = parse_bank_file(data, layout.encoding, layout.sep)
     assert ok
     results = tmp_path / "result.csv"

@@ -13,7 +13,7 @@ from onecard.cards.models import Card
 from onecard.lists.models import RecipientList
 from onecard.oversight import stats, summary
 from onecard.oversight.models import LedgerStat, ListStatState
-from onecard.payments import bankfiles
+from onecard.payments import bankformats
 from onecard.timeutil import utcnow
 from tests.factories import make_card, make_resident
 from tests.fixtures_payments import PERIOD, parse_bank_file
@@ -138,7 +138,7 @@ def test_payments_import_and_reissue_keep_the_summary_exact(client, db, pay, pen
     r = _post(client, f"/batches/{batch['id']}/bank-file", pay.rcb)
     _, details, _ = parse_bank_file(r.data, "gb18030", "|")
     failed_id = int(details[0][1])
-    answer = bankfiles.write_result_file(bankfiles.RCB, batch["number"], [
+    answer = bankformats.write_result_file(bankformats.RCB, batch["number"], [
         (int(d[1]), int(d[4].replace(".", "")), "F" if int(d[1]) == failed_id else "S",
          "frozen" if int(d[1]) == failed_id else "", "") for d in details])
     r = client.post(f"/api/staff/v1/batches/{batch['id']}/result-file",

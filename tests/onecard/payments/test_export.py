@@ -8,15 +8,15 @@ from datetime import date
 import pytest
 
 from onecard.errors import Invalid
-from onecard.payments import bankfiles
+from onecard.payments import bankformats
 
 
-@pytest.mark.parametrize("layout", [bankfiles.GENERIC, bankfiles.RCB])
+@pytest.mark.parametrize("layout", [bankformats.GENERIC, bankformats.RCB])
 def test_payment_file_written_in_chunks_is_the_documented_layout(tmp_path, layout):
     chunks = [[(1, "张三", "6223190000000000012", 18300), (2, "李,四|", "6223190000000000020", 5)],
               [(3, None, "6223190000000000038", 100001)]]
     path = str(tmp_path / "pay.csv")
-    checksum = bankfiles.write_payment_file(path, layout, "PB1", 3, 118306, iter(chunks), project_code="0501001",
+    checksum = bankformats.write_payment_file(path, layout, "PB1", 3, 118306, iter(chunks), project_code="0501001",
                                             period="2026-10")
     data = open(path, "rb").read()
     head, body = data.split(b"\r\n", 1)
@@ -37,7 +37,7 @@ def test_unencodable_name_is_refused_with_its_line_and_leaves_no_file(tmp_path):
                                                            (3, "刘䶮", "6223190000000000038", 100)]]
     path = str(tmp_path / "pay.csv")
     with pytest.raises(Invalid) as e:
-        bankfiles.write_payment_file(path, bankfiles.GENERIC, "PB1", 3, 300, iter(chunks), project_code="X",
+        bankformats.write_payment_file(path, bankformats.GENERIC, "PB1", 3, 300, iter(chunks), project_code="X",
                                      period="2026-10")
     assert e.value.code == "unencodable_character" and "明细 3 " in e.value.message
     assert list(tmp_path.iterdir()) == []
@@ -46,38 +46,38 @@ def test_unencodable_name_is_refused_with_its_line_and_leaves_no_file(tmp_path):
 def test_payment_file_refuses_when_rows_disagree_with_the_fixed_totals(tmp_path):
     from onecard.errors import Conflict
     with pytest.raises(Conflict):
-        bankfiles.write_payment_file(str(tmp_path / "p.csv"), bankfiles.RCB, "PB1", 2, 200,
+        bankformats.write_payment_file(str(tmp_path / "p.csv"), bankformats.RCB, "PB1", 2, 200,
                                      iter([[(1, "张三", "1", 100)]]), project_code="X", period="2026-10")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_result_file_round_trip_gives_staging_tuples_and_names_bad_lines():
-    data = bankfiles.write_result_file(bankfiles.RCB, "PB1", [(1, 18300, "S", "", "", date(2026, 11, 5)),
+    data = bankformats.write_result_file(bankformats.RCB, "PB1", [(1, 18300, "S", "", "", date(2026, 11, 5)),
                                                               (2, 18300, "F", "frozen", ""),
                                                               (3, 5, "F", "other", "柜面核实")])
     assert b"DTL|1|183.00|S|||20261105\r\n" in data
-    header, details, digest = bankfiles.parse_result_file(bankfiles.RCB, io.BytesIO(data))
+    header, details, digest = bankformats.parse_result_file(bankformats.RCB, io.BytesIO(data))
     assert (header.batch_number, header.count, header.total_fen) == ("PB1", 3, 36605)
     assert list(details) == [(2, 1, 18300, "paid", None, None, "2026-11-05"),
                              (3, 2, 18300, "failed", "frozen", "账户冻结", None),
                              (4, 3, 5, "failed", "other", "其他原因（柜面核实）", None)]
     assert digest.hexdigest() == header.checksum
     bad = data.replace(b"DTL|2|183.00", b"DTL|2|183.0")
-    header, details, _ = bankfiles.parse_result_file(bankfiles.RCB, io.BytesIO(bad))
+    header, details, _ = bankformats.parse_result_file(bankformats.RCB, io.BytesIO(bad))
     with pytest.raises(Invalid) as e:
         list(details)
     assert "第3行" in e.value.message
 
 
-@pytest.mark.parametrize("layout", [bankfiles.GENERIC, bankfiles.RCB])
+@pytest.mark.parametrize("layout", [bankformats.GENERIC, bankformats.RCB])
 def test_result_file_blocks_and_odd_lines_read_the_same(layout):
     # Large enough for several read blocks; odd lines (blank, spaced, lower-case, no final line end) take the
     # line-by-line reading in their block and must give what the block reading gives elsewhere.
     n = 60000
     rows = [(i + 1, 18300 + i % 3, "F" if i % 97 == 5 else "S", "frozen" if i % 97 == 5 else "", "",
              date(2026, 11, 5 + i % 2) if i % 3 else None) for i in range(n)]
-    data = bankfiles.write_result_file(layout, "PB1", rows)
-    header, details, digest = bankfiles.parse_result_file(layout, io.BytesIO(data))
+    data = bankformats.write_result_file(layout, "PB1", rows)
+    header, details, digest = bankformats.parse_result_file(layout, io.BytesIO(data))
     plain = list(details)
     assert digest.hexdigest() == header.checksum and len(plain) == n
     assert plain[5] == (7, 6, 18302, "failed", "frozen", "账户冻结", "2026-11-06")
@@ -89,7 +89,7 @@ def test_result_file_blocks_and_odd_lines_read_the_same(layout):
     odd[30000] = odd[30000].replace(s + b"S" + s, s + b"s" + s).replace(layout.detail_tag.encode() + s,
                                                                     layout.detail_tag.encode() + s + b" ", 1)
     spoiled_body = b"\r\n".join(odd[:20000]) + b"\r\n\r\n" + b"\r\n".join(odd[20000:])   # a blank line, no final end
-    header, details, digest = bankfiles.parse_result_file(layout, io.BytesIO(head + b"\r\n" + spoiled_body))
+    header, details, digest = bankformats.parse_result_file(layout, io.BytesIO(head + b"\r\n" + spoiled_body))
     items = list(details)
     assert len(items) == n
     assert items[:20000] == plain[:20000]

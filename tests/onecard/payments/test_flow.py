@@ -7,7 +7,7 @@ import uuid
 import sqlalchemy as sa
 from python_calamine import CalamineWorkbook
 
-from onecard.payments import bankfiles
+from onecard.payments import bankformats
 from onecard.payments.models import ArrivalEvent, BatchLine, LedgerEntry
 from tests.fixtures_payments import PERIOD, make_list, parse_bank_file
 
@@ -29,8 +29,8 @@ def run_to_approved(client, pay, batch_id, operator=None, reviewer=None):
 
 def result_file(layout, number, details, fail: dict[int, str]):
     """details: rows of the payment file -> the bank's answer, failing the line ids in ``fail``."""
-    money = (lambda s: int(s.replace(".", ""))) if layout.yuan else int
-    return bankfiles.write_result_file(layout, number, [
+    money = lambda s: layout.parse_money(s, "")  # noqa: E731
+    return bankformats.write_result_file(layout, number, [
         (int(d[1]), money(d[4]), "F" if int(d[1]) in fail else "S", fail.get(int(d[1]), ""), "")
         for d in details])
 
@@ -69,7 +69,7 @@ def test_department_pays_a_month_with_failures_reissue_and_reconciliation(client
 
     # 4. The bank answers: 张桂兰's account is frozen.
     failed_id = by_name["张桂兰"]["id"]
-    answer = result_file(bankfiles.RCB, batch["number"], details, {failed_id: "frozen"})
+    answer = result_file(bankformats.RCB, batch["number"], details, {failed_id: "frozen"})
     r = client.post(f"{API}/batches/{batch['id']}/result-file", headers={**pay.rcb.auth, "Idempotency-Key": "res1"},
                     data={"file": (io.BytesIO(answer), "result.txt")})
     assert r.status_code == 200, r.json

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from onecard.audit import AuditEntry
 from onecard.extensions import db as _db
-from onecard.payments import bankfiles
+from onecard.payments import bankformats
 from onecard.payments.models import ArrivalEvent, Batch, BatchLine, LedgerEntry
 from tests.fixtures_payments import PERIOD, parse_bank_file
 from tests.onecard.payments.test_flow import API, post, result_file, run_to_approved
@@ -105,7 +105,7 @@ def _failed_batch(client, pay):
     r = post(client, f"/batches/{b['id']}/bank-file", pay.rcb)
     _, details, _ = parse_bank_file(r.data, "gb18030", "|")
     failed = int(details[0][1])
-    answer = result_file(bankfiles.RCB, b["number"], details, {failed: "frozen"})
+    answer = result_file(bankformats.RCB, b["number"], details, {failed: "frozen"})
     r = client.post(f"{API}/batches/{b['id']}/result-file", headers={**pay.rcb.auth, "Idempotency-Key": "r"},
                     data={"file": (io.BytesIO(answer), "r.txt")})
     assert r.status_code == 200, r.json

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from onecard.payments import bankfiles
+from onecard.payments import bankformats
 from onecard.payments.models import ArrivalEvent, Batch, BatchLine, LedgerEntry
 from onecard.staff.models import StaffAccount
 from tests.factories import make_card, make_resident
@@ -168,7 +168,7 @@ def test_bad_result_files_are_refused_whole_and_change_nothing(client, db, pay, 
         rows = rows[:-1] + [(999999, rows[-1][1], "S", "", "")]
     elif spoil == "amounts":     # same count and total, two lines' amounts wrong
         rows = [(rows[0][0], rows[0][1] + 1, "S", "", ""), (rows[1][0], rows[1][1] - 1, "S", "", "")] + rows[2:]
-    data = bankfiles.write_result_file(bankfiles.RCB, number, rows)
+    data = bankformats.write_result_file(bankformats.RCB, number, rows)
     if spoil == "totals":
         data = data.replace(b"|5|915.00|", b"|5|916.00|", 1)
     if spoil == "checksum":
@@ -211,7 +211,7 @@ def test_proxy_needs_a_protected_category_and_a_legal_basis(client, db, pay, cou
 def test_failure_worklist_is_scoped_and_reissue_is_refused_for_other_departments(client, db, pay, pension_list):
     b, details = _sent(client, pay)
     first = int(details[0][1])
-    answer = result_file(bankfiles.RCB, b["number"], details, {first: "closed"})
+    answer = result_file(bankformats.RCB, b["number"], details, {first: "closed"})
     r = client.post(f"{API}/batches/{b['id']}/result-file", headers={**pay.rcb.auth, "Idempotency-Key": "x"},
                     data={"file": (io.BytesIO(answer), "r.txt")})
     assert r.status_code == 200

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from onecard.payments import bankfiles
+from onecard.payments import bankformats
 from onecard.payments.models import ArrivalEvent, Batch, BatchLine, LedgerEntry
 from onecard.people.models import Resident
 from onecard.timeutil import local_today, to_local, utcnow
@@ -34,7 +34,7 @@ def _sent_batch(client, db, pay, *, days_ago: int):
 
 def _answer(batch, details, dates: dict[int, object], *, fail: dict[int, str] | None = None) -> bytes:
     fail = fail or {}
-    return bankfiles.write_result_file(bankfiles.RCB, batch["number"], [
+    return bankformats.write_result_file(bankformats.RCB, batch["number"], [
         (int(d[1]), int(d[4].replace(".", "")), "F" if int(d[1]) in fail else "S", fail.get(int(d[1]), ""), "",
          dates.get(int(d[1]))) for d in details])
 

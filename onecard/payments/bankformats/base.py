@@ -1,24 +1,13 @@
-"""Bank payment files (代发文件) and result files (回盘文件): one layout per bank.
+"""The machinery every bank format shares: the header line with its SHA-256 checksum, streaming the payment file
+in chunks, reading a result file block by block, value dates and the failure codes (FAILURE_CODES).
 
-Generic layout (``generic``, every bank unless listed in LAYOUT_BY_BANK), encoded GBK, lines end CRLF:
+A format (``BankFormat``) is a small record: encoding, separator, record tags and how an amount is written. Every
+format writes and reads through the functions here unless its module overrides a method.
 
-    payment file
-      H,<batch number>,<count>,<total fen>,<sha256 of the detail bytes>
-      D,<line id>,<payee name>,<account>,<amount fen>,<project code>,<period>
-    result file
-      H,<batch number>,<count>,<total fen>,<sha256 of the detail bytes>
-      D,<line id>,<amount fen>,<S|F>,<failure code>,<bank's reason text>[,<value date YYYYMMDD>]
-
-The value date (入账日期) is the day the bank paid or refused the line; it is optional (a bank that leaves it
-out gets the import's time as the line's date), and must lie between the day the payment file was sent and
-today.
-
-Rural commercial bank variant (``rcb``), encoded GB18030, fields separated by ``|``, amounts in yuan
-with two decimals, header tag ``HEAD`` and detail tag ``DTL`` (same fields, same order).
-
-The checksum is the SHA-256 (hex) of the encoded detail lines exactly as they appear in the file,
-CRLFs included. GBK cannot hold every name (rare characters such as 䶮): exporting such a name to
-a GBK bank is refused with the line, never written as '?'. Failure codes are FAILURE_CODES.
+The checksum is the SHA-256 (hex) of the encoded detail lines exactly as they appear in the file, CRLFs included.
+A name the format's encoding cannot hold (rare characters such as 䶮 in GBK) is refused with its line, never
+written as '?'. The value date (入账日期) of a result line is optional (a bank that leaves it out gets the
+import's time as the line's date) and must lie between the day the payment file was sent and today.
 """
 from __future__ import annotations
 
@@ -44,47 +33,46 @@ FAILURE_CODES = {
 
 
 @dataclass(frozen=True)
-class Layout:
-    code: str
+class BankFormat:
+    """One bank file format: the default writes amounts in fen; a format that differs overrides a method."""
+    code: str           # recorded on the batch at export (batches.bank_layout) and named by banks.bank_format
+    label: str          # 中文, for pages
     encoding: str
     sep: str
     header_tag: str
     detail_tag: str
-    yuan: bool
 
     def money(self, fen: int) -> str:
-        return f"{fen // 100}.{fen % 100:02d}" if self.yuan else str(fen)
+        return str(fen)
 
     def parse_money(self, text: str, where: str) -> int:
         text = text.strip()
-        try:
-            if self.yuan:
-                whole, _, frac = text.partition(".")
-                if len(frac) != 2 or not whole.isdigit() or not frac.isdigit():
-                    raise ValueError
-                return int(whole) * 100 + int(frac)
-            if not text.isdigit():
-                raise ValueError
-            return int(text)
-        except ValueError:
-            raise Invalid(f"{where}金额格式不正确：{text[:20]}", code="result_file_format", field="file") from None
+        if not text.isdigit():
+            raise bad_amount(text, where)
+        return int(text)
+
+    def write_payment_file(self, path: str, batch_number: str, count: int, total_fen: int,
+                           chunks: Iterable[list[tuple]], *, project_code: str | None, period: str) -> str:
+        return write_payment_file(path, self, batch_number, count, total_fen, chunks, project_code=project_code,
+                                  period=period)
+
+    def write_result_file(self, batch_number: str, results: list[tuple]) -> bytes:
+        return write_result_file(self, batch_number, results)
+
+    def parse_result_file(self, stream: io.BufferedIOBase):
+        return parse_result_file(self, stream)
 
 
-GENERIC = Layout("generic", "gbk", ",", "H", "D", False)
-RCB = Layout("rcb", "gb18030", "|", "HEAD", "DTL", True)
-LAYOUT_BY_BANK = {"RCB": RCB}
+def bad_amount(text: str, where: str) -> Invalid:
+    return Invalid(f"{where}金额格式不正确：{text[:20]}", code="result_file_format", field="file")
 
 
-def layout_for(bank_code: str) -> Layout:
-    return LAYOUT_BY_BANK.get(bank_code, GENERIC)
-
-
-def _clean_field(value: str, layout: Layout) -> str:
+def _clean_field(value: str, fmt: BankFormat) -> str:
     # Separators and line breaks inside a value would shift columns; names never contain them legitimately.
-    return value.replace(layout.sep, " ").replace("\r", " ").replace("\n", " ")
+    return value.replace(fmt.sep, " ").replace("\r", " ").replace("\n", " ")
 
 
-def write_payment_file(path: str, layout: Layout, batch_number: str, count: int, total_fen: int,
+def write_payment_file(path: str, fmt: BankFormat, batch_number: str, count: int, total_fen: int,
                        chunks: Iterable[list[tuple]], *, project_code: str | None, period: str) -> str:
     """Write the file at ``path``; ``chunks`` yields lists of (line id, payee name, account, amount fen).
 
@@ -95,7 +83,7 @@ def write_payment_file(path: str, layout: Layout, batch_number: str, count: int,
     body_path = path + ".body"
     written, written_fen = 0, 0
     try:
-        written, written_fen = _write_details(body_path, layout, chunks, digest, project_code or "", period)
+        written, written_fen = _write_details(body_path, fmt, chunks, digest, project_code or "", period)
     except BaseException:
         if os.path.exists(body_path):
             os.remove(body_path)
@@ -105,45 +93,45 @@ def write_payment_file(path: str, layout: Layout, batch_number: str, count: int,
         from onecard.errors import Conflict
         raise Conflict("导出的明细与批次合计不一致，已停止导出", code="totals_mismatch")
     checksum = digest.hexdigest()
-    header = layout.sep.join([layout.header_tag, batch_number, str(count), layout.money(total_fen), checksum]) + "\r\n"
+    header = fmt.sep.join([fmt.header_tag, batch_number, str(count), fmt.money(total_fen), checksum]) + "\r\n"
     with open(path, "wb") as out, open(body_path, "rb") as body:
-        out.write(header.encode(layout.encoding))
+        out.write(header.encode(fmt.encoding))
         while chunk := body.read(1 << 20):
             out.write(chunk)
     os.remove(body_path)
     return checksum
 
 
-def _unencodable(line_id: int, layout: Layout) -> Invalid:
-    return Invalid(f"明细 {line_id} 的户名含有该银行编码（{layout.encoding.upper()}）无法表示的字，"
+def _unencodable(line_id: int, fmt: BankFormat) -> Invalid:
+    return Invalid(f"明细 {line_id} 的户名含有该银行编码（{fmt.encoding.upper()}）无法表示的字，"
                    "请与银行确认户名写法后再导出", code="unencodable_character", field="payee_name")
 
 
 class _MoneyTexts(dict):
-    """Amount (fen) -> its text in the layout, formatted once: a batch pays few distinct amounts."""
+    """Amount (fen) -> its text in the fmt, formatted once: a batch pays few distinct amounts."""
 
-    def __init__(self, layout: Layout):
+    def __init__(self, fmt: BankFormat):
         super().__init__()
-        self.layout = layout
+        self.fmt = fmt
 
     def __missing__(self, fen: int) -> str:
         if len(self) >= 10000:
             self.clear()
-        text = self[fen] = self.layout.money(fen)
+        text = self[fen] = self.fmt.money(fen)
         return text
 
 
-def _write_details(body_path: str, layout: Layout, chunks, digest, project_code: str, period: str) -> tuple[int, int]:
+def _write_details(body_path: str, fmt: BankFormat, chunks, digest, project_code: str, period: str) -> tuple[int, int]:
     written, written_fen = 0, 0
-    sep, encoding = layout.sep, layout.encoding
-    head = f"{layout.detail_tag}{sep}"
+    sep, encoding = fmt.sep, fmt.encoding
+    head = f"{fmt.detail_tag}{sep}"
     tail = f"{sep}{project_code}{sep}{period}\r\n"
-    money = _MoneyTexts(layout)
+    money = _MoneyTexts(fmt)
     with open(body_path, "wb") as body:
         for chunk in chunks:
             names = "\x00".join(row[1] or "" for row in chunk)
             if sep in names or "\r" in names or "\n" in names:
-                chunk = [(line_id, _clean_field(name or "", layout), account, amount)
+                chunk = [(line_id, _clean_field(name or "", fmt), account, amount)
                          for line_id, name, account, amount in chunk]
             parts = [f"{head}{line_id}{sep}{name or ''}{sep}{account}{sep}{money[amount]}{tail}"
                      for line_id, name, account, amount in chunk]
@@ -157,7 +145,7 @@ def _write_details(body_path: str, layout: Layout, chunks, digest, project_code:
                     try:
                         part.encode(encoding)
                     except UnicodeEncodeError:
-                        raise _unencodable(row[0], layout) from None
+                        raise _unencodable(row[0], fmt) from None
                 raise
             digest.update(data)
             body.write(data)
@@ -172,44 +160,44 @@ class ResultHeader:
     checksum: str | None
 
 
-def write_result_file(layout: Layout, batch_number: str, results: list[tuple]) -> bytes:
+def write_result_file(fmt: BankFormat, batch_number: str, results: list[tuple]) -> bytes:
     """A bank's result file (used by the demo, the tests and the benchmark's bank side).
 
     ``results``: (line id, amount fen, 'S' or 'F', failure code, reason text[, value date]).
     """
     lines = []
     for line_id, amount, flag, code, reason, *value_date in results:
-        fields = [layout.detail_tag, str(line_id), layout.money(amount), flag, code or "", reason or ""]
+        fields = [fmt.detail_tag, str(line_id), fmt.money(amount), flag, code or "", reason or ""]
         if value_date and value_date[0] is not None:
             fields.append(value_date[0].strftime("%Y%m%d"))
-        lines.append(layout.sep.join(fields) + "\r\n")
-    body = "".join(lines).encode(layout.encoding)
+        lines.append(fmt.sep.join(fields) + "\r\n")
+    body = "".join(lines).encode(fmt.encoding)
     total = sum(r[1] for r in results)
-    header = layout.sep.join([layout.header_tag, batch_number, str(len(results)), layout.money(total),
+    header = fmt.sep.join([fmt.header_tag, batch_number, str(len(results)), fmt.money(total),
                               hashlib.sha256(body).hexdigest()]) + "\r\n"
-    return header.encode(layout.encoding) + body
+    return header.encode(fmt.encoding) + body
 
 
-def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
+def parse_result_file(fmt: BankFormat, stream: io.BufferedIOBase):
     """Read a result file: returns (header, iterator of detail tuples (see parse_result_item), digest).
 
     The iterator validates each line as it goes and feeds the checksum; refusals are Invalid with the line number.
     """
     first = stream.readline()
     try:
-        head = first.decode(layout.encoding).rstrip("\r\n").split(layout.sep)
+        head = first.decode(fmt.encoding).rstrip("\r\n").split(fmt.sep)
     except UnicodeDecodeError:
         raise Invalid("回盘文件编码不正确", code="result_file_format", field="file") from None
-    if len(head) != 5 or head[0] != layout.header_tag:
-        raise Invalid(f"回盘文件首行应为 {layout.header_tag}{layout.sep}批次号{layout.sep}笔数{layout.sep}金额"
-                      f"{layout.sep}校验值", code="result_file_format", field="file")
+    if len(head) != 5 or head[0] != fmt.header_tag:
+        raise Invalid(f"回盘文件首行应为 {fmt.header_tag}{fmt.sep}批次号{fmt.sep}笔数{fmt.sep}金额"
+                      f"{fmt.sep}校验值", code="result_file_format", field="file")
     if not head[2].isdigit():
         raise Invalid("回盘文件首行笔数格式不正确", code="result_file_format", field="file")
-    header = ResultHeader(head[1].strip(), int(head[2]), layout.parse_money(head[3], "首行"), head[4].strip().lower())
+    header = ResultHeader(head[1].strip(), int(head[2]), fmt.parse_money(head[3], "首行"), head[4].strip().lower())
     digest = hashlib.sha256()
 
     def details():
-        sep, tag, encoding = layout.sep, layout.detail_tag, layout.encoding
+        sep, tag, encoding = fmt.sep, fmt.detail_tag, fmt.encoding
         # A well-formed block of lines is split by one regular expression over its decoded text; anything else
         # (a blank or malformed line, a bad byte, the last line without its end) goes through the line-by-line
         # reading, which accepts a superset and names the line it refuses. Both give the same items.
@@ -225,7 +213,7 @@ def parse_result_file(layout: Layout, stream: io.BufferedIOBase):
         def amount_of(text: str, no: int) -> int:
             amount = money.get(text)
             if amount is None:
-                amount = layout.parse_money(text, f"第{no}行")
+                amount = fmt.parse_money(text, f"第{no}行")
                 if len(money) < 10000:
                     money[text] = amount
             return amount

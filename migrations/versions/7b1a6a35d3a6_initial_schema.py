@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2b7d333dc9dd
+Revision ID: 7b1a6a35d3a6
 Revises: 
-Create Date: 2026-12-03 08:26:31.737706
+Create Date: 2026-12-03 08:41:08.738030
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '2b7d333dc9dd'
+revision = '7b1a6a35d3a6'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -75,6 +75,7 @@ def upgrade():
     sa.Column('name', sa.String(length=40), nullable=False),
     sa.Column('branch_name', sa.String(length=80), nullable=False),
     sa.Column('aliases', sa.String(length=300), nullable=False),
+    sa.Column('bank_format', sa.String(length=12), server_default='generic', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_banks')),
     sa.UniqueConstraint('code', name=op.f('uq_banks_code')),
     sa.UniqueConstraint('name', name=op.f('uq_banks_name'))

@@ -1,0 +1,89 @@
+"""The payment file (代发文件) of an approved batch: written in the bank's format, kept for re-download."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import sqlalchemy as sa
+from flask import current_app
+
+from onecard import privacy
+from onecard.actors import Actor
+from onecard.errors import NotFound
+from onecard.extensions import db
+from onecard.payments import bankformats, idempotency, routing
+from onecard.payments.common import CHUNK, _bulk_cache, _lines, batch_view, check_totals, load_batch
+from onecard.payments.lifecycle import BATCH_MACHINE, move_lines
+from onecard.payments.models import Batch
+from onecard.projects.models import Project
+from onecard.reference.models import Bank
+
+
+def _file_dir() -> str:
+    path = current_app.config.get("BANK_FILE_DIR") or os.path.join(current_app.instance_path, "bank_files")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def bank_file_path(batch: Batch) -> str:
+    return os.path.join(_file_dir(), f"{batch.number}.csv")
+
+
+def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
+    """The agent bank's operator takes the approved batch's payment file; the batch is marked sent.
+
+    The file is kept under the instance folder so a retry (same key) or a re-download gets the same bytes.
+    """
+    def work():
+        batch = load_batch(actor, batch_id, "batch.export", for_update=True)
+        if batch.status != "approved":
+            BATCH_MACHINE.check(batch.status, "sent")
+        check_totals(batch)
+        bank = db.session.get(Bank, batch.bank_id)
+        # The bank's format now; recorded on the batch, so its result file is read the same way later.
+        fmt = bankformats.format_named(bank.bank_format)
+        project = db.session.get(Project, batch.project_id)
+        path = bank_file_path(batch)
+        # Written under a private name and put in place only once the batch is really marked sent,
+        # so a concurrent (refused) export never touches the file the bank receives.
+        tmp_path = f"{path}.{uuid.uuid4().hex}.tmp"
+        _bulk_cache()
+
+        checksum = fmt.write_payment_file(tmp_path, batch.number, batch.submitted_count, batch.submitted_fen,
+                                          _payment_rows(batch.id), project_code=project.code, period=batch.period)
+        try:
+            move_lines("sent", _lines.c.batch_id == batch.id)
+            BATCH_MACHINE.transition(batch, "sent", actor, extra_values={
+                "sent_by": actor.id, "file_sha256": checksum, "bank_layout": fmt.code},
+                audit_after={"file_sha256": checksum})
+        except BaseException:
+            os.remove(tmp_path)
+            raise
+        os.replace(tmp_path, path)
+        return {**batch_view(batch), "file_name": os.path.basename(path)}
+    return idempotency.run(actor, "batch.export", idempotency_key, {"batch_id": batch_id}, work)
+
+
+def _payment_rows(batch_id: int):
+    """The pending lines of a batch in id order, in chunks of (id, payee name, account in clear, amount fen).
+
+    One streamed query (a server-side cursor on PostgreSQL), ciphertext read raw and decrypted once per line
+    here, so memory holds one chunk whatever the batch size.
+    """
+    decrypt = privacy.decryptor()
+    result = db.session.execute(
+        sa.select(_lines.c.id, _lines.c.payee_name, sa.type_coerce(_lines.c.account, routing.RAW), _lines.c.amount_fen)
+        .where(_lines.c.batch_id == batch_id, _lines.c.status == "pending").order_by(_lines.c.id)
+        .execution_options(yield_per=CHUNK))
+    for part in result.partitions():
+        yield [(line_id, name, decrypt(account), amount) for line_id, name, account, amount in part]
+
+
+def sent_file(actor: Actor, batch_id: int) -> tuple[str, str]:
+    """Re-download the payment file of a sent batch (bank operator)."""
+    batch = load_batch(actor, batch_id, "batch.export")
+    path = bank_file_path(batch)
+    if batch.file_sha256 is None or not os.path.exists(path):
+        raise NotFound("该批次尚未导出代发文件", code="bank_file_not_found")
+    return path, os.path.basename(path)
+
