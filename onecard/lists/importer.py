@@ -14,7 +14,6 @@ the errors (at most a few chunks are in flight).
 """
 from __future__ import annotations
 
-import io
 import multiprocessing
 from collections import deque
 from collections.abc import Iterator
@@ -33,7 +32,15 @@ from onecard.privacy import configure as configure_privacy
 from onecard.privacy import settings as privacy_settings
 from onecard.reference import service as reference
 from onecard.reference.models import Town, Village
-from onecard.sheets import mask_value
+from onecard.sheets import (
+    ERROR_COLUMN,
+    ERROR_TEXT,
+    HEADER_BOLD,
+    Sheet,
+    mask_value,
+    write_workbook,
+    write_xlsx,
+)
 from onecard.validation import (
     normalize_bank_card,
     normalize_ethnicity,
@@ -455,66 +462,44 @@ def _flush(conn, sql: str, chunk: list[tuple], recipient_list: RecipientList, ou
 
 def build_report_xlsx(rows: Iterator[tuple[int, tuple]], header: tuple, errors: list[RowError]) -> bytes:
     """The uploaded sheet again, every row as it was, with a 错误说明 column saying what to fix."""
-    import xlsxwriter
     by_row: dict[int, list[str]] = {}
     for e in errors:
         by_row.setdefault(e.row, []).append(f"{e.column}：{e.reason}")
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
-                                        "strings_to_numbers": False, "strings_to_urls": False})
-    sheet = book.add_worksheet("校验报告")
-    bold = book.add_format({"bold": True})
-    red = book.add_format({"font_color": "#C00000"})
-    text = book.add_format({"num_format": "@"})
-    headers = [("" if h is None else str(h)) for h in header] + ["错误说明"]
-    for col, h in enumerate(headers):
-        sheet.write_string(0, col, h, bold)
-        sheet.set_column(col, col, 18, text)
-    sheet.set_column(len(headers) - 1, len(headers) - 1, 60)
-    out_row = 1
-    for row_no, values in rows:
-        for col, value in enumerate(values):
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                sheet.write_string(out_row, col, str(value))
-            elif isinstance(value, int | float):
-                sheet.write_number(out_row, col, value)
+    headers = [("" if h is None else str(h)) for h in header] + [ERROR_COLUMN]
+    if 1 in by_row:   # header-level problems, if any, beside the header
+        headers.append("；".join(by_row[1]))
+    width = len(header)
+
+    def lines():
+        for row_no, values in rows:
+            notes = by_row.get(row_no)
+            if notes is None:
+                yield values
             else:
-                sheet.write_string(out_row, col, str(value))
-        if row_no in by_row:
-            sheet.write_string(out_row, len(headers) - 1, "；".join(by_row[row_no]), red)
-        out_row += 1
-    if 1 in by_row:   # header-level problems, if any
-        sheet.write_string(0, len(headers), "；".join(by_row[1]), red)
-    book.close()
-    return buffer.getvalue()
+                yield (*values, *[None] * (width - len(values)), "；".join(notes))
+
+    return write_xlsx(headers, lines(), sheet_name="校验报告", widths={**dict.fromkeys(range(width), 18), width: 60},
+                      header_format=HEADER_BOLD, column_formats={width: ERROR_TEXT}, freeze_header=False)
+
+
+_TEMPLATE_WIDTHS = {"id_number": 22, "mobile": 15, "account": 24, "bank": 20, "village": 18, "expected_date": 14}
+# Text format keeps Excel from turning 18-digit IDs and 19-digit cards into 3.70831E+17.
+_TEMPLATE_TEXT = ("id_number", "mobile", "account")
+_TEMPLATE_NOTES = [
+    "1. 每行一人；身份证号、手机号、银行卡号请保持文本格式，不要改成数字。",
+    "2. 镇街填写本县镇（街道）全称；村（社区）可不填，填写时须属于该镇街。",
+    "3. 开户行须为合作银行：工商银行、建设银行、中国银行、农业银行、邮储银行、农商银行。",
+    "4. 补贴额以元为单位，最多两位小数，不得超过项目标准；不填时按项目标准发放。",
+    "5. 预计发放时间如 2026-11-05；保存为xlsx或CSV（UTF-8或GBK）后上传。",
+]
 
 
 def template_xlsx() -> bytes:
     """The blank attachment 3 with its exact headers; ID, phone and card columns formatted as text."""
-    import xlsxwriter
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    sheet = book.add_worksheet("发放名单")
-    bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    text = book.add_format({"num_format": "@"})
-    widths = {"id_number": 22, "mobile": 15, "account": 24, "bank": 20, "village": 18, "expected_date": 14}
-    for col, (key, header, _required) in enumerate(COLUMNS):
-        sheet.write_string(0, col, header, bold)
-        # Text format keeps Excel from turning 18-digit IDs and 19-digit cards into 3.70831E+17.
-        sheet.set_column(col, col, widths.get(key, 12),
-                         text if key in ("id_number", "mobile", "account") else None)
-    sheet.freeze_panes(1, 0)
-    notes = book.add_worksheet("填写说明")
-    for i, line in enumerate([
-        "1. 每行一人；身份证号、手机号、银行卡号请保持文本格式，不要改成数字。",
-        "2. 镇街填写本县镇（街道）全称；村（社区）可不填，填写时须属于该镇街。",
-        "3. 开户行须为合作银行：工商银行、建设银行、中国银行、农业银行、邮储银行、农商银行。",
-        "4. 补贴额以元为单位，最多两位小数，不得超过项目标准；不填时按项目标准发放。",
-        "5. 预计发放时间如 2026-11-05；保存为xlsx或CSV（UTF-8或GBK）后上传。",
-    ]):
-        notes.write_string(i, 0, line)
-    notes.set_column(0, 0, 90)
-    book.close()
-    return buffer.getvalue()
+    keys = [key for key, _header, _required in COLUMNS]
+    return write_workbook([
+        Sheet("发放名单", [header for _key, header, _required in COLUMNS],
+              widths={i: _TEMPLATE_WIDTHS.get(key, 12) for i, key in enumerate(keys)},
+              text_columns={i for i, key in enumerate(keys) if key in _TEMPLATE_TEXT}),
+        Sheet("填写说明", None, ([line] for line in _TEMPLATE_NOTES), widths={0: 90}),
+    ])

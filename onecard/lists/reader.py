@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from onecard import sheets
 from onecard.errors import Invalid
 
 # Attachment 3's columns in template order: (key, header as printed in the template, required).
@@ -59,7 +58,3 @@ def map_header(header: list[object]) -> dict[str, int]:
                       code="header_missing", field="file")
     return positions
 
-
-# The file-level reading (format, encoding, streaming rows) is the platform's one reader.
-detect_format = sheets.detect_format
-iter_rows = sheets.iter_rows
