@@ -12,8 +12,8 @@ from citizen_app.pages import STAFF_COOKIE, _form_photo, _page, bp
 from onecard.citizens import service
 from onecard.errors import DomainError, Unauthenticated
 from onecard.extensions import db, limiter
-from onecard.http import form_int
 from onecard.staff import service as staff_service
+from onecard.web.http import form_int
 
 
 def _staff():

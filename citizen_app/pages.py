@@ -19,7 +19,7 @@ from onecard import demo
 from onecard.citizens import service
 from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db, limiter
-from onecard.http import form_int, refuse_unreadable_text
+from onecard.web.http import form_int, refuse_unreadable_text
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Response, render_template, request, url_for
+from flask import render_template, request, url_for
 from marshmallow import EXCLUDE, ValidationError
 
 from onecard.citizens import service as citizens
@@ -16,6 +16,7 @@ from onecard.oversight import auditlog, disclosure, progress, risks, stats
 from onecard.projects import service as projects_service
 from onecard.staff import permissions
 from onecard.timeutil import SHANGHAI
+from onecard.web import send_xlsx
 from staff_api import card_applications as card_api
 from staff_api import complaints as complaints_api
 from staff_api import oversight as api
@@ -101,8 +102,7 @@ def oversight_stats_rows(actor):
 @bp.get("/stats.xlsx")
 @page("oversight.stats")
 def oversight_stats_xlsx(actor):
-    return Response(stats.export_xlsx(actor), mimetype=api.XLSX,
-                    headers={"Content-Disposition": 'attachment; filename="oversight-stats.xlsx"'})
+    return send_xlsx(stats.export_xlsx(actor), "oversight-stats.xlsx")
 
 
 # ------------------------------------------------------------------------------------ 试点进度

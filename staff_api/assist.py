@@ -13,7 +13,7 @@ from citizen_app.api import (
     SubsidyPage,
 )
 from onecard.citizens import service
-from onecard.http import Blueprint
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_assist", __name__, url_prefix="/api/staff/v1/assist", description="村协办员代办")

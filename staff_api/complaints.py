@@ -5,7 +5,7 @@ from marshmallow import Schema, fields
 
 from citizen_app.api import ComplaintSchema
 from onecard.citizens import service
-from onecard.http import Blueprint
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_complaints", __name__, url_prefix="/api/staff/v1", description="投诉咨询")

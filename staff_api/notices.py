@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from notifications import service
 from notifications.models import STATES
-from onecard.http import Blueprint
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_notices", __name__, url_prefix="/api/staff/v1", description="到账通知（短信、微信订阅消息）")
