@@ -1,7 +1,7 @@
 """onecard: the domain core of 泗水县's social security card “一卡通” subsidy platform.
 
 ``create_app()`` builds the Flask app: configuration, extensions, the staff
-API, the citizen service, the notification webhooks, error handlers and CLI.
+API, the citizen service, the notification webhooks, the shared web plumbing (onecard.web) and CLI.
 """
 from __future__ import annotations
 

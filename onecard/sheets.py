@@ -20,8 +20,6 @@ Generic helpers, no domain rules:
 * ``SheetErrors`` collects per-row problems and raises the one error shape every
   upload uses: ``{"error": {"code": "sheet_invalid", "message", "field": "file",
   "details": {"errors": [{"row", "column", "value" (masked), "reason"}]}}}``.
-* ``error_report_xlsx(headers, rows, errors)`` writes the uploaded rows back with
-  an added 错误说明 column, so a department fixes its own file.
 """
 from __future__ import annotations
 
@@ -351,20 +349,3 @@ def write_csv(headers: list[str], rows: Iterable[Iterable], *, encoding: str = "
     for row in rows:
         writer.writerow(["" if v is None else safe_cell(v if isinstance(v, str) else str(v)) for v in row])
     return out.getvalue().encode(encoding)
-
-
-def error_report_xlsx(headers: list[str], rows: Iterable[tuple[int, dict]], errors: list[dict]) -> bytes:
-    """The rows that had errors, as uploaded, with a 错误说明 column listing each column's reason."""
-    by_row: dict[int | None, list[str]] = {}
-    for e in errors:
-        by_row.setdefault(e.get("row"), []).append(f"{e['column']}：{e['reason']}" if e.get("column") else e["reason"])
-
-    def lines():
-        for row_no, values in rows:
-            if row_no in by_row:
-                yield [row_no, *[values.get(h) for h in headers], "；".join(by_row[row_no])]
-        for msg in by_row.get(None, []):
-            yield [None, *[None] * len(headers), msg]
-
-    return write_xlsx(["行号", *headers, ERROR_COLUMN], lines(), sheet_name="错误报告")
-
