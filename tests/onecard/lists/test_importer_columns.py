@@ -36,7 +36,7 @@ def test_the_fast_and_careful_paths_agree_field_by_field(app):
     fast = validator.fast_row(5, tuple(row))
     careful, errors = validator.validate(5, lambda key: row[[k for k, _h, _r in importer.COLUMNS].index(key)])
     assert errors == [] and set(careful) == set(importer.ROW_FIELDS)
-    assert fast == [careful[name] for name in importer.ROW_FIELDS]
+    assert fast == tuple(careful[name] for name in importer.ROW_FIELDS)
     assert fast[importer.AMOUNT_FEN] == 10000 and fast[importer.TOWN_ID] == 1 and fast[importer.VILLAGE_ID] == 7
 
 
