@@ -139,10 +139,10 @@ def write_file(path: str, rows: int, fmt: str, town_names: list[str], bank_names
 
 def read_seconds(path: str, fmt: str) -> float:
     """The same reader over the whole file, every row taken and dropped."""
-    from onecard.lists import reader
+    from onecard import sheets
     started = time.perf_counter()
     with open(path, "rb") as stream:
-        for _row in reader.iter_rows(stream, fmt):
+        for _row in sheets.iter_rows(stream, fmt):
             pass
     return time.perf_counter() - started
 
@@ -199,8 +199,8 @@ def floor_upload(path: str, fmt: str, list_id: int) -> float:
 
 def floor_upload_plain(path: str, fmt: str) -> float:
     """Same reader, then a bare executemany of the file's ten columns into a plain table, in one transaction."""
+    from onecard import sheets
     from onecard.extensions import db
-    from onecard.lists import reader
     conn = db.engine.raw_connection()
     try:
         cur = conn.cursor()
@@ -212,7 +212,7 @@ def floor_upload_plain(path: str, fmt: str) -> float:
         sql = f"INSERT INTO bench_floor_rows VALUES ({', '.join([placeholder] * 10)})"
         started = time.perf_counter()
         with open(path, "rb") as stream:
-            rows = reader.iter_rows(stream, fmt)
+            rows = sheets.iter_rows(stream, fmt)
             next(rows)
             chunk = []
             for _row_no, values in rows:

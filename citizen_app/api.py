@@ -11,23 +11,13 @@ from onecard.citizens.schemas import MessageSchema, SubsidyPage
 from onecard.complaints import service as complaint_service
 from onecard.complaints.schemas import ComplaintSchema
 from onecard.extensions import limiter
-from onecard.http import Blueprint, form_int
 from onecard.projects import policies as project_policies
+from onecard.web import bearer_token  # noqa: F401 - citizen_app.hot_read reads it here until it is removed
+from onecard.web import request_token as _token
+from onecard.web.http import Blueprint, form_int
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
 SECURITY = [{"bearer": []}]
-
-
-def bearer_token(header: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer …`` header, or None."""
-    header = header or ""
-    if not header.lower().startswith("bearer "):
-        return None
-    return header[7:].strip() or None
-
-
-def _token() -> str | None:
-    return bearer_token(request.headers.get("Authorization"))
 
 
 def citizen(channel: str = "miniprogram") -> sessions.CitizenContext:

@@ -13,8 +13,8 @@ from onecard.cards import applications as card_applications
 from onecard.citizens import assist
 from onecard.errors import DomainError, Unauthenticated
 from onecard.extensions import db, limiter
-from onecard.http import form_int
 from onecard.staff import service as staff_service
+from onecard.web.http import form_int
 
 
 def _staff():

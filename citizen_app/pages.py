@@ -22,8 +22,8 @@ from onecard.citizens.demo import demo_residents
 from onecard.complaints import service as complaint_service
 from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db, limiter
-from onecard.http import form_int, refuse_unreadable_text
 from onecard.projects import policies as project_policies
+from onecard.web.http import form_int, refuse_unreadable_text
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
 

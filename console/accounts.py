@@ -5,10 +5,10 @@ from flask import render_template, request, url_for
 
 from onecard.errors import NotFound
 from onecard.extensions import db
-from onecard.http import form_int
 from onecard.staff import permissions
 from onecard.staff import service as staff_service
 from onecard.staff.models import ROLES, StaffAccount
+from onecard.web.http import form_int
 
 from . import bp
 from .core import page

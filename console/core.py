@@ -23,10 +23,10 @@ from onecard import demo
 from onecard.actors import Actor
 from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db
-from onecard.http import refuse_unreadable_text
 from onecard.staff import permissions
 from onecard.staff import service as staff_service
 from onecard.staff.models import ROLES, StaffAccount
+from onecard.web.http import refuse_unreadable_text
 from staff_api.common import client_ip
 
 from . import bp

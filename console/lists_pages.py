@@ -7,14 +7,12 @@ xlsx report.
 """
 from __future__ import annotations
 
-import io
 import json
 
-from flask import redirect, render_template, request, send_file, url_for
+from flask import redirect, render_template, request, url_for
 
 from onecard.errors import DomainError
 from onecard.extensions import db
-from onecard.http import form_int
 from onecard.lists import matching
 from onecard.lists import service as lists
 from onecard.lists.models import MATCH_RESULTS
@@ -25,20 +23,17 @@ from onecard.projects.models import CYCLES, LEVELS, PROJECT_STATES
 from onecard.registry import service as registry
 from onecard.staff import permissions
 from onecard.validation import format_fen
+from onecard.web import send_xlsx
+from onecard.web.http import form_int
 
 from . import bp
 from .core import notify, page
 from .guard import ALREADY_DONE, _give_back_nonce, guarded_post, spend_nonce
 from .reference_pages import scope_choices
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PROJECT_FIELDS = ("category", "name", "cycle", "level", "standard", "required_category", "eligibility",
                   "policy_basis")
 PAGE_SIZE = 50
-
-
-def _xlsx(data: bytes, name: str):
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name)
 
 
 def _int_arg(source, name: str) -> int | None:
@@ -146,13 +141,13 @@ def project_retire(actor, project_id):
 @bp.get("/projects/export.xlsx")
 @page("project.read")
 def projects_export(actor):
-    return _xlsx(projects.export_projects(actor), "附件2_补贴项目目录.xlsx")
+    return send_xlsx(projects.export_projects(actor), "附件2_补贴项目目录.xlsx")
 
 
 @bp.get("/projects/template.xlsx")
 @page("project.read")
 def projects_template(actor):
-    return _xlsx(sheets.template_xlsx(), "附件2_补贴项目目录_模板.xlsx")
+    return send_xlsx(sheets.template_xlsx(), "附件2_补贴项目目录_模板.xlsx")
 
 
 @bp.post("/projects/import")
@@ -193,7 +188,7 @@ def upload(actor):
 @bp.get("/upload/template.xlsx")
 @page("list.upload")
 def upload_template(actor):
-    return _xlsx(lists.template_xlsx(), "附件3-补贴发放名单模板.xlsx")
+    return send_xlsx(lists.template_xlsx(), "附件3-补贴发放名单模板.xlsx")
 
 
 @bp.post("/upload")
@@ -223,7 +218,7 @@ def upload_post(actor):
 @page("list.report.read")
 def upload_report(actor, report_id):
     name, data = lists.report_xlsx(actor, report_id)
-    return _xlsx(data, name)
+    return send_xlsx(data, name)
 
 
 # ---------------------------------------------------------------- 比对结果
@@ -282,7 +277,7 @@ def followup(actor):
 @page("followup.read")
 def followup_xlsx(actor, list_id):
     name, data = matching.followup_xlsx(actor, list_id, **_followup_filters())
-    return _xlsx(data, name)
+    return send_xlsx(data, name)
 
 
 # ---------------------------------------------------------------- 制卡数据导入 (bureau)
@@ -296,7 +291,7 @@ def registry_imports(actor):
 @bp.get("/registry/template.xlsx")
 @page("registry.import")
 def registry_template(actor):
-    return _xlsx(registry.template_xlsx(), "社保卡制卡数据_模板.xlsx")
+    return send_xlsx(registry.template_xlsx(), "社保卡制卡数据_模板.xlsx")
 
 
 @bp.post("/registry")

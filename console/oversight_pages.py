@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Response, render_template, request, url_for
+from flask import render_template, request, url_for
 from marshmallow import EXCLUDE, ValidationError
 
 from onecard.cards import applications as card_applications
@@ -30,7 +30,7 @@ from onecard.oversight.schemas import (
 from onecard.projects import service as projects_service
 from onecard.staff import permissions
 from onecard.timeutil import SHANGHAI
-from staff_api import oversight as api
+from onecard.web import send_xlsx
 
 from . import bp, charts
 from .core import error_page, page
@@ -113,8 +113,7 @@ def oversight_stats_rows(actor):
 @bp.get("/stats.xlsx")
 @page("oversight.stats")
 def oversight_stats_xlsx(actor):
-    return Response(stats.export_xlsx(actor), mimetype=api.XLSX,
-                    headers={"Content-Disposition": 'attachment; filename="oversight-stats.xlsx"'})
+    return send_xlsx(stats.export_xlsx(actor), "oversight-stats.xlsx")
 
 
 # ------------------------------------------------------------------------------------ 试点进度

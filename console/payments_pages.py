@@ -11,10 +11,9 @@ import hashlib
 import io
 from datetime import date
 
-from flask import render_template, request, send_file, url_for
+from flask import render_template, request, url_for
 
 from onecard.errors import DomainError, Invalid
-from onecard.http import form_int, form_ints
 from onecard.payments import agreements, batches, exports, ledger, reissues, results
 from onecard.payments.schemas import BATCH_STATUS_LABELS as BATCH_LABELS
 from onecard.payments.schemas import LINE_STATUS_LABELS as LINE_LABELS
@@ -22,13 +21,14 @@ from onecard.privacy import mask_name
 from onecard.projects import service as projects_service
 from onecard.staff import permissions
 from onecard.validation import format_yuan
+from onecard.web import send_download, send_xlsx
+from onecard.web.http import form_int, form_ints
 
 from . import bp
 from .core import page
 from .guard import guarded_post
 from .reference_pages import scope_choices
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 50
 STEP_LABELS = {"submit": "提交审核", "review": "审核通过", "approve": "审批通过", "return": "退回修改",
                "cancel": "作废", "reconcile": "对账", "close": "归档"}
@@ -192,7 +192,7 @@ def pay_batch_export(actor, batch_id):
 @page("batch.export")
 def pay_bank_file_download(actor, batch_id):
     path, name = exports.sent_file(actor, batch_id)
-    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
+    return send_download(path, name, "text/csv")
 
 
 @bp.post("/batches/<int:batch_id>/results")
@@ -263,12 +263,12 @@ def pay_ledger(actor):
 @page("ledger.export")
 def pay_ledger_export(actor):
     data = ledger.department_ledger(actor, project_id=_int_arg("project_id"), period=_text_arg("period"))
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="台账.xlsx")
+    return send_xlsx(data, "台账.xlsx")
 
 
 @bp.get("/ledger/supervision.xlsx")
 @page("ledger.supervise")
 def pay_supervision_export(actor):
     data = ledger.supervision_report(actor, month=_text_arg("month"))
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="资金监管报表.xlsx")
+    return send_xlsx(data, "资金监管报表.xlsx")
 

@@ -1,7 +1,7 @@
 """onecard: the domain core of 泗水县's social security card “一卡通” subsidy platform.
 
 ``create_app()`` builds the Flask app: configuration, extensions, the staff
-API, the citizen service, the notification webhooks, error handlers and CLI.
+API, the citizen service, the notification webhooks, the shared web plumbing (onecard.web) and CLI.
 """
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ import importlib
 import logging
 import os
 import sqlite3
-import uuid
 
 import sqlalchemy as sa
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from werkzeug.exceptions import HTTPException
 
 from onecard import config as config_module
 from onecard import passwords, privacy
-from onecard.errors import DomainError, http_message
 from onecard.extensions import db as _db  # not `db`: that name is the submodule onecard.db
 from onecard.extensions import limiter, migrate
 
@@ -46,10 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
                 template_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"),
                 static_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "static"))
-    from onecard.http import BoundedIntConverter, CleanStringConverter
-    app.url_map.converters["int"] = BoundedIntConverter    # before any route is registered
-    app.url_map.converters["string"] = CleanStringConverter
-    app.url_map.converters["default"] = CleanStringConverter
+    from onecard import web
     values = config_module.load()
     values.update(config or {})
     config_module.check_production(values)
@@ -79,12 +73,13 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, _db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     limiter.init_app(app)
     _install_logging(app)
+    web.install(app)                # converters and request id: before any route is registered
 
     for door in DOORS:
         importlib.import_module(door).init_app(app)
 
     _register_health(app)
-    _register_error_handlers(app)   # last: overrides flask-smorest's generic handlers
+    web.install_error_handlers(app)   # last: overrides flask-smorest's generic handlers
 
     from onecard.cli import register_commands
     register_commands(app)
@@ -104,21 +99,13 @@ def _install_logging(app: Flask) -> None:
     app.logger.addFilter(masking)
     log.addFilter(masking)
 
-    @app.before_request
-    def _request_id():
-        g.request_id = request_id(request.headers.get("X-Request-Id"))
 
-    @app.after_request
-    def _headers(response):
-        response.headers.setdefault("X-Request-Id", getattr(g, "request_id", ""))
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
-
-def request_id(incoming: str | None) -> str:
-    """The caller's X-Request-Id, or a new one: logged with errors and echoed in every response
-    (citizen_app.hot_read answers its one read outside Flask's hooks with the same rule)."""
-    return incoming or uuid.uuid4().hex[:16]
+def __getattr__(name: str):
+    # citizen_app.hot_read still does `from onecard import request_id`; it goes with that module.
+    if name == "request_id":
+        from onecard.web.requests import request_id
+        return request_id
+    raise AttributeError(f"module 'onecard' has no attribute {name!r}")
 
 
 def _register_health(app: Flask) -> None:
@@ -131,66 +118,3 @@ def _register_health(app: Flask) -> None:
             log.warning("health check: database unreachable: %s", exc.__class__.__name__)
             return jsonify(status="degraded", db="unreachable", reason="数据库无法连接"), 503
         return jsonify(status="ok", db="ok")
-
-
-def _first_field_error(messages) -> tuple[str | None, str]:
-    """Walk webargs' nested messages to the first field and its message, for one clear answer."""
-    path: list[str] = []
-    node = messages
-    while isinstance(node, dict) and node:
-        key = next(iter(node))
-        if key not in ("json", "form", "query", "files", "headers", "view_args"):
-            path.append(str(key))
-        node = node[key]
-    text = node[0] if isinstance(node, list) and node else str(node)
-    return (".".join(path) or None), text
-
-
-_MARSHMALLOW_ZH = {
-    "Missing data for required field.": "必填项缺失",
-    "Not a valid integer.": "应为整数",
-    "Not a valid string.": "应为文本",
-    "Not a valid boolean.": "应为是/否",
-    "Not a valid date.": "日期格式不正确（示例：2026-11-05）",
-    "Unknown field.": "不认识的字段",
-    "Field may not be null.": "不能为空",
-    "Invalid input type.": "输入类型不正确",
-    "Not a valid email address.": "邮箱格式不正确",
-}
-
-
-def _register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(DomainError)
-    def domain_error(exc: DomainError):
-        _db.session.rollback()   # a refusal never leaves half a record
-        return jsonify(exc.to_dict()), exc.status
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        _db.session.rollback()
-        # Page areas (H5, console) answer in HTML even for URLs no route of theirs matched.
-        for prefix, render in app.extensions.get("onecard.error_pages", {}).items():
-            if request.path.startswith(prefix):
-                return render(exc)
-        data = getattr(exc, "data", None) or {}
-        messages = data.get("messages") if isinstance(data, dict) else None
-        if messages:
-            field, text = _first_field_error(messages)
-            text = _MARSHMALLOW_ZH.get(text, text)
-            body = {"code": "invalid", "message": f"{field}：{text}" if field else text, "field": field,
-                    "details": messages}
-            return jsonify(error=body), 422 if exc.code in (400, 422) else exc.code
-        code, message = http_message(exc.code, exc.description)
-        response = jsonify(error={"code": code, "message": message, "field": None})
-        response.status_code = exc.code or 500
-        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        _db.session.rollback()
-        rid = getattr(g, "request_id", None) or uuid.uuid4().hex[:16]
-        app.logger.exception("unhandled error request_id=%s", rid)
-        return jsonify(error={"code": "internal_error", "field": None, "request_id": rid,
-                              "message": f"系统内部错误，请联系管理员（编号 {rid}）"}), 500

@@ -12,22 +12,22 @@ Generic helpers, no domain rules:
   （社区） == (社区)); a repeated header gets a suffix (序号, 序号_2). Blank cells are
   ``None``; completely blank rows are skipped. Cell values keep their type (xlsx
   numbers stay numbers so the validators can refuse precision-lost IDs).
-* ``write_xlsx(headers, rows, *, sheet_name)`` returns xlsx bytes; every text
-  cell is written explicitly as a string after ``safe_cell`` so nothing becomes a
-  live formula. ``write_csv`` does the same for CSV (UTF-8 with BOM).
+* ``write_workbook([Sheet(...), ...])`` is the one xlsx writer (several sheets, column widths, text
+  columns, header style, ``constant_memory`` for big ledgers); ``write_xlsx(headers, rows, ...)`` is its
+  one-sheet form. Every text cell is written explicitly as a string after ``safe_cell`` so nothing
+  becomes a live formula. ``write_csv`` does the same for CSV (UTF-8 with BOM).
 * ``safe_cell(text)`` neutralises a leading ``= + - @`` (and tab/CR) with a quote.
 * ``SheetErrors`` collects per-row problems and raises the one error shape every
   upload uses: ``{"error": {"code": "sheet_invalid", "message", "field": "file",
   "details": {"errors": [{"row", "column", "value" (masked), "reason"}]}}}``.
-* ``error_report_xlsx(headers, rows, errors)`` writes the uploaded rows back with
-  an added 错误说明 column, so a department fixes its own file.
 """
 from __future__ import annotations
 
 import codecs
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 import xlsxwriter
@@ -255,38 +255,88 @@ def _unique(keys: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- writing
-def write_xlsx(headers: list[str], rows: Iterable[Iterable], *, sheet_name: str = "Sheet1",
-               widths: dict[str, int] | None = None) -> bytes:
-    """An xlsx with a bold header row; text written as text (never formulas), dates as dates."""
+HEADER_BANNER = {"bold": True, "bg_color": "#DDEBF7", "border": 1}   # templates and department exports
+HEADER_BOLD = {"bold": True}                                            # ledgers and reports
+ERROR_TEXT = {"font_color": "#C00000"}                                  # an error report's 错误说明 column
+# Reports (ledgers, statistics, disclosures) keep Excel's own cell types under a plain bold header.
+REPORT_STYLE = {"header_format": HEADER_BOLD, "text_columns": False}
+
+
+@dataclass
+class Sheet:
+    """One worksheet of a workbook ``write_workbook`` writes.
+
+    ``headers`` None writes no header row (a notes sheet). ``widths`` by header text or column position
+    (default: from the header's length). ``text_columns`` are formatted as text so Excel keeps typed IDs,
+    phones and cards as text (True: every column). ``column_formats`` style a column's data cells.
+    """
+    name: str
+    headers: Sequence[str] | None
+    rows: Iterable[Iterable] = ()
+    widths: dict[str | int, int] | None = None
+    text_columns: bool | Collection[int] = True
+    header_format: dict = field(default_factory=lambda: HEADER_BANNER)
+    column_formats: dict[int, dict] = field(default_factory=dict)
+    freeze_header: bool = True
+
+
+def write_xlsx(headers: Sequence[str], rows: Iterable[Iterable], *, sheet_name: str = "Sheet1",
+               constant_memory: bool = False, **options) -> bytes:
+    """One sheet with a header row; see ``Sheet`` for the options and ``write_workbook`` for the cells."""
+    return write_workbook([Sheet(sheet_name, headers, rows, **options)], constant_memory=constant_memory)
+
+
+def write_workbook(sheets: Iterable[Sheet], *, constant_memory: bool = False) -> bytes:
+    """An xlsx of ``sheets``: the platform's one xlsx writer, formula-safe.
+
+    Text is written as text after ``safe_cell`` (never a formula, number or link), numbers as numbers,
+    booleans as 是/否, dates and datetimes as dates; blank values leave the cell empty.
+    ``constant_memory`` flushes each row as it is written (big ledgers): memory stays flat.
+    """
     out = io.BytesIO()
-    workbook = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False,
-                                         "strings_to_numbers": False, "strings_to_urls": False})
-    sheet = workbook.add_worksheet(sheet_name[:31])
-    bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    # xlsxwriter ignores constant_memory in in_memory mode: a flat-memory ledger spools rows to a temp file.
+    workbook = xlsxwriter.Workbook(out, {"in_memory": not constant_memory, "constant_memory": constant_memory,
+                                         "strings_to_formulas": False, "strings_to_numbers": False,
+                                         "strings_to_urls": False})
     text = workbook.add_format({"num_format": "@"})
     date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
     time_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-    for c, h in enumerate(headers):
-        sheet.write_string(0, c, str(safe_cell(h)), bold)
-        sheet.set_column(c, c, (widths or {}).get(h, max(10, min(40, len(str(h)) * 2 + 4))), text)
-    r = 0
-    for r, row in enumerate(rows, start=1):
-        for c, value in enumerate(row):
-            if value is None or value == "":
-                continue
-            if isinstance(value, bool):
-                sheet.write_string(r, c, "是" if value else "否")
-            elif isinstance(value, int | float):
-                sheet.write_number(r, c, value)
-            elif isinstance(value, datetime):
-                sheet.write_datetime(r, c, value, time_format)
-            elif isinstance(value, date):
-                sheet.write_datetime(r, c, datetime.combine(value, time()), date_format)
-            else:
-                sheet.write_string(r, c, str(safe_cell(str(value))))
-    sheet.freeze_panes(1, 0)
-    if r:
-        sheet.autofilter(0, 0, r, max(len(headers) - 1, 0))
+    for spec in sheets:
+        sheet = workbook.add_worksheet(spec.name[:31])
+        header_format = workbook.add_format(spec.header_format)
+        headers = list(spec.headers or ())
+        widths = spec.widths or {}
+        cell_formats = {c: workbook.add_format(f) for c, f in spec.column_formats.items()}
+        for c, h in enumerate(headers):
+            width = widths.get(h, widths.get(c, max(10, min(40, len(str(h)) * 2 + 4))))
+            is_text = spec.text_columns is True or (spec.text_columns is not False and c in spec.text_columns)
+            sheet.set_column(c, c, width, text if is_text else None)
+        if spec.headers is None:
+            for c, width in widths.items():
+                sheet.set_column(c, c, width)
+        for c, h in enumerate(headers):
+            sheet.write_string(0, c, str(safe_cell(h)), header_format)
+        first = 0 if spec.headers is None else 1
+        r = first - 1
+        for r, row in enumerate(spec.rows, start=first):
+            for c, value in enumerate(row):
+                if value is None or value == "":
+                    continue
+                style = cell_formats.get(c)
+                if isinstance(value, bool):
+                    sheet.write_string(r, c, "是" if value else "否", style)
+                elif isinstance(value, int | float):
+                    sheet.write_number(r, c, value, style)
+                elif isinstance(value, datetime):
+                    sheet.write_datetime(r, c, value, time_format)
+                elif isinstance(value, date):
+                    sheet.write_datetime(r, c, datetime.combine(value, time()), date_format)
+                else:
+                    sheet.write_string(r, c, str(safe_cell(str(value))), style)
+        if headers and spec.freeze_header:
+            sheet.freeze_panes(1, 0)
+            if r >= 1:
+                sheet.autofilter(0, 0, r, len(headers) - 1)
     workbook.close()
     return out.getvalue()
 
@@ -299,20 +349,3 @@ def write_csv(headers: list[str], rows: Iterable[Iterable], *, encoding: str = "
     for row in rows:
         writer.writerow(["" if v is None else safe_cell(v if isinstance(v, str) else str(v)) for v in row])
     return out.getvalue().encode(encoding)
-
-
-def error_report_xlsx(headers: list[str], rows: Iterable[tuple[int, dict]], errors: list[dict]) -> bytes:
-    """The rows that had errors, as uploaded, with a 错误说明 column listing each column's reason."""
-    by_row: dict[int | None, list[str]] = {}
-    for e in errors:
-        by_row.setdefault(e.get("row"), []).append(f"{e['column']}：{e['reason']}" if e.get("column") else e["reason"])
-
-    def lines():
-        for row_no, values in rows:
-            if row_no in by_row:
-                yield [row_no, *[values.get(h) for h in headers], "；".join(by_row[row_no])]
-        for msg in by_row.get(None, []):
-            yield [None, *[None] * len(headers), msg]
-
-    return write_xlsx(["行号", *headers, ERROR_COLUMN], lines(), sheet_name="错误报告")
-

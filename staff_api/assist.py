@@ -8,7 +8,7 @@ from onecard.cards.schemas import ApplicationSchema, ApplyForm, CardSchema, Phot
 from onecard.citizens import assist
 from onecard.citizens.schemas import MessageSchema, SubsidyPage
 from onecard.complaints.schemas import ComplaintSchema
-from onecard.http import Blueprint
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_assist", __name__, url_prefix="/api/staff/v1/assist", description="村协办员代办")

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from onecard.http import Blueprint
 from onecard.staff import service
 from onecard.timeutil import local_str
-from staff_api.common import SECURITY, bearer_token, client_ip, current_actor
+from onecard.web import request_token
+from onecard.web.http import Blueprint
+from staff_api.common import SECURITY, client_ip, current_actor
 
 bp = Blueprint("staff_auth", __name__, url_prefix="/api/staff/v1", description="登录与账号")
 
@@ -78,7 +79,7 @@ def login(args):
 @bp.doc(security=SECURITY)
 def logout():
     """退出登录：令牌立即失效。"""
-    service.logout(current_actor(), bearer_token())
+    service.logout(current_actor(), request_token())
 
 
 @bp.get("/auth/me")

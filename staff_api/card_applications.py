@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from onecard.cards import applications
 from onecard.cards.schemas import ApplicationSchema, ListArgs, MoveArgs
-from onecard.http import Blueprint
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_card_applications", __name__, url_prefix="/api/staff/v1", description="社保卡申领办理")

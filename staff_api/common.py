@@ -6,13 +6,7 @@ from marshmallow import Schema, fields
 
 from onecard.actors import Actor
 from onecard.staff import service as staff_service
-
-
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return None
+from onecard.web import request_token
 
 
 def client_ip() -> str | None:
@@ -25,7 +19,7 @@ def current_actor(channel: str = "api") -> Actor:
     # Cached per request (not on g: an app context can outlive one request, as in tests).
     actor = request.environ.get("onecard.staff_actor")
     if actor is None:
-        actor = staff_service.authenticate(bearer_token(), ip=client_ip(), channel=channel)
+        actor = staff_service.authenticate(request_token(), ip=client_ip(), channel=channel)
         request.environ["onecard.staff_actor"] = actor
     return actor
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from onecard.complaints import service
 from onecard.complaints.schemas import ComplaintSchema, ListArgs, ReplyArgs
-from onecard.http import Blueprint
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_complaints", __name__, url_prefix="/api/staff/v1", description="投诉咨询")

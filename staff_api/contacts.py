@@ -5,9 +5,10 @@ from marshmallow import Schema, fields, validate
 
 from onecard.contacts import service
 from onecard.contacts.models import CONTACT_KINDS
-from onecard.http import Blueprint
+from onecard.web import send_xlsx
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
-from staff_api.projects import XLSX_RESPONSE, FileSchema, ImportQuery, send_xlsx
+from staff_api.projects import XLSX_RESPONSE, FileSchema, ImportQuery
 
 bp = Blueprint("staff_contacts", __name__, url_prefix="/api/staff/v1", description="部门联络人（附件4）")
 

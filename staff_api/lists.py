@@ -1,21 +1,18 @@
 """Recipient lists (发放名单, attachment 3) and matching (比对): template, upload, rows, summaries, follow-up."""
 from __future__ import annotations
 
-import io
-
-from flask import send_file
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from onecard.http import Blueprint
 from onecard.lists import matching
 from onecard.lists import service as lists
 from onecard.lists.models import MATCH_RESULTS
+from onecard.web import XLSX, send_xlsx
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_lists", __name__, url_prefix="/api/staff/v1", description="发放名单（附件3）与社保卡比对")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class UploadForm(Schema):
@@ -152,17 +149,13 @@ class FollowupSchema(Schema):
     items = fields.List(fields.Nested(FollowupItem))
 
 
-def _xlsx(name: str, data: bytes):
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name)
-
-
 @bp.get("/lists/template.xlsx")
 @bp.doc(security=SECURITY, responses={"200": {"description": "附件3空白模板",
                                               "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 def template():
     """下载附件3（发放名单）空白模板。"""
     current_actor()
-    return _xlsx("附件3-补贴发放名单模板.xlsx", lists.template_xlsx())
+    return send_xlsx(lists.template_xlsx(), "附件3-补贴发放名单模板.xlsx")
 
 
 @bp.post("/lists")
@@ -194,7 +187,7 @@ def list_lists(args):
 def report(report_id):
     """下载上传校验报告（原表加“错误说明”列）。"""
     name, data = lists.report_xlsx(current_actor(), report_id)
-    return _xlsx(name, data)
+    return send_xlsx(data, name)
 
 
 @bp.post("/lists/rematch")
@@ -263,4 +256,4 @@ def followup(args, list_id):
 def followup_xlsx(args, list_id):
     """下载待跟进名单（xlsx），按村、镇街或银行筛选。"""
     name, data = matching.followup_xlsx(current_actor(), list_id, **args)
-    return _xlsx(name, data)
+    return send_xlsx(data, name)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from onecard.http import Blueprint
 from onecard.notices import channels, service
 from onecard.notices.lifecycle import STATES
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_notices", __name__, url_prefix="/api/staff/v1", description="到账通知（短信、微信订阅消息）")

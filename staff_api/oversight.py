@@ -3,10 +3,9 @@ public 公示 pages (no login) under /public."""
 from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Response, jsonify, render_template, request
+from flask import jsonify, render_template, request
 
 from onecard.errors import DomainError
-from onecard.http import Blueprint
 from onecard.oversight import auditlog, disclosure, progress, risks, stats
 from onecard.oversight.disclosure import Gone
 from onecard.oversight.schemas import (
@@ -21,16 +20,13 @@ from onecard.oversight.schemas import (
     StatsArgs,
     StatsRowsArgs,
 )
+from onecard.web import send_xlsx
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_oversight", __name__, url_prefix="/api/staff/v1", description="统计监督、风险核查、公示与审计")
 public_bp = FlaskBlueprint("public_disclosures", __name__, url_prefix="/public")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _xlsx(data: bytes, filename: str) -> Response:
-    return Response(data, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.get("/oversight/stats")
@@ -45,7 +41,7 @@ def get_stats(args):
 @bp.doc(security=SECURITY)
 def get_stats_xlsx():
     """统计报表导出（xlsx）。"""
-    return _xlsx(stats.export_xlsx(current_actor()), "oversight-stats.xlsx")
+    return send_xlsx(stats.export_xlsx(current_actor()), "oversight-stats.xlsx")
 
 
 @bp.get("/oversight/stats/rows")
@@ -163,4 +159,4 @@ def public_json(disclosure_id):
 @public_bp.get("/disclosures/<int:disclosure_id>.xlsx")
 def public_download(disclosure_id):
     filename, data = disclosure.public_xlsx(disclosure_id)
-    return _xlsx(data, filename)
+    return send_xlsx(data, filename)

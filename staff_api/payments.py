@@ -5,18 +5,18 @@ from __future__ import annotations
 import hashlib
 import io
 
-from flask import request, send_file
+from flask import request
 from marshmallow import Schema, fields, validate
 
 from onecard.errors import Invalid
-from onecard.http import Blueprint
 from onecard.payments import agreements, batches, exports, ledger, reissues, results
 from onecard.payments.schemas import AgreementOut, BatchOut, LineOut
+from onecard.web import send_download, send_xlsx
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_payments", __name__, url_prefix="/api/staff/v1", description="代发协议、发放批次、银行文件与对账")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class AgreementIn(Schema):
@@ -251,7 +251,7 @@ def download_bank_file(batch_id):
 
 def _send_bank_file(actor, batch_id, checksum):
     path, name = exports.sent_file(actor, batch_id)
-    response = send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
+    response = send_download(path, name, "text/csv")
     if checksum:
         response.headers["X-File-SHA256"] = checksum
     return response
@@ -308,7 +308,7 @@ def reissue(args):
 def ledger_export(args):
     """导出部门台账（xlsx）。"""
     data = ledger.department_ledger(current_actor(), **args)
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="台账.xlsx")
+    return send_xlsx(data, "台账.xlsx")
 
 
 @bp.get("/ledger/supervision")
@@ -327,4 +327,4 @@ def supervision(args):
 def supervision_export(args):
     """导出财政资金监管报表（xlsx）。"""
     data = ledger.supervision_report(current_actor(), **args)
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="资金监管报表.xlsx")
+    return send_xlsx(data, "资金监管报表.xlsx")

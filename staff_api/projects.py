@@ -1,31 +1,25 @@
 """Project catalogue (补贴项目目录, attachment 2): register, edit, code, retire; import and export xlsx."""
 from __future__ import annotations
 
-from flask import send_file
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from onecard.http import Blueprint
 from onecard.people.models import CATEGORIES
 from onecard.projects import service
 from onecard.projects.models import CYCLES, LEVELS, PROJECT_STATES
 from onecard.timeutil import local_str
 from onecard.validation import format_fen
+from onecard.web import XLSX, send_xlsx
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_projects", __name__, url_prefix="/api/staff/v1", description="补贴项目目录（附件2）")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class FileSchema(Schema):
     """A multipart/form-data upload with one part named ``file`` (xlsx, or csv where the endpoint says so)."""
     file = Upload(required=True, metadata={"description": "xlsx 或 csv 文件"})
-
-
-def send_xlsx(data: bytes, filename: str):
-    import io
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=filename)
 
 
 XLSX_RESPONSE = {"200": {"description": "xlsx 文件", "content": {XLSX: {"schema": {"type": "string",

@@ -6,9 +6,9 @@ from marshmallow import Schema, fields
 
 from onecard import audit
 from onecard.extensions import db
-from onecard.http import Blueprint
 from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff import permissions
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_reference", __name__, url_prefix="/api/staff/v1", description="基础数据与审计校验")

@@ -5,11 +5,12 @@ import json
 
 from marshmallow import Schema, fields
 
-from onecard.http import Blueprint
 from onecard.registry import service
 from onecard.timeutil import local_str
+from onecard.web import send_xlsx
+from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
-from staff_api.projects import XLSX_RESPONSE, FileSchema, send_xlsx
+from staff_api.projects import XLSX_RESPONSE, FileSchema
 
 bp = Blueprint("staff_registry", __name__, url_prefix="/api/staff/v1", description="社保卡制卡数据导入")
 

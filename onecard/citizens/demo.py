@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from onecard import settings_store
 from onecard.cards.models import Card
 from onecard.extensions import db
-from onecard.http import form_ints
 from onecard.people.models import Resident
 from onecard.staff.models import StaffAccount
+from onecard.web.http import form_ints
 
 SETTING = "citizen_demo_residents"
 

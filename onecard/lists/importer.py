@@ -14,16 +14,17 @@ the errors (at most a few chunks are in flight).
 """
 from __future__ import annotations
 
-import io
 import multiprocessing
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import repeat
 
 import sqlalchemy as sa
 
+from onecard.db import bulk_insert
 from onecard.errors import Invalid
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
@@ -33,7 +34,15 @@ from onecard.privacy import configure as configure_privacy
 from onecard.privacy import settings as privacy_settings
 from onecard.reference import service as reference
 from onecard.reference.models import Town, Village
-from onecard.sheets import mask_value
+from onecard.sheets import (
+    ERROR_COLUMN,
+    ERROR_TEXT,
+    HEADER_BOLD,
+    Sheet,
+    mask_value,
+    write_workbook,
+    write_xlsx,
+)
 from onecard.validation import (
     normalize_bank_card,
     normalize_ethnicity,
@@ -46,6 +55,26 @@ from onecard.validation import (
 )
 
 CHUNK_ROWS = 5000
+
+# The stored columns of a recipient row, declared once. The insert statement, the checked row record,
+# the encryption and the duplicate report are all derived from these names, so a new attachment-3 column
+# can go anywhere in the list without shifting a position elsewhere.
+ROW_HEAD = ("list_id", "project_id", "period")       # the same for every row of one list
+ROW_FIELDS = ("row_no", "name", "id_number", "id_bidx", "ethnicity", "mobile", "mobile_last4", "town_id",
+              "village_id", "bank_id", "account", "account_last4", "amount_fen", "expected_date")
+STORED_COLUMNS = ROW_HEAD + ROW_FIELDS
+ENCRYPTED_FIELDS = ("id_number", "mobile", "account")
+# A checked row is a list indexed by these positions, looked up by name in ROW_FIELDS (index stores are
+# five times cheaper than building a namedtuple by keyword, in a loop run once per uploaded row).
+_FIELD = {name: i for i, name in enumerate(ROW_FIELDS)}
+_CONSTANTS = ("ROW_NO", "NAME", "ID_NUMBER", "ID_BIDX", "ETHNICITY", "MOBILE", "MOBILE_LAST4", "TOWN_ID",
+              "VILLAGE_ID", "BANK_ID", "ACCOUNT", "ACCOUNT_LAST4", "AMOUNT_FEN", "EXPECTED_DATE")
+if {c.lower() for c in _CONSTANTS} != set(ROW_FIELDS):   # a new field needs its constant and its value in fast_row
+    raise RuntimeError("onecard.lists.importer: ROW_FIELDS and the position constants disagree")
+(ROW_NO, NAME, ID_NUMBER, ID_BIDX, ETHNICITY, MOBILE, MOBILE_LAST4, TOWN_ID, VILLAGE_ID, BANK_ID, ACCOUNT,
+ ACCOUNT_LAST4, AMOUNT_FEN, EXPECTED_DATE) = (_FIELD[c.lower()] for c in _CONSTANTS)
+_WIDTH = len(ROW_FIELDS)
+_STORED = {name: i for i, name in enumerate(STORED_COLUMNS)}
 
 
 @dataclass
@@ -127,7 +156,7 @@ class RowValidator:
         return bank_id
 
     def fast_row(self, row_no: int, values: tuple) -> tuple:
-        """The insert values (before encryption) of a row, raising Invalid at its first problem.
+        """The checked values (before encryption) of a row, raising Invalid at its first problem.
 
         The common case is a clean row: one pass with no bookkeeping; ``validate`` then
         re-checks a failing row column by column to report every problem in it.
@@ -167,9 +196,24 @@ class RowValidator:
         bank_id = self.bank_cache.get(bank_text) if isinstance(bank_text, str) else None
         if bank_id is None:
             bank_id = self._bank(bank_text)
-        return (row_no, normalize_name(values[p["name"]]), id_number, blind_index(id_number, "id"),
-                ethnicity, mobile, mobile[-4:], town_id, village_id, bank_id,
-                account, account[-4:] if account else None, amount_fen, expected_date)
+        row = [None] * _WIDTH
+        row[ROW_NO] = row_no
+        row[NAME] = normalize_name(values[p["name"]])
+        row[ID_NUMBER] = id_number
+        row[ID_BIDX] = blind_index(id_number, "id")
+        row[ETHNICITY] = ethnicity
+        row[MOBILE] = mobile
+        row[MOBILE_LAST4] = mobile[-4:]
+        row[TOWN_ID] = town_id
+        row[VILLAGE_ID] = village_id
+        row[BANK_ID] = bank_id
+        row[ACCOUNT] = account
+        row[ACCOUNT_LAST4] = account[-4:] if account else None
+        row[AMOUNT_FEN] = amount_fen
+        row[EXPECTED_DATE] = expected_date
+        # A tuple, not the list: the garbage collector stops tracking tuples of plain values, and a chunk
+        # of 5,000 tracked lists made every collection during the upload longer.
+        return tuple(row)
 
     def _remember(self, key: tuple, value) -> None:
         # Amounts, dates and ethnicities repeat down a list: parse each distinct text once (pure functions).
@@ -177,7 +221,8 @@ class RowValidator:
             self.memo[key] = value
 
     def validate(self, row_no: int, cell) -> tuple[dict | None, list[RowError]]:
-        """The insert parameters for a good row, or the row's errors (every bad column, not just the first)."""
+        """The checked values (``ROW_FIELDS`` by name) of a good row, or the row's errors (every bad column,
+        not just the first)."""
         errors: list[RowError] = []
         out: dict = {"row_no": row_no}
 
@@ -258,25 +303,11 @@ def _period_start(period: str) -> date:
     return date(year, int(tail), 1)
 
 
-_INSERT_COLUMNS = ("list_id", "project_id", "period", "row_no", "name", "id_number", "id_bidx", "ethnicity",
-                   "mobile", "mobile_last4", "town_id", "village_id", "bank_id", "account", "account_last4",
-                   "amount_fen", "expected_date")
-
-
-def _insert_sql(dialect: str) -> str:
-    # A plain DBAPI executemany: SQLAlchemy's per-row parameter processing cost more than the database write.
-    # ON CONFLICT DO NOTHING (SQLite >= 3.24, PostgreSQL) lets the unique (project, period, person) key find
-    # duplicates for us; the summed rowcount says whether any row was skipped.
-    mark = "?" if dialect == "sqlite" else "%s"
-    return (f"INSERT INTO recipient_rows ({', '.join(_INSERT_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))}) ON CONFLICT DO NOTHING")
-
-
 def check_chunk(validator: RowValidator, rows: list[tuple[int, tuple]], head: tuple) -> tuple[list, list, int]:
     """Validate and encrypt a chunk of rows: (insert parameters, errors, total fen of the good rows).
 
     Pure (no database), so it runs in the uploading process or in a worker process alike.
-    ``head`` is (list_id, project_id, period), the first three insert columns of every row.
+    ``head`` is the ``ROW_HEAD`` values (list_id, project_id, period), the same for every row.
     """
     good: list[tuple] = []
     errors: list[RowError] = []
@@ -295,18 +326,18 @@ def check_chunk(validator: RowValidator, rows: list[tuple[int, tuple]], head: tu
             if row_errors:
                 errors.extend(row_errors)
                 continue
-            row = (row_no, r["name"], r["id_number"], r["id_bidx"], r["ethnicity"], r["mobile"], r["mobile_last4"],
-                   r["town_id"], r["village_id"], r["bank_id"], r["account"], r["account_last4"], r["amount_fen"],
-                   r["expected_date"])
-        total += row[12]
+            row = tuple(r[name] for name in ROW_FIELDS)
+        total += row[AMOUNT_FEN]
         good.append(row)
-    ids = encrypt_many([r[2] for r in good])
-    mobiles = encrypt_many([r[5] for r in good])
-    accounts = encrypt_many([r[10] for r in good])
+    if not good:
+        return [], errors, total
+    fields = list(zip(*good, strict=True))      # one sequence per field, in ROW_FIELDS order
+    for name in ENCRYPTED_FIELDS:
+        fields[_FIELD[name]] = encrypt_many(fields[_FIELD[name]])
     # Dates as ISO text (how SQLite stores a Date; PostgreSQL casts it): the inserting process, the
     # busier one, then has no per-row adapter to run.
-    params = [(*head, r[0], r[1], ids[i], r[3], r[4], mobiles[i], r[6], r[7], r[8], r[9], accounts[i], r[11], r[12],
-               r[13].isoformat() if r[13] is not None else None) for i, r in enumerate(good)]
+    fields[EXPECTED_DATE] = [d.isoformat() if d is not None else None for d in fields[EXPECTED_DATE]]
+    params = list(zip(*(repeat(value, len(good)) for value in head), *fields, strict=True))
     return params, errors, total
 
 
@@ -350,7 +381,6 @@ def store_rows(recipient_list: RecipientList, rows: Iterator[tuple[int, tuple]],
     """
     outcome = ImportOutcome()
     conn = db.session.connection()
-    sql = _insert_sql(conn.dialect.name)
     head = (recipient_list.id, recipient_list.project_id, recipient_list.period)
     chunks = _chunks(rows, outcome, max_rows, too_many, CHUNK_ROWS)
 
@@ -359,7 +389,7 @@ def store_rows(recipient_list: RecipientList, rows: Iterator[tuple[int, tuple]],
         outcome.errors.extend(errors)
         outcome.total_fen += total
         if params:
-            _flush(conn, sql, params, recipient_list, outcome)
+            _flush(conn, params, recipient_list, outcome)
 
     pool = None
     cache_pages = None
@@ -420,13 +450,16 @@ def _start_pool(workers: int, validator: RowValidator, head: tuple) -> ProcessPo
                                initializer=_worker_start, initargs=(privacy_settings(), validator, head))
 
 
-def _flush(conn, sql: str, chunk: list[tuple], recipient_list: RecipientList, outcome: ImportOutcome) -> None:
-    inserted = conn.exec_driver_sql(sql, chunk).rowcount
+def _flush(conn, chunk: list[tuple], recipient_list: RecipientList, outcome: ImportOutcome) -> None:
+    # ON CONFLICT DO NOTHING lets the unique (project, period, person) key find duplicates for us; the
+    # row count says whether any row was skipped.
+    inserted = bulk_insert(RecipientRow.__table__, STORED_COLUMNS, chunk, ignore_conflicts=True)
     if inserted == len(chunk):
         return
     # Some rows hit the unique (project, period, person) key: find which, and what they collided with.
     holders = {}
-    bidxs = list({r[6] for r in chunk})
+    id_bidx, row_no_at, amount_at = _STORED["id_bidx"], _STORED["row_no"], _STORED["amount_fen"]
+    bidxs = list({r[id_bidx] for r in chunk})
     for start in range(0, len(bidxs), 500):
         part = bidxs[start:start + 500]
         for bidx, list_id, row_no, file_name in conn.execute(
@@ -437,11 +470,11 @@ def _flush(conn, sql: str, chunk: list[tuple], recipient_list: RecipientList, ou
             holders[bidx] = (list_id, row_no, file_name)
     masked = "已隐藏"
     for r in chunk:
-        this_row = r[3]
-        list_id, row_no, file_name = holders.get(r[6], (None, None, None))
+        this_row = r[row_no_at]
+        list_id, row_no, file_name = holders.get(r[id_bidx], (None, None, None))
         if list_id == recipient_list.id and row_no == this_row:
             continue   # this row is the one stored
-        outcome.total_fen -= r[15]
+        outcome.total_fen -= r[amount_at]
         if list_id == recipient_list.id:
             outcome.errors.append(RowError(this_row, LABELS["id_number"], masked,
                                            f"与第{row_no}行是同一人（身份证号重复），请删除重复的一行"))
@@ -455,66 +488,44 @@ def _flush(conn, sql: str, chunk: list[tuple], recipient_list: RecipientList, ou
 
 def build_report_xlsx(rows: Iterator[tuple[int, tuple]], header: tuple, errors: list[RowError]) -> bytes:
     """The uploaded sheet again, every row as it was, with a 错误说明 column saying what to fix."""
-    import xlsxwriter
     by_row: dict[int, list[str]] = {}
     for e in errors:
         by_row.setdefault(e.row, []).append(f"{e.column}：{e.reason}")
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
-                                        "strings_to_numbers": False, "strings_to_urls": False})
-    sheet = book.add_worksheet("校验报告")
-    bold = book.add_format({"bold": True})
-    red = book.add_format({"font_color": "#C00000"})
-    text = book.add_format({"num_format": "@"})
-    headers = [("" if h is None else str(h)) for h in header] + ["错误说明"]
-    for col, h in enumerate(headers):
-        sheet.write_string(0, col, h, bold)
-        sheet.set_column(col, col, 18, text)
-    sheet.set_column(len(headers) - 1, len(headers) - 1, 60)
-    out_row = 1
-    for row_no, values in rows:
-        for col, value in enumerate(values):
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                sheet.write_string(out_row, col, str(value))
-            elif isinstance(value, int | float):
-                sheet.write_number(out_row, col, value)
+    headers = [("" if h is None else str(h)) for h in header] + [ERROR_COLUMN]
+    if 1 in by_row:   # header-level problems, if any, beside the header
+        headers.append("；".join(by_row[1]))
+    width = len(header)
+
+    def lines():
+        for row_no, values in rows:
+            notes = by_row.get(row_no)
+            if notes is None:
+                yield values
             else:
-                sheet.write_string(out_row, col, str(value))
-        if row_no in by_row:
-            sheet.write_string(out_row, len(headers) - 1, "；".join(by_row[row_no]), red)
-        out_row += 1
-    if 1 in by_row:   # header-level problems, if any
-        sheet.write_string(0, len(headers), "；".join(by_row[1]), red)
-    book.close()
-    return buffer.getvalue()
+                yield (*values, *[None] * (width - len(values)), "；".join(notes))
+
+    return write_xlsx(headers, lines(), sheet_name="校验报告", widths={**dict.fromkeys(range(width), 18), width: 60},
+                      header_format=HEADER_BOLD, column_formats={width: ERROR_TEXT}, freeze_header=False)
+
+
+_TEMPLATE_WIDTHS = {"id_number": 22, "mobile": 15, "account": 24, "bank": 20, "village": 18, "expected_date": 14}
+# Text format keeps Excel from turning 18-digit IDs and 19-digit cards into 3.70831E+17.
+_TEMPLATE_TEXT = ("id_number", "mobile", "account")
+_TEMPLATE_NOTES = [
+    "1. 每行一人；身份证号、手机号、银行卡号请保持文本格式，不要改成数字。",
+    "2. 镇街填写本县镇（街道）全称；村（社区）可不填，填写时须属于该镇街。",
+    "3. 开户行须为合作银行：工商银行、建设银行、中国银行、农业银行、邮储银行、农商银行。",
+    "4. 补贴额以元为单位，最多两位小数，不得超过项目标准；不填时按项目标准发放。",
+    "5. 预计发放时间如 2026-11-05；保存为xlsx或CSV（UTF-8或GBK）后上传。",
+]
 
 
 def template_xlsx() -> bytes:
     """The blank attachment 3 with its exact headers; ID, phone and card columns formatted as text."""
-    import xlsxwriter
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    sheet = book.add_worksheet("发放名单")
-    bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    text = book.add_format({"num_format": "@"})
-    widths = {"id_number": 22, "mobile": 15, "account": 24, "bank": 20, "village": 18, "expected_date": 14}
-    for col, (key, header, _required) in enumerate(COLUMNS):
-        sheet.write_string(0, col, header, bold)
-        # Text format keeps Excel from turning 18-digit IDs and 19-digit cards into 3.70831E+17.
-        sheet.set_column(col, col, widths.get(key, 12),
-                         text if key in ("id_number", "mobile", "account") else None)
-    sheet.freeze_panes(1, 0)
-    notes = book.add_worksheet("填写说明")
-    for i, line in enumerate([
-        "1. 每行一人；身份证号、手机号、银行卡号请保持文本格式，不要改成数字。",
-        "2. 镇街填写本县镇（街道）全称；村（社区）可不填，填写时须属于该镇街。",
-        "3. 开户行须为合作银行：工商银行、建设银行、中国银行、农业银行、邮储银行、农商银行。",
-        "4. 补贴额以元为单位，最多两位小数，不得超过项目标准；不填时按项目标准发放。",
-        "5. 预计发放时间如 2026-11-05；保存为xlsx或CSV（UTF-8或GBK）后上传。",
-    ]):
-        notes.write_string(i, 0, line)
-    notes.set_column(0, 0, 90)
-    book.close()
-    return buffer.getvalue()
+    keys = [key for key, _header, _required in COLUMNS]
+    return write_workbook([
+        Sheet("发放名单", [header for _key, header, _required in COLUMNS],
+              widths={i: _TEMPLATE_WIDTHS.get(key, 12) for i, key in enumerate(keys)},
+              text_columns={i for i, key in enumerate(keys) if key in _TEMPLATE_TEXT}),
+        Sheet("填写说明", None, ([line] for line in _TEMPLATE_NOTES), widths={0: 90}),
+    ])

@@ -10,7 +10,6 @@ a registry import is cheap and reports exactly what changed.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from onecard.lists import service
 from onecard.lists.models import MATCH_RESULTS, RecipientList, RecipientRow
 from onecard.privacy import mask_id
 from onecard.reference.models import Bank, Town, Village
+from onecard.sheets import write_xlsx
 from onecard.staff import permissions
 from onecard.timeutil import local_str, utcnow
 
@@ -262,26 +262,13 @@ def followup(actor: Actor, list_id: int, *, village_id: int | None = None, town_
 
 def followup_xlsx(actor: Actor, list_id: int, **filters) -> tuple[str, bytes]:
     """The follow-up list as xlsx, for printing and calling (see ``followup``)."""
-    import xlsxwriter
     data = followup(actor, list_id, export="xlsx", **filters)
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
-                                        "strings_to_numbers": False, "strings_to_urls": False})
-    sheet = book.add_worksheet("待跟进名单")
-    bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    headers = [("序号", 6), ("原表行号", 8), ("姓名", 10), ("身份证号", 22), ("手机号", 14), ("镇街", 12),
-               ("村（社区）", 14), ("开户行", 14), ("社保卡开户行", 14), ("比对结果", 18), ("需办理事项", 60)]
-    for col, (h, width) in enumerate(headers):
-        sheet.write_string(0, col, h, bold)
-        sheet.set_column(col, col, width)
-    for i, item in enumerate(data["items"], start=1):
-        values = [str(i), str(item["row_no"]), item["name"], item["id_number"], item["mobile"], item["town"],
-                  item["village"], item["bank"], item["card_bank"], item["match_label"], item["action"]]
-        for col, value in enumerate(values):
-            if value is not None:
-                sheet.write_string(i, col, _neutralise(str(value)))
-    sheet.freeze_panes(1, 0)
-    book.close()
+    headers = {"序号": 6, "原表行号": 8, "姓名": 10, "身份证号": 22, "手机号": 14, "镇街": 12, "村（社区）": 14,
+               "开户行": 14, "社保卡开户行": 14, "比对结果": 18, "需办理事项": 60}
+    rows = ([str(i), str(item["row_no"]), item["name"], item["id_number"], item["mobile"], item["town"],
+             item["village"], item["bank"], item["card_bank"], item["match_label"], item["action"]]
+            for i, item in enumerate(data["items"], start=1))
+    xlsx = write_xlsx(list(headers), rows, sheet_name="待跟进名单", widths=headers, text_columns=False)
     scope = "全部"
     if filters.get("village_id"):
         scope = f"村{filters['village_id']}"
@@ -289,13 +276,7 @@ def followup_xlsx(actor: Actor, list_id: int, **filters) -> tuple[str, bytes]:
         scope = f"镇{filters['town_id']}"
     elif filters.get("bank_id"):
         scope = f"银行{filters['bank_id']}"
-    return f"待跟进名单-{list_id}-{scope}.xlsx", buffer.getvalue()
-
-
-def _neutralise(text: str) -> str:
-    # A cell starting with = + - @ would run as a formula when someone edits the sheet.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
+    return f"待跟进名单-{list_id}-{scope}.xlsx", xlsx
 
 
 def followup_lists(actor: Actor) -> list[RecipientList]:

@@ -1,5 +1,6 @@
-"""Attachment 3's columns and header mapping; the file itself is read by onecard.sheets (one reader
-for every upload: xlsx through python-calamine, CSV in UTF-8 or GB18030, streamed row by row as tuples)."""
+"""Attachment 3's columns and header mapping, nothing else: the file itself is read by onecard.sheets (one
+reader for every upload: xlsx through python-calamine, CSV in UTF-8 or GB18030, streamed row by row as
+tuples), and headers are compared in its one folded form (``sheets.header_key``)."""
 from __future__ import annotations
 
 import re
@@ -38,9 +39,7 @@ def normalize_header(text: object) -> str | None:
     """The column key for a header cell, accepting （必填）/(必填) suffixes and either bracket width."""
     if text is None:
         return None
-    s = "".join(str(text).split()).replace("（", "(").replace("）", ")")
-    s = _SUFFIX_RE.sub("", s)
-    return _HEADER_ALIASES.get(s)
+    return _HEADER_ALIASES.get(_SUFFIX_RE.sub("", sheets.header_key(text)))
 
 
 def map_header(header: list[object]) -> dict[str, int]:
@@ -59,7 +58,3 @@ def map_header(header: list[object]) -> dict[str, int]:
                       code="header_missing", field="file")
     return positions
 
-
-# The file-level reading (format, encoding, streaming rows) is the platform's one reader.
-detect_format = sheets.detect_format
-iter_rows = sheets.iter_rows

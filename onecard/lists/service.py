@@ -17,7 +17,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 from flask import current_app
 
-from onecard import audit
+from onecard import audit, sheets
 from onecard.actors import Actor
 from onecard.errors import Conflict, DomainError, Invalid, NotFound
 from onecard.extensions import db
@@ -135,7 +135,7 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
                        code="file_too_large", field="file")
     if size == 0:
         raise Invalid("上传的文件是空的，请选择填写好的发放名单", code="file_empty", field="file")
-    fmt = reader.detect_format(file_name, head)
+    fmt = sheets.detect_format(file_name, head)
     sha = _sha256(stream)
     earlier = db.session.execute(
         sa.select(RecipientList).where(RecipientList.project_id == project.id, RecipientList.period == period,
@@ -145,7 +145,7 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
         raise Conflict(f"同一文件已于{local_str(earlier.created_at)}上传为名单（编号{earlier.id}，“{earlier.file_name}”），"
                        "请勿重复上传", code="list_duplicate_file", field="file")
 
-    rows = reader.iter_rows(stream, fmt)
+    rows = sheets.iter_rows(stream, fmt)
     first = next(rows, None)
     if first is None:
         raise Invalid("文件中没有内容，请按模板填写后上传", code="file_empty", field="file")
@@ -192,7 +192,7 @@ def _upload_workers() -> int:
 def _refuse_with_report(actor, project, period, file_name, stream, fmt, errors) -> None:
     order = {label: i for i, label in enumerate(reader.LABELS.values())}
     errors.sort(key=lambda e: (e.row, order.get(e.column, 0)))
-    rows = reader.iter_rows(stream, fmt)
+    rows = sheets.iter_rows(stream, fmt)
     _, header = next(rows)
     report = ListUploadReport(id=secrets.token_hex(16), department_id=project.department_id,
                               uploaded_by=actor.id, project_id=project.id, period=period, file_name=file_name,

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from onecard import audit
 from onecard.actors import cli_actor
 from onecard.cards.models import Card
+from onecard.db import bulk_insert
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
 from onecard.oversight import disclosure
@@ -29,6 +30,10 @@ SYNTHETIC_BATCH_BASE = 9_000_000      # batch and line ids of rows this step wri
 FAILURE = ("E101", "账户状态异常，银行退回")
 # (project name, how many people at most, amount in fen or None for the project standard)
 PAY_PLAN = [("高龄津贴", 300, None), ("城乡居民基础养老金", 400, None), ("最低生活保障金", 200, 65000)]
+# The demo lists' rows, already matched (plain tuples in this order).
+_LIST_ROW_COLUMNS = ("list_id", "project_id", "period", "row_no", "name", "id_number", "id_bidx", "ethnicity",
+                     "town_id", "village_id", "bank_id", "account_last4", "amount_fen", "match_result",
+                     "resident_id", "card_id", "matched_at")
 
 
 def _months(n: int = 3) -> list[str]:
@@ -94,12 +99,9 @@ def _synthetic_payments(ctx) -> None:
                 match = {"active": "usable", "issued": "not_activated", "ready": "not_issued",
                          "applied": "not_issued", "lost": "lost_or_cancelled"}.get(p.status, "not_in_registry")
                 if lists_empty:
-                    list_rows.append({"list_id": lst.id, "project_id": project.id, "period": period, "row_no": i,
-                                      "name": p.name, "id_number": p.id_number, "id_bidx": p.id_bidx,
-                                      "ethnicity": "01", "town_id": p.town_id, "village_id": p.village_id,
-                                      "bank_id": p.bank_id, "account_last4": p.account_last4, "amount_fen": fen,
-                                      "match_result": match, "resident_id": p.id, "card_id": p.card_id,
-                                      "matched_at": approved - timedelta(days=5)})
+                    list_rows.append((lst.id, project.id, period, i, p.name, p.id_number, p.id_bidx, "01",
+                                      p.town_id, p.village_id, p.bank_id, p.account_last4, fen, match, p.id,
+                                      p.card_id, approved - timedelta(days=5)))
                 if match != "usable":
                     continue
                 row = {"batch_id": batch, "project_id": project.id, "department_id": project.department_id,
@@ -118,8 +120,7 @@ def _synthetic_payments(ctx) -> None:
                                     "failure_reason": None})
                 line += 1
             batch += 2
-    if list_rows:
-        db.session.execute(sa.insert(RecipientRow), list_rows)
+    bulk_insert(RecipientRow.__table__, _LIST_ROW_COLUMNS, list_rows, convert=True)
     ledger.append_entries(ledger_rows)
     db.session.commit()
 

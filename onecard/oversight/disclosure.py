@@ -14,13 +14,14 @@ from onecard.actors import Actor
 from onecard.errors import Conflict, DomainError, Invalid, NotFound
 from onecard.extensions import db
 from onecard.lifecycle import StateMachine
-from onecard.oversight import reads, xlsx
+from onecard.oversight import reads
 from onecard.oversight.models import DISCLOSURE_STATES, Disclosure
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
 from onecard.privacy import mask_name
 from onecard.projects.models import Project
 from onecard.reference.models import Department, Town, Village
+from onecard.sheets import REPORT_STYLE, write_xlsx
 from onecard.staff import permissions
 from onecard.timeutil import local_str, utcnow
 from onecard.validation import format_fen, format_yuan, normalize_text, parse_period
@@ -173,5 +174,6 @@ def public_xlsx(disclosure_id: int) -> tuple[str, bytes]:
     d = _public_disclosure(disclosure_id)
     body = [[i, r["name"], r["id_number"], r["town"], r["village"], r["amount_fen"] / 100]
             for i, r in enumerate((_public_row(r) for r in db.session.execute(_public_rows_statement(d))), start=1)]
-    data = xlsx.workbook([("公示名单", ["序号", "姓名", "身份证号", "镇街", "村（社区）", "金额（元）"], body)])
+    data = write_xlsx(["序号", "姓名", "身份证号", "镇街", "村（社区）", "金额（元）"], body, sheet_name="公示名单",
+                      **REPORT_STYLE)
     return f"disclosure-{d.id}-{d.period}.xlsx", data

@@ -30,11 +30,12 @@ from onecard.db import local_month
 from onecard.errors import Invalid
 from onecard.extensions import db
 from onecard.lists.models import MATCH_RESULTS, RecipientList, RecipientRow
-from onecard.oversight import reads, summary, xlsx
+from onecard.oversight import reads, summary
 from onecard.oversight.models import LedgerStat, LedgerStatBatch, ListStat
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
 from onecard.privacy import mask_id, mask_name
+from onecard.sheets import REPORT_STYLE, Sheet, write_workbook
 from onecard.staff import permissions
 from onecard.timeutil import local_str
 from onecard.validation import format_yuan
@@ -189,9 +190,9 @@ def export_xlsx(actor: Actor) -> bytes:
             body.append(line)
             for f in r["failures"]:
                 failures.append([DIMENSIONS[dim], r["label"], f["code"], f["reason"], f["count"]])
-        sheets.append((DIMENSIONS[dim], [h for _, h in EXPORT_COLUMNS], body))
-    sheets.append(("失败原因", ["维度", "名称", "失败代码", "失败原因", "笔数"], failures))
-    return xlsx.workbook(sheets)
+        sheets.append(Sheet(DIMENSIONS[dim], [h for _, h in EXPORT_COLUMNS], body, **REPORT_STYLE))
+    sheets.append(Sheet("失败原因", ["维度", "名称", "失败代码", "失败原因", "笔数"], failures, **REPORT_STYLE))
+    return write_workbook(sheets)
 
 
 # ---- drill-down: the rows behind a figure ------------------------------------------

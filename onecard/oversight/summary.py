@@ -23,7 +23,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from onecard.cards.models import Card
-from onecard.db import dialect, local_month, seconds_between, unindexed, upsert
+from onecard.db import dialect, insert_ignore, local_month, seconds_between, unindexed, upsert
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
 from onecard.oversight.models import (
@@ -158,9 +158,8 @@ def _record_risk_tables(where) -> None:
             (ProxyWard.__table__, (L.payee_resident_id, L.resident_id),
              (L.route == "proxy", L.payee_resident_id.is_not(None)))):
         pairs = sa.select(*[unindexed(c).label(c.name) for c in cols]).where(paid, *cond, *where).distinct().subquery()
-        stmt = upsert(table).from_select([c.name for c in table.primary_key.columns],
-                                         sa.select(pairs).where(sa.true()).order_by(*pairs.c))
-        db.session.execute(stmt.on_conflict_do_nothing())
+        db.session.execute(insert_ignore(table).from_select([c.name for c in table.primary_key.columns],
+                                                            sa.select(pairs).where(sa.true()).order_by(*pairs.c)))
 
 
 def rebuild_ledger() -> None:

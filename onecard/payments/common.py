@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from onecard.actors import Actor
+from onecard.db import bulk_insert
 from onecard.errors import Conflict, NotFound
 from onecard.extensions import db
 from onecard.payments import routing
@@ -124,7 +125,8 @@ def insert_lines(batch: Batch, project: Project, source: list[dict], routed: lis
             "failure_reason": None, "reissue_of_line_id": src.get("reissue_of_line_id"), "result_at": None,
             "created_at": now})
     if rows:
-        _executemany(_lines.name, rows)
+        columns = list(rows[0])
+        bulk_insert(_lines, columns, [tuple(r[c] for c in columns) for r in rows])
 
 
 BULK_CACHE_KIB = 65536
@@ -140,17 +142,6 @@ def _bulk_cache() -> None:
     conn = db.session.connection()
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
-
-
-def _insert_sql(table: str, cols: list[str]) -> str:
-    """An INSERT for a driver-level executemany of plain tuples (the bulk paths' hot loop)."""
-    mark = "?" if db.session.connection().dialect.paramstyle == "qmark" else "%s"
-    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
-
-
-def _executemany(table: str, rows: list[dict]) -> None:
-    cols = list(rows[0])
-    db.session.connection().exec_driver_sql(_insert_sql(table, cols), [tuple(r[c] for c in cols) for r in rows])
 
 
 def refresh_counts(batch: Batch) -> None:

@@ -8,10 +8,7 @@ The exports read the append-only ledger_entries only. Text cells are written as 
 """
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
-import xlsxwriter
 
 from onecard.actors import Actor
 from onecard.db import local_month
@@ -22,6 +19,7 @@ from onecard.payments.routing import ROUTE_LABELS
 from onecard.people.models import Resident
 from onecard.projects.models import Project
 from onecard.reference.models import Bank, Department, Town, Village
+from onecard.sheets import REPORT_STYLE, write_xlsx
 from onecard.staff import permissions
 from onecard.timeutil import local_str
 from onecard.validation import format_yuan, parse_period
@@ -73,29 +71,6 @@ def append_entries(rows: list[dict]) -> int:
     return len(rows)
 
 
-def safe_text(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-def _workbook(title: str, headers: list[str], rows) -> bytes:
-    out = io.BytesIO()
-    wb = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": True})
-    ws = wb.add_worksheet(title)
-    bold = wb.add_format({"bold": True})
-    for c, h in enumerate(headers):
-        ws.write_string(0, c, h, bold)
-    r = 0
-    for r, row in enumerate(rows, start=1):
-        for c, value in enumerate(row):
-            if isinstance(value, int) and not isinstance(value, bool):
-                ws.write_number(r, c, value)
-            else:
-                ws.write_string(r, c, safe_text(value))
-    wb.close()
-    return out.getvalue()
-
-
 def department_ledger(actor: Actor, *, project_id: int | None = None, period: str | None = None) -> bytes:
     """台账 of the actor's department (everything for finance/auditors): one row per payment outcome."""
     permissions.require(actor, "ledger.export")
@@ -125,7 +100,7 @@ def department_ledger(actor: Actor, *, project_id: int | None = None, period: st
                    "成功" if e.outcome == "paid" else "失败", e.failure_reason, ROUTE_LABELS.get(e.route, e.route),
                    payee_name, bank, e.account_last4, e.batch_id, e.reissue_of_line_id or "",
                    local_str(e.approved_at), local_str(e.occurred_at)]
-    return _workbook("台账", headers, rows())
+    return write_xlsx(headers, rows(), sheet_name="台账", constant_memory=True, **REPORT_STYLE)
 
 
 def supervision_rows(actor: Actor, *, month: str | None = None) -> list[dict]:
@@ -154,6 +129,7 @@ def supervision_rows(actor: Actor, *, month: str | None = None) -> list[dict]:
 def supervision_report(actor: Actor, *, month: str | None = None) -> bytes:
     data = supervision_rows(actor, month=month)
     headers = ["月份", "主管部门", "项目", "镇街", "代发银行", "成功笔数", "成功金额（元）", "失败笔数", "失败金额（元）"]
-    return _workbook("资金监管", headers, ([r["month"], r["department"], r["project"], r["town"], r["bank"],
-                                         r["paid_count"], format_yuan(r["paid_fen"]), r["failed_count"],
-                                         format_yuan(r["failed_fen"])] for r in data))
+    return write_xlsx(headers, ([r["month"], r["department"], r["project"], r["town"], r["bank"], r["paid_count"],
+                                 format_yuan(r["paid_fen"]), r["failed_count"], format_yuan(r["failed_fen"])]
+                                for r in data),
+                      sheet_name="资金监管", constant_memory=True, **REPORT_STYLE)

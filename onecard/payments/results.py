@@ -9,13 +9,13 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from onecard.actors import Actor
+from onecard.db import bulk_insert
 from onecard.errors import Conflict
 from onecard.extensions import db
 from onecard.payments import bankformats, idempotency, ledger
 from onecard.payments.common import (
     CHUNK,
     _bulk_cache,
-    _insert_sql,
     _lines,
     batch_view,
     check_totals,
@@ -74,19 +74,16 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
     count = fen = 0
     st = ResultStaging.__table__
     _bulk_cache()
-    conn = db.session.connection()
-    insert = _insert_sql(st.name, ["token", "seq", "line_id", "amount_fen", "outcome", "failure_code",
-                                   "failure_reason", "value_date"])
+    columns = ["token", "seq", "line_id", "amount_fen", "outcome", "failure_code", "failure_reason", "value_date"]
     buf: list[tuple] = []
     for item in details:    # (seq, line id, amount fen, outcome, failure code, failure reason, value date)
         count += 1
         fen += item[2]
         buf.append((token, *item))
         if len(buf) >= CHUNK:
-            conn.exec_driver_sql(insert, buf)
+            bulk_insert(st, columns, buf)
             buf = []
-    if buf:
-        conn.exec_driver_sql(insert, buf)
+    bulk_insert(st, columns, buf)
     if digest is not None and digest.hexdigest() != header.checksum:
         problems.append("明细校验值（SHA-256）与首行不符，文件可能被改动或不完整")
     if (count, fen) != (header.count, header.total_fen):

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 
 from onecard.cards.lifecycle import CARD_LABELS, CARD_MACHINE
 from onecard.cards.models import Card
+from onecard.db import bulk_insert
 from onecard.errors import Invalid
 from onecard.extensions import db
 from onecard.people.models import Resident
@@ -232,7 +233,7 @@ def _at(d: date | None, now: datetime) -> datetime:
 
 def _timestamps(row: Row, status: str, now: datetime) -> dict:
     """The lifecycle timestamp columns a card in ``status`` carries, from the registry's dates or now."""
-    out = dict.fromkeys(("applied_at", "ready_at", "issued_at", "activated_at", "lost_at", "cancelled_at"))
+    out = dict.fromkeys(_STAMP_COLUMNS)
     out["applied_at"] = _at(row.applied_on, now)
     if status in ("ready", "issued", "active", "lost"):
         out["ready_at"] = _at(row.issued_on, now) if status != "ready" else now
@@ -266,6 +267,14 @@ def _move_stamps(row: Row, target: str, now: datetime) -> dict:
 
 # Statements built once; each runs as one executemany per chunk.
 _cards = Card.__table__
+# The columns of the rows apply_chunk inserts (plain tuples, one driver-level executemany each).
+_RESIDENT_COLUMNS = ("name", "id_number", "id_bidx", "id_masked", "gender", "birth_date", "ethnicity", "mobile",
+                     "mobile_bidx", "mobile_masked", "town_id", "village_id", "sms_opt_out", "created_at",
+                     "updated_at")
+_STAMP_COLUMNS = ("applied_at", "ready_at", "issued_at", "activated_at", "lost_at", "cancelled_at")
+_CARD_COLUMNS = ("resident_id", "bank_id", "status", "card_number", "card_bidx", "card_last4", "account",
+                 "account_bidx", "account_last4", "replaces_card_id", "status_changed_at", "source", "created_at",
+                 *_STAMP_COLUMNS)
 _STATUS_UPDATE = (
     sa.update(_cards).where(_cards.c.id == sa.bindparam("b_id"), _cards.c.status == sa.bindparam("b_old"))
     .values(status=sa.bindparam("b_status"), status_changed_at=sa.bindparam("b_now"),
@@ -303,14 +312,13 @@ def apply_chunk(rows: list[Row], report: Report, now: datetime) -> None:
     new_people = {}
     for r in rows:
         if r.id_bidx not in residents and r.id_bidx not in new_people:
-            new_people[r.id_bidx] = {
-                "name": r.name, "id_number": r.id_number, "id_bidx": r.id_bidx, "id_masked": mask_id(r.id_number),
-                "gender": id_gender(r.id_number), "birth_date": id_birth_date(r.id_number), "ethnicity": r.ethnicity,
-                "mobile": r.mobile, "mobile_bidx": blind_index(r.mobile, "mobile") if r.mobile else None,
-                "mobile_masked": mask_mobile(r.mobile), "town_id": r.town_id, "village_id": r.village_id,
-                "sms_opt_out": False, "created_at": now, "updated_at": now}
+            new_people[r.id_bidx] = (   # in _RESIDENT_COLUMNS order
+                r.name, r.id_number, r.id_bidx, mask_id(r.id_number), id_gender(r.id_number),
+                id_birth_date(r.id_number), r.ethnicity, r.mobile,
+                blind_index(r.mobile, "mobile") if r.mobile else None, mask_mobile(r.mobile), r.town_id,
+                r.village_id, False, now, now)
     if new_people:
-        session.execute(sa.insert(Resident.__table__), list(new_people.values()))
+        bulk_insert(Resident.__table__, _RESIDENT_COLUMNS, list(new_people.values()), convert=True)
         residents.update(session.execute(
             sa.select(Resident.id_bidx, Resident.id).where(Resident.id_bidx.in_(list(new_people)))).all())
         report.new_residents += len(new_people)
@@ -397,11 +405,9 @@ def apply_chunk(rows: list[Row], report: Report, now: datetime) -> None:
             current.status = "cancelled"
             replaces = current.id
         stamps = _timestamps(r, r.status, now)
-        inserts.append({"resident_id": resident_id, "bank_id": r.bank_id, "status": r.status,
-                        "card_number": r.card_number, "card_bidx": r.card_bidx, "card_last4": last4(r.card_number),
-                        "account": r.account, "account_bidx": r.account_bidx, "account_last4": last4(r.account),
-                        "replaces_card_id": replaces, "status_changed_at": now, "source": "registry",
-                        "created_at": now, **stamps})
+        inserts.append((resident_id, r.bank_id, r.status, r.card_number, r.card_bidx, last4(r.card_number),
+                        r.account, r.account_bidx, last4(r.account), replaces, now, "registry", now,
+                        *(stamps[c] for c in _STAMP_COLUMNS)))
         pending = _CardState(None, resident_id, r.status, r.card_bidx, r.account_bidx, r.bank_id)
         by_number[r.card_bidx] = pending
         if r.status != "cancelled":
@@ -422,7 +428,7 @@ def apply_chunk(rows: list[Row], report: Report, now: datetime) -> None:
         session.execute(sa.update(_cards).where(_cards.c.id == sa.bindparam("b_id"))
                         .values(bank_id=sa.bindparam("b_bank_id")), bank_only)
     if inserts:
-        session.execute(sa.insert(_cards), inserts)
+        bulk_insert(_cards, _CARD_COLUMNS, inserts, convert=True)
 
 
 def run(stream, filename: str, report: Report) -> None:

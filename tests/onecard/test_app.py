@@ -92,7 +92,7 @@ def test_money_in_fen_may_exceed_32_bits():
     from marshmallow import Schema, fields
 
     from onecard.errors import Invalid
-    from onecard.http import _check
+    from onecard.web.http import _check
 
     class Totals(Schema):
         total_fen = fields.Integer()

@@ -184,7 +184,7 @@ def test_h5_forms_answer_hostile_values_without_a_server_error(app, county):
 # ---------------------------------------------------------------- the rules the fuzzing found missing
 
 def test_form_ids_are_ascii_digits_within_integer():
-    from onecard.http import form_int, form_ints
+    from onecard.web.http import form_int, form_ints
     assert form_int(" 42 ") == 42 and form_int("2147483647") == 2147483647
     for text in ("", "abc", "-1", "１２３", "²", "2147483648", "99999999999999999999", "4.2", None):
         assert form_int(text) is None, text

@@ -1,0 +1,31 @@
+"""The web plumbing the doors share (staff API, console, citizen app, notification webhooks).
+
+Imported by the doors and by ``create_app``, never by the domain: services raise ``onecard.errors``
+kinds and know nothing of requests; this package turns them into answers.
+
+* ``http``      reading requests: bounded URL converters, the API blueprint and its argument parser,
+                form integers, refusal of unreadable (NUL) text;
+* ``requests``  the request id hooks and bearer-token parsing;
+* ``errors``    the one JSON error shape for DomainError, HTTP errors, marshmallow messages and the 500;
+* ``files``     file downloads (``send_xlsx``, ``send_download``).
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from onecard.web.errors import install_error_handlers
+from onecard.web.files import XLSX, send_download, send_xlsx
+from onecard.web.requests import bearer_token, request_id, request_token
+
+__all__ = ["XLSX", "bearer_token", "install", "install_error_handlers", "request_id", "request_token",
+           "send_download", "send_xlsx"]
+
+
+def install(app: Flask) -> None:
+    """What must be in place before any door registers a route: the URL converters and the request id."""
+    from onecard.web.http import BoundedIntConverter, CleanStringConverter
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.url_map.converters["string"] = CleanStringConverter
+    app.url_map.converters["default"] = CleanStringConverter
+    from onecard.web.requests import install_request_id
+    install_request_id(app)

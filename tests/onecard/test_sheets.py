@@ -1,0 +1,61 @@
+"""onecard.sheets: the one xlsx writer (every export path goes through it) stays formula-safe."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import openpyxl
+import pytest
+from python_calamine import CalamineWorkbook
+
+from onecard.lists.importer import RowError, build_report_xlsx, template_xlsx
+from onecard.sheets import REPORT_STYLE, Sheet, write_workbook, write_xlsx
+
+
+def _cells(data: bytes, sheet: int | str = 0):
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    ws = book.worksheets[sheet] if isinstance(sheet, int) else book[sheet]
+    return ws
+
+
+@pytest.mark.parametrize("constant_memory", [False, True])
+@pytest.mark.parametrize("style", [{}, REPORT_STYLE])
+def test_formula_text_comes_back_as_text(constant_memory, style):
+    data = write_xlsx(["姓名", "金额"], [["=1+1", 5], ["+86", 1.5], ["@x", None]], constant_memory=constant_memory,
+                      **style)
+    ws = _cells(data)
+    assert [c.value for c in ws["A"]] == ["姓名", "'=1+1", "'+86", "'@x"]
+    assert ws["B2"].value == 5 and ws["B3"].value == 1.5
+    assert all(cell.data_type != "f" for row in ws.iter_rows() for cell in row)
+
+
+def test_several_sheets_dates_booleans_and_a_notes_sheet():
+    data = write_workbook([Sheet("一", ["日期", "是否"], [[date(2026, 11, 5), True]]),
+                           Sheet("说明", None, [["=看这里"]], widths={0: 90})])
+    book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    assert book.sheet_names == ["一", "说明"]
+    first = book.get_sheet_by_index(0).to_python()
+    assert first[1][0] == date(2026, 11, 5) and first[1][1] == "是"
+    assert book.get_sheet_by_index(1).to_python() == [["'=看这里"]]
+
+
+def test_text_columns_keep_long_numbers_as_typed_text():
+    ws = _cells(write_xlsx(["身份证号", "金额"], [], text_columns={0}))
+    assert ws.column_dimensions["A"].number_format == "@"
+    assert ws.column_dimensions["B"].number_format != "@"
+
+
+def test_list_error_report_is_formula_safe_and_keeps_the_values():
+    rows = iter([(2, ("=1+1", "370831", None)), (3, ("乙", 12.5, None))])
+    data = build_report_xlsx(rows, ("姓名", "身份证号", "民族"), [RowError(2, "姓名", None, "姓名不对")])
+    sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    assert sheet[0] == ["姓名", "身份证号", "民族", "错误说明"]
+    assert sheet[1] == ["'=1+1", "370831", "", "姓名：姓名不对"]
+    assert sheet[2] == ["乙", 12.5, "", ""]
+
+
+def test_list_template_has_its_columns_and_instructions():
+    book = CalamineWorkbook.from_filelike(io.BytesIO(template_xlsx()))
+    assert book.sheet_names == ["发放名单", "填写说明"]
+    assert book.get_sheet_by_index(0).to_python()[0][0] == "姓名（必填）"
+    assert len(book.get_sheet_by_index(1).to_python()) == 5
