@@ -97,7 +97,20 @@ def audit_verify_command():
         sys.exit(1)
 
 
-COMMANDS = [init_db_command, create_admin_command, demo_command, audit_verify_command]
+@click.command("bank-format")
+@click.option("--bank", "bank_code", required=True, help="银行代码，如 RCB")
+@click.option("--format", "format_code", required=True, help="文件格式代码（onecard/payments/bankformats 中登记的）")
+@with_appcontext
+@_domain_errors
+def bank_format_command(bank_code, format_code):
+    """设置合作银行的代发/回盘文件格式（已导出的批次仍按导出时的格式读取回盘）。"""
+    from onecard.actors import cli_actor
+    from onecard.payments import agreements
+    bank = agreements.set_bank_format(cli_actor(), bank_code, format_code)
+    click.echo(f"{bank.name} 的文件格式已设为 {bank.bank_format}。")
+
+
+COMMANDS = [init_db_command, create_admin_command, demo_command, audit_verify_command, bank_format_command]
 from onecard.oversight.cli import COMMANDS as OVERSIGHT_COMMANDS  # noqa: E402  (oversight-rebuild-summary)
 
 COMMANDS += OVERSIGHT_COMMANDS

@@ -72,3 +72,20 @@ def test_migrations_match_the_models(tmp_path):
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True})
         diff = compare_metadata(ctx, db.metadata)
     assert diff == []
+
+
+def test_bank_format_is_set_from_the_command_line_and_refuses_what_is_not_registered(tmp_path):
+    import sqlite3
+    assert run_cli(tmp_path, "init-db").returncode == 0
+    r = run_cli(tmp_path, "bank-format", "--bank", "ICBC", "--format", "rcb")
+    assert r.returncode == 0, r.stderr
+    assert "rcb" in r.stdout
+    r = run_cli(tmp_path, "bank-format", "--bank", "ICBC", "--format", "nope")
+    assert r.returncode == 2 and "未登记" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(tmp_path, "bank-format", "--bank", "NOPE", "--format", "generic")
+    assert r.returncode == 2 and "没有代码为" in r.stderr
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        formats = dict(conn.execute("SELECT code, bank_format FROM banks"))
+        actions = [a for (a,) in conn.execute("SELECT action FROM audit_entries WHERE action = 'bank.format_set'")]
+    assert formats["ICBC"] == "rcb" and formats["RCB"] == "rcb" and formats["ABC"] == "generic"
+    assert actions == ["bank.format_set"]
