@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 from onecard.citizens import service
 from onecard.extensions import limiter
 from onecard.http import Blueprint, form_int
+from onecard.payments import my_subsidies
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
 SECURITY = [{"bearer": []}]
@@ -403,7 +404,10 @@ def subsidies():
     args = plain_subsidy_args(request.args)
     if args is None:
         args = bp.ARGUMENTS_PARSER.parse(SubsidyArgs, location="query")
-    return jsonify(service.my_subsidies_by_token(_token(), **args))
+    page = my_subsidies.my_subsidies_by_token(_token(), **args)
+    if page is None:    # no token, a refused one, an unbound phone or an empty page: authenticate says which
+        page = my_subsidies.my_subsidies(citizen().require_resident(), **args)
+    return jsonify(page)
 
 
 subsidies._apidoc = _subsidies_documented._apidoc

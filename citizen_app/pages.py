@@ -20,6 +20,7 @@ from onecard.citizens import service
 from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db, limiter
 from onecard.http import form_int, refuse_unreadable_text
+from onecard.payments import my_subsidies
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
 
@@ -268,7 +269,7 @@ def loss(ctx):
 @resident_page
 def subsidies(ctx):
     page = request.args.get("page", "1")
-    data = service.my_subsidies(ctx.resident_id, page=form_int(page) or 1, per_page=10)
+    data = my_subsidies.my_subsidies(ctx.resident_id, page=form_int(page) or 1, per_page=10)
     return _page("m/subsidies.html", data=data)
 
 
