@@ -1,13 +1,13 @@
 """The mini-program JSON API under /api/citizen/v1: parse, call one citizen service function, render."""
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import request
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from onecard.citizens import service
 from onecard.extensions import limiter
-from onecard.http import Blueprint, form_int
+from onecard.http import Blueprint
 from onecard.payments import my_subsidies
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
@@ -360,58 +360,16 @@ def replacement(form, files):
 
 # ---- subsidies, policies, complaints, settings
 
+@bp.get("/subsidies")
 @bp.arguments(SubsidyArgs, location="query")
 @bp.response(200, SubsidyPage)
 @bp.doc(security=SECURITY)
-def _subsidies_documented(args):
-    """Only carries the OpenAPI description of subsidies() below (flask-smorest reads it from ``_apidoc``)."""
-
-
-def _plain_int_args(schema: type[Schema]) -> list[tuple[str, object, int, int]]:
-    """(name, default, min, max) of a query schema whose fields are all integers with an inclusive Range."""
-    out = []
-    for name, field in schema._declared_fields.items():
-        (bounds,) = [v for v in field.validators if isinstance(v, validate.Range)]
-        if not (isinstance(field, fields.Integer) and bounds.min_inclusive and bounds.max_inclusive):
-            raise TypeError(f"{schema.__name__}.{name}: the plain reading covers inclusive integer ranges only")
-        out.append((name, field.load_default, bounds.min, bounds.max))
-    return out
-
-
-_SUBSIDY_ARGS = _plain_int_args(SubsidyArgs)
-
-
-def plain_subsidy_args(query) -> dict | None:
-    """SubsidyArgs from a query mapping when every value given is plain in-range digits (what the
-    mini-program sends); None for anything else, which webargs then answers as the schema says."""
-    args = {}
-    for name, default, low, high in _SUBSIDY_ARGS:
-        raw = query.get(name)
-        if raw is None:
-            args[name] = default
-        elif (value := form_int(raw)) is not None and low <= value <= high:
-            args[name] = value
-        else:
-            return None
-    return args
-
-
-def subsidies():
+def subsidies(args):
     """补贴到账：每一笔发放，最新在前，分页；本年已到账合计；未到账的说明怎么办。"""
-    # The hot read of the citizen service: a plain view (no webargs or schema dump per request; the
-    # result is JSON-ready) whose token check and page read are one query. citizen_app.hot_read
-    # answers the common case before Flask's request machinery and leaves the rest to this view.
-    args = plain_subsidy_args(request.args)
-    if args is None:
-        args = bp.ARGUMENTS_PARSER.parse(SubsidyArgs, location="query")
     page = my_subsidies.my_subsidies_by_token(_token(), **args)
     if page is None:    # no token, a refused one, an unbound phone or an empty page: authenticate says which
         page = my_subsidies.my_subsidies(citizen().require_resident(), **args)
-    return jsonify(page)
-
-
-subsidies._apidoc = _subsidies_documented._apidoc
-bp.add_url_rule("/subsidies", view_func=subsidies, methods=["GET"])
+    return page
 
 
 @bp.get("/policies")
