@@ -46,7 +46,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
                 template_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"),
                 static_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "static"))
-    from onecard.http import BoundedIntConverter, CleanStringConverter
+    from onecard.http import BoundedIntConverter, CleanStringConverter, CookieSessionInterface
+    app.session_interface = CookieSessionInterface()
     app.url_map.converters["int"] = BoundedIntConverter    # before any route is registered
     app.url_map.converters["string"] = CleanStringConverter
     app.url_map.converters["default"] = CleanStringConverter

@@ -15,6 +15,7 @@ from onecard.citizens import service
 from onecard.citizens.models import CitizenSession
 from onecard.extensions import db
 from onecard.payments import my_subsidies
+from onecard.payments.models import LedgerEntry
 from onecard.staff.models import AuthToken
 from onecard.timeutil import utcnow
 from tests.factories import make_resident
@@ -195,3 +196,31 @@ def test_a_database_failure_is_a_500_without_internals(client, citizen_login, re
     r = client.get(f"{API}/subsidies", headers=auth)
     assert r.status_code == 500 and r.json["error"]["code"] == "internal_error"
     assert "database gone" not in r.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- the cheap paths the view takes for speed
+
+
+def test_the_page_sent_as_is_is_what_the_documented_schema_dumps(client, citizen_login, resident, paid, county):
+    """The view returns the page already shaped (flask-smorest sends a Response as is): SubsidyPage must not
+    change it, for an item of every kind (paid, failed, received for someone else)."""
+    from citizen_app.api import SubsidyPage
+    head = make_resident(county["towns"][0], county["villages"][0], name="孔德福")
+    project = make_project(county["departments"]["县民政局"], "到户补贴")
+    entry = add_ledger(resident, project, county["banks"]["RCB"], amount_fen=30000)
+    db.session.execute(sa.update(LedgerEntry).where(LedgerEntry.id == entry).values(payee_resident_id=head.id))
+    db.session.commit()
+    for who in (resident, head):
+        page = client.get(f"{API}/subsidies?per_page=100", headers=citizen_login(who)).json
+        assert page["items"]
+        assert SubsidyPage().dump(page) == page
+    assert page["items"][0]["received_for"] == "王*英名下的到户补贴，发放到户主社保卡"
+
+
+def test_only_my_subsidies_skips_flask_limiters_resolution(app):
+    from citizen_app.api import _unlimited
+    with app.test_request_context(f"{API}/subsidies"):
+        assert _unlimited() is True
+    for path in (f"{API}/auth/wechat-login", f"{API}/binding/code", f"{API}/card/activate/code", "/m/login"):
+        with app.test_request_context(path, method="POST"):
+            assert _unlimited() is False, path
