@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from onecard.citizens import service
 from onecard.extensions import limiter
-from onecard.http import Blueprint
+from onecard.http import Blueprint, PlainIntegerQuery
 from onecard.payments import my_subsidies
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
@@ -127,7 +127,7 @@ class PhotoFiles(Schema):
     photo = Upload(load_default=None)
 
 
-class SubsidyArgs(Schema):
+class SubsidyArgs(PlainIntegerQuery):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))

@@ -224,3 +224,26 @@ def test_only_my_subsidies_skips_flask_limiters_resolution(app):
     for path in (f"{API}/auth/wechat-login", f"{API}/binding/code", f"{API}/card/activate/code", "/m/login"):
         with app.test_request_context(path, method="POST"):
             assert _unlimited() is False, path
+
+
+@pytest.mark.parametrize("query", [
+    "", "page=2", "page=02&per_page=100&year=2026", "per_page=1", "page=100000", "page=100001", "page=0",
+    "year=1999", "year=2100", "page=%202", "page=+2", "page=", "page=1.5", "page=-1", "page=２", "page=²",
+    "page=2&page=3", "unknown=7&per_page=5", "page=99999999999999999999", "page=" + "9" * 5000,
+])
+def test_the_plain_reading_of_subsidy_arguments_is_marshmallows(query):
+    """SubsidyArgs' plain reading (onecard.http.PlainIntegerQuery) gives marshmallow's numbers or declines."""
+    from marshmallow import EXCLUDE, ValidationError
+    from werkzeug import Request
+
+    from citizen_app.api import SubsidyArgs
+    args = Request.from_values(query_string=query).args       # as Flask reads the query string
+    schema = SubsidyArgs()
+    plain = schema.plain_load(args)
+    try:
+        loaded = schema.load({k: args.get(k) for k in args}, unknown=EXCLUDE)
+    except ValidationError:
+        loaded = None
+    assert plain is None or plain == loaded
+    if query in ("", "page=2", "page=02&per_page=100&year=2026", "page=2&page=3", "unknown=7&per_page=5"):
+        assert plain is not None       # what the mini-program sends takes the plain reading
