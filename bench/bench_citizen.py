@@ -5,8 +5,10 @@ year: --residents residents (default 80,000), each paid monthly for the last 12 
 more of 13 projects (about 12.5 payments each, 2% failed), written with Core inserts. Issues
 --tokens citizen tokens, serves the app with gunicorn on 127.0.0.1 and loads it with wrk
 (Debian's `wrk`; a Lua script cycling through pre-built requests, each a random resident's token
-and page 1, or page 2 of 10) at 32 connections. In the same run it loads a bare Flask JSON
-endpoint served the same way (same gunicorn settings): the floor. Floor and product alternate
+and page 1, or page 2 of 10) at 32 connections. In the same run it loads the floor with the same
+requests, served the same way (same gunicorn settings): a bare Flask app whose one view does the
+product's work without the product's framework (see floor_app; before measuring, the bench checks
+that the floor answers the product's bytes). Floor and product alternate
 for --rounds rounds so that a busy machine weighs on both alike; figures are the medians.
 Prints one final JSON line with rps, p50, p99, the server's CPU per request and the ratio to
 the floor (and the CPU ratio, floor's CPU per request over the product's).
@@ -34,19 +36,109 @@ import time
 import urllib.request
 from datetime import date, datetime, timedelta
 
+PATH = "/api/citizen/v1/subsidies"      # the product's endpoint; the floor answers at the same path
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 
 def floor_app():
-    """The floor: a bare Flask app answering one small JSON document."""
-    from flask import Flask, jsonify
-    app = Flask("floor")
+    """The floor: the product's work without the product's framework, served the same way.
 
-    @app.get("/floor")
-    def floor():
-        return jsonify(items=[], page=1, has_next=False)
+    A bare Flask app whose one view, at the product's path, reads the same query arguments, checks the same
+    bearer token and reads the same page with the same SQL (the text SQLAlchemy compiles from the product's
+    statement once, at start) through the same driver (sqlite3, one connection per thread), and answers the
+    same JSON document through Flask's jsonify. No flask-smorest, no Flask-Limiter, no marshmallow, no
+    SQLAlchemy at request time. main() checks that both answer the same bytes before measuring.
+    """
+    import functools
+    import sqlite3
+    import threading
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from flask import Flask, abort, jsonify, request
+    from sqlalchemy.dialects import sqlite
+
+    from onecard.payments.my_subsidies import FAILURE_ADVICE, FAILURE_DEFAULT, PAGE_BY_TOKEN
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    compiled = PAGE_BY_TOKEN.compile(dialect=sqlite.dialect())
+    sql, order = compiled.string, compiled.positiontup
+    constants = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
+    path = os.environ["ONECARD_DATABASE_URL"].removeprefix("sqlite:///")
+    local = threading.local()
+    app = Flask("floor")
+    app.json.ensure_ascii = False      # as the product's app
+
+    def connection() -> sqlite3.Connection:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def stored(moment: datetime) -> str:          # SQLAlchemy's SQLite DateTime text
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def year_start(year: int) -> str:
+        return stored(datetime(year, 1, 1, tzinfo=shanghai).astimezone(UTC).replace(tzinfo=None))
+
+    @functools.lru_cache(maxsize=16384)
+    def local_day(utc_hour: str) -> str:
+        return datetime.fromisoformat(utc_hour).replace(tzinfo=UTC).astimezone(shanghai).strftime("%Y-%m-%d")
+
+    def yuan(fen: int) -> str:
+        return f"{fen // 100}.{fen % 100:02d}元"
+
+    def arg(name: str, default, low: int, high: int):
+        raw = request.args.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            abort(422)
+        if not low <= value <= high:
+            abort(422)
+        return value
+
+    def for_whom(route: str, name: str) -> str:
+        masked = name[0] + "*" if len(name) == 2 else name[0] + "*" * (len(name) - 2) + name[-1]
+        if route == "proxy":
+            return f"代{masked}领取（您是其法定代管代持人）"
+        return f"{masked}名下的到户补贴，发放到户主{'一本通账户' if route == 'passbook' else '社保卡'}"
+
+    @app.get(PATH)
+    def subsidies():
+        page, per_page = arg("page", 1, 1, 100000), arg("per_page", 20, 1, 100)
+        year = arg("year", None, 2000, 2100) or datetime.now(shanghai).year
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not token:
+            abort(401)
+        values = {**constants, "token_hash": hashlib.sha256(token.encode()).hexdigest(),
+                  "now": stored(datetime.now(UTC).replace(tzinfo=None)), "start": year_start(year),
+                  "end": year_start(year + 1), "lim": per_page + 1, "off": (page - 1) * per_page}
+        rows = connection().execute(sql, [values[name] for name in order]).fetchall()
+        if not rows:
+            abort(401)      # the product then says why (refused, unbound or an empty page); not loaded here
+        items = []
+        for (id_, period, amount_fen, outcome, failure_code, failure_reason, occurred_at, account_last4,
+             project_id, project_name, bank_name, route, for_name, _total) in rows[:per_page]:
+            failed = outcome == "failed"
+            items.append({
+                "id": id_, "project_id": project_id, "project_name": project_name, "period": period,
+                "amount_fen": amount_fen, "amount": yuan(amount_fen), "outcome": outcome,
+                "outcome_label": "未到账" if failed else "已到账", "date": local_day(occurred_at[:13] + ":00:00"),
+                "bank_name": bank_name, "account_last4": account_last4,
+                "failure_reason": failure_reason if failed else None,
+                "what_to_do": FAILURE_ADVICE.get(failure_code or "", FAILURE_DEFAULT) if failed else None,
+                "received_for": for_whom(route, for_name) if for_name is not None else None,
+            })
+        total = int(rows[0][-1])
+        return jsonify(items=items, page=page, per_page=per_page, has_next=len(rows) > per_page, year=year,
+                       year_total_fen=total, year_total=yuan(total))
 
     return app
 
@@ -160,25 +252,31 @@ def _insert(conn, table, batch):
     conn.execute(table.insert(), [dict(zip(cols, r, strict=True)) for r in batch])
 
 
-def serve(target: str, port: int, env: dict, workers: int, threads: int, ready_path: str) -> subprocess.Popen:
+def serve(target: str, port: int, env: dict, workers: int, threads: int, token: str) -> subprocess.Popen:
     cmd = [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-w", str(workers), "-k", "gthread",
            "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--chdir", ROOT, "--log-level", "warning",
            "--keep-alive", "30", "--preload", target]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
-    # Ready means every worker answers over HTTP (the socket is bound long before the app is imported).
+    # Ready means every worker answers a real read over HTTP (the socket is bound long before the app is imported).
     deadline = time.time() + 120
     ok = 0
     while time.time() < deadline and ok < 4 * workers:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=5) as r:
-                ok += r.status == 200
+            ok += fetch_page(port, token, "page=1")[0] == 200
         except OSError:
             time.sleep(0.3)
     if ok >= 4 * workers:
         return proc
     proc.kill()
     raise SystemExit("gunicorn did not start: " + proc.stderr.read().decode()[-2000:])
+
+
+def fetch_page(port: int, token: str, query: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{PATH}?{query}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return r.status, r.read()
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -247,7 +345,7 @@ function init(args)
     local query = "page=1"
     if math.random(4) == 1 then query = "page=2&per_page=10" end
     local t = tokens[math.random(#tokens)]
-    requests[i] = wrk.format("GET", "/api/citizen/v1/subsidies?" .. query, {["Authorization"] = "Bearer " .. t})
+    requests[i] = wrk.format("GET", "%s?" .. query, {["Authorization"] = "Bearer " .. t})
   end
 end
 local n = 0
@@ -284,22 +382,24 @@ def main() -> None:
     build_seconds = time.perf_counter() - t0
     script = os.path.join(work, "subsidies.lua")
     with open(script, "w") as fh:
-        fh.write(LUA % token_file)
+        fh.write(LUA % (token_file, PATH))
     env = {**os.environ, "ONECARD_DATABASE_URL": "sqlite:///" + db_path, "ONECARD_ENV": "development",
            "PYTHONPATH": ROOT}
     runs = {"floor": [], "subsidies": []}
     procs = []
     try:
-        floor_port, app_port = _free_port(), _free_port()
-        procs.append(serve("bench.bench_citizen:floor_app()", floor_port, env, args.workers, args.threads, "/floor"))
-        procs.append(serve("onecard:create_app()", app_port, env, args.workers, args.threads, "/healthz"))
         with open(token_file) as fh:
-            token = fh.readline().strip()
-        check = urllib.request.Request(f"http://127.0.0.1:{app_port}/api/citizen/v1/subsidies?page=1",
-                                       headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(check, timeout=10) as r:
-            assert r.status == 200 and json.load(r)["items"], "the product does not answer my subsidies"
-        targets = {"floor": (f"http://127.0.0.1:{floor_port}/floor", None, procs[0]),
+            sample = fh.read().split()[:50]
+        floor_port, app_port = _free_port(), _free_port()
+        procs.append(serve("bench.bench_citizen:floor_app()", floor_port, env, args.workers, args.threads, sample[0]))
+        procs.append(serve("onecard:create_app()", app_port, env, args.workers, args.threads, sample[0]))
+        # Same work: for the same requests the floor answers the product's bytes.
+        for token in sample:
+            for query in ("page=1", "page=2&per_page=10"):
+                product, floor = fetch_page(app_port, token, query), fetch_page(floor_port, token, query)
+                assert product[0] == 200 and json.loads(product[1])["items"], "the product does not answer"
+                assert product == floor, f"the floor's answer differs from the product's: {floor} {product}"
+        targets = {"floor": (f"http://127.0.0.1:{floor_port}", script, procs[0]),
                    "subsidies": (f"http://127.0.0.1:{app_port}", script, procs[1])}
         for url, lua, _proc in targets.values():
             wrk(url, 3, args.connections, lua)        # warm-up: page cache, pools, statement caches
@@ -322,6 +422,7 @@ def main() -> None:
         "non_2xx": s["non_2xx"], "server_cpu_ms": s["server_cpu_ms_per_request"],
         "floor_rps": round(f["rps"], 1), "floor_p50_ms": round(f["p50_ms"], 2), "floor_p99_ms": round(f["p99_ms"], 2),
         "floor_server_cpu_ms": f["server_cpu_ms_per_request"],
+        "floor": "bare Flask view, same token check, same SQL text through sqlite3, same JSON",
         "ratio": round(s["rps"] / f["rps"], 3),
         # Server CPU per request, floor over product: what the ratio tends to when nothing else
         # competes for the cores (wrk's own share aside); stable on a shared machine where rps is not.

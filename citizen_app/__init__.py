@@ -22,6 +22,4 @@ def init_app(app: Flask) -> Api:
     api.register_blueprint(citizen_api.bp)
     app.register_blueprint(pages.bp)
     app.extensions.setdefault("onecard.error_pages", {})["/m/"] = pages.http_error_page
-    from citizen_app import hot_read
-    hot_read.install(app)
     return api

@@ -17,11 +17,12 @@ from werkzeug.exceptions import HTTPException
 
 from onecard import demo
 from onecard.cards import applications as card_applications
-from onecard.citizens import assist, codes, preferences, service, sessions
+from onecard.citizens import assist, codes, preferences, sessions
 from onecard.citizens.demo import demo_residents
 from onecard.complaints import service as complaint_service
 from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db, limiter
+from onecard.payments import my_subsidies
 from onecard.projects import policies as project_policies
 from onecard.web.http import form_int, refuse_unreadable_text
 
@@ -270,7 +271,7 @@ def loss(ctx):
 @resident_page
 def subsidies(ctx):
     page = request.args.get("page", "1")
-    data = service.my_subsidies(ctx.resident_id, page=form_int(page) or 1, per_page=10)
+    data = my_subsidies.my_subsidies(ctx.resident_id, page=form_int(page) or 1, per_page=10)
     return _page("m/subsidies.html", data=data)
 
 

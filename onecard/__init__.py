@@ -100,13 +100,6 @@ def _install_logging(app: Flask) -> None:
     log.addFilter(masking)
 
 
-def __getattr__(name: str):
-    # citizen_app.hot_read still does `from onecard import request_id`; it goes with that module.
-    if name == "request_id":
-        from onecard.web.requests import request_id
-        return request_id
-    raise AttributeError(f"module 'onecard' has no attribute {name!r}")
-
 
 def _register_health(app: Flask) -> None:
     @app.get("/healthz")

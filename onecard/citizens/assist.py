@@ -19,10 +19,10 @@ from onecard.cards.applications import apply_for_card, card_action, card_view, l
 from onecard.citizens import codes
 from onecard.citizens.codes import CodeSent
 from onecard.citizens.models import AssistConsent, VerificationCode
-from onecard.citizens.service import my_subsidies
 from onecard.complaints.service import file_complaint
 from onecard.errors import Conflict, Forbidden, Invalid, NotFound
 from onecard.extensions import db
+from onecard.payments.my_subsidies import my_subsidies
 from onecard.people.models import Resident
 from onecard.privacy import blind_index
 from onecard.reference.models import Village

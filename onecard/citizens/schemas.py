@@ -1,5 +1,5 @@
 """Citizen documents shared by the citizen API and the staff assist API: the code-sent message and the
-my-subsidies page (onecard.citizens.service builds it).
+my-subsidies page (onecard.payments.my_subsidies builds it).
 
 The OpenAPI component names are the class names: renaming a class changes the published documents.
 """

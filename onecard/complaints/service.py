@@ -11,11 +11,11 @@ import sqlalchemy as sa
 
 from onecard import audit
 from onecard.actors import Actor
-from onecard.citizens.service import _mine
 from onecard.complaints.models import Complaint
 from onecard.errors import NotFound
 from onecard.extensions import db
 from onecard.payments.models import LedgerEntry
+from onecard.payments.my_subsidies import mine
 from onecard.projects.models import Project
 from onecard.reference.models import Department
 from onecard.staff import permissions
@@ -48,7 +48,7 @@ def file_complaint(actor: Actor, resident_id: int, text: str, *, ledger_entry_id
     department_id = None
     if ledger_entry_id:
         entry = db.session.execute(sa.select(LedgerEntry.project_id, LedgerEntry.department_id)
-                                   .where(LedgerEntry.id == ledger_entry_id, _mine(resident_id))).first()
+                                   .where(LedgerEntry.id == ledger_entry_id, mine(resident_id))).first()
         if entry is None:
             raise NotFound("没有找到这笔发放记录", code="ledger_entry_not_found", field="ledger_entry_id")
         project_id, department_id = entry.project_id, entry.department_id

@@ -22,8 +22,10 @@ __all__ = ["XLSX", "bearer_token", "install", "install_error_handlers", "request
 
 
 def install(app: Flask) -> None:
-    """What must be in place before any door registers a route: the URL converters and the request id."""
-    from onecard.web.http import BoundedIntConverter, CleanStringConverter
+    """What must be in place before any door registers a route: the URL converters, the request id and the
+    cookie session that costs nothing to a request without a cookie."""
+    from onecard.web.http import BoundedIntConverter, CleanStringConverter, CookieSessionInterface
+    app.session_interface = CookieSessionInterface()
     app.url_map.converters["int"] = BoundedIntConverter
     app.url_map.converters["string"] = CleanStringConverter
     app.url_map.converters["default"] = CleanStringConverter

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import flask_smorest
 from flask import request
-from marshmallow import Schema, fields
+from flask.sessions import SecureCookieSessionInterface
+from marshmallow import Schema, fields, validate
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter, UnicodeConverter
@@ -109,8 +110,48 @@ def _check_value(field, value, label: str, name: str) -> None:
             _check(field.schema, item, f"{label}.{i}." if isinstance(value, list) else f"{label}.")
 
 
+class PlainIntegerQuery(Schema):
+    """A query schema whose fields are all whole numbers, each with an inclusive ``validate.Range``.
+
+    BoundedParser reads such a query itself when every value given is plain ASCII digits within its range
+    (what a client sends): marshmallow would load exactly those numbers, and building its load costs more
+    than the query behind "my subsidies". Anything else (a sign, a space, an empty or out-of-range value)
+    goes through marshmallow, which answers with its own messages. Unknown names are ignored and a
+    repeated name is read at its first value, as webargs does.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plain_fields = []      # (query name, argument name, default, low, high)
+        for name, field in self.fields.items():
+            ranges = [v for v in field.validators if isinstance(v, validate.Range)]
+            if not (type(field) is fields.Integer and not field.strict and len(field.validators) == 1
+                    and len(ranges) == 1 and ranges[0].min_inclusive and ranges[0].max_inclusive
+                    and ranges[0].min is not None and ranges[0].max is not None):
+                raise TypeError(f"{type(self).__name__}.{name}: only integers with one inclusive Range")
+            self.plain_fields.append((field.data_key or name, field.attribute or name, field.load_default,
+                                      ranges[0].min, ranges[0].max))
+
+    def plain_load(self, query) -> dict | None:
+        """The arguments when every value given is plain digits within its range; None otherwise."""
+        args = {}
+        for key, name, default, low, high in self.plain_fields:
+            raw = query.get(key)
+            if raw is None:
+                args[name] = default
+            elif raw.isascii() and raw.isdigit() and len(raw) <= 10 and low <= (value := int(raw)) <= high:
+                args[name] = value
+            else:
+                return None
+        return args
+
+
 class BoundedParser(FlaskParser):
     def parse(self, argmap, req=None, **kwargs):
+        if isinstance(argmap, PlainIntegerQuery) and kwargs.get("location") == "query" and not kwargs.get("validate"):
+            plain = argmap.plain_load((req or request).args)
+            if plain is not None:
+                return plain
         data = super().parse(argmap, req, **kwargs)
         if isinstance(argmap, type) and issubclass(argmap, Schema):
             argmap = argmap()          # flask-smorest hands over the class
@@ -122,3 +163,14 @@ class BoundedParser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):
     """The project's API blueprint: flask-smorest's, reading arguments through ``BoundedParser``."""
     ARGUMENTS_PARSER = BoundedParser()
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, building its signing serializer only for a request that carries the
+    cookie: every API request (a bearer token, no cookie) would otherwise pay for a serializer it never uses
+    (measured on "my subsidies": a tenth of the view's time). Same sessions, same answers."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)

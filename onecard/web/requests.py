@@ -7,8 +7,7 @@ from flask import Flask, g, request
 
 
 def request_id(incoming: str | None) -> str:
-    """The caller's X-Request-Id, or a new one: logged with errors and echoed in every response
-    (citizen_app.hot_read answers its one read outside Flask's hooks with the same rule)."""
+    """The caller's X-Request-Id, or a new one: logged with errors and echoed in every response."""
     return incoming or uuid.uuid4().hex[:16]
 
 

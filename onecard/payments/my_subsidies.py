@@ -1,8 +1,12 @@
-"""My subsidies (补贴到账): what a resident (or village staff with consent) reads of the payments made to them.
+"""My subsidies (补贴到账): a resident's own page of the ledger, beside the ledger it reads.
 
-Sessions and login live in onecard.citizens.sessions, verification codes and binding in
-onecard.citizens.codes, card applications in onecard.cards.applications, complaints in
-onecard.complaints, the village-assisted mode in onecard.citizens.assist.
+Every door reads a resident's payments through here: the mini-program API (by its bearer token, in
+one query), the H5 page and the village-assisted read (by resident id). ``_mine`` is the one rule of
+which ledger entries are a resident's; a complaint may name only such an entry, so the complaint use
+case imports it from here.
+
+The page is read-only on committed data, so it runs without the ORM session: a Core SELECT compiled
+once per dialect, executed on a pooled DBAPI connection (see PreparedSelect).
 """
 from __future__ import annotations
 
@@ -12,18 +16,16 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from onecard import tokens
-from onecard.citizens.prepared import PreparedSelect, as_datetime
-from onecard.citizens.sessions import _AUTH, _NOW, _SESSIONS, _TOKEN_HASH, _require_token, authenticate
+from onecard.citizens.models import CitizenSession
 from onecard.extensions import db
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
 from onecard.privacy import mask_name
 from onecard.projects.models import Project
 from onecard.reference.models import Bank
+from onecard.staff.models import AuthToken
 from onecard.timeutil import local_day_start, local_str, local_today, utcnow
 from onecard.validation import format_yuan
-
-# --------------------------------------------------------------------------- my subsidies
 
 FAILURE_ADVICE = {
     "account_closed": "您的银行账户已销户。请带身份证到发卡银行网点办理补卡或更新账户，之后补贴会重新发放。",
@@ -34,6 +36,60 @@ FAILURE_DEFAULT = ("这笔钱没有发到您的卡上。请带身份证和社保
                    "或找村协办员、在本页“投诉咨询”里询问；问题解决后会重新发放。")
 
 
+class PreparedSelect:
+    """A Core SELECT compiled once per dialect and run straight on a pooled DBAPI connection.
+
+    ``PreparedSelect(stmt).all(engine, {"name": value, ...})`` -> list of the driver's row tuples.
+    For the hot read of this module: SQLAlchemy's per-execution work (execution context, result
+    metadata, row processors) costs more than the indexed query itself. The statement is still
+    written in Core, compiled by SQLAlchemy for the engine's dialect (SQLite or PostgreSQL), and its
+    bind parameters go through the types' own bind processors, so the SQL and the stored formats are
+    exactly SQLAlchemy's. DateTime columns come back as strings on SQLite (see _as_datetime).
+    """
+
+    def __init__(self, statement: sa.Select):
+        self.statement = statement
+        self._compiled: dict[str, tuple] = {}
+
+    def _prepare(self, dialect) -> tuple:
+        compiled = self.statement.compile(dialect=dialect)
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError("PreparedSelect does not take expanding (IN) parameters")
+        names = {bind.key for bind in compiled.binds.values() if bind.value is None and bind.callable is None}
+        base = compiled.construct_params({name: None for name in names})
+        processors = {}
+        for name in names:
+            process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors[name] = process
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        prepared = (compiled.string, base, processors, order)
+        self._compiled[dialect.name] = prepared
+        return prepared
+
+    def all(self, engine: sa.Engine, params: dict) -> list[tuple]:
+        sql, base, processors, order = self._compiled.get(engine.dialect.name) or self._prepare(engine.dialect)
+        values = {**base, **params}
+        for name, process in processors.items():
+            values[name] = process(values[name])
+        bound = tuple(values[name] for name in order) if order is not None else values
+        connection = engine.raw_connection()     # from the pool: no connection set-up per request
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql, bound)
+            rows = cursor.fetchall()
+            cursor.close()
+        finally:
+            connection.close()                   # back to the pool, rolled back (read only)
+        return rows
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    """A DateTime column as the driver returned it (SQLite: SQLAlchemy's ISO text) as a naive datetime."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+@functools.lru_cache(maxsize=256)
 def _year_bounds(year: int) -> tuple[datetime, datetime]:
     return local_day_start(date(year, 1, 1)), local_day_start(date(year + 1, 1, 1))
 
@@ -42,9 +98,10 @@ _LEDGER = LedgerEntry.__table__
 _RESIDENTS = Resident.__table__
 _PROJECTS = Project.__table__
 _BANKS = Bank.__table__
+_SESSIONS, _AUTH = CitizenSession.__table__, AuthToken.__table__
 
 
-def _mine(resident):
+def mine(resident):
     """Ledger entries a resident may see: listed under their name, or paid into their card for someone else."""
     return (_LEDGER.c.resident_id == resident) | (_LEDGER.c.payee_resident_id == resident)
 
@@ -71,7 +128,7 @@ def _page_statement(resident) -> sa.Select:
                   year_total.scalar_subquery().label("year_total"))
         .select_from(_LEDGER.join(_PROJECTS, _PROJECTS.c.id == _LEDGER.c.project_id)
                      .join(_BANKS, _BANKS.c.id == _LEDGER.c.bank_id))
-        .where(_mine(resident))
+        .where(mine(resident))
         .order_by(_LEDGER.c.occurred_at.desc(), _LEDGER.c.id.desc())
         .limit(sa.bindparam("lim", type_=sa.Integer)).offset(sa.bindparam("off", type_=sa.Integer))
     )
@@ -82,10 +139,12 @@ _YEAR_TOTAL = (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
                .where(_LEDGER.c.resident_id == sa.bindparam("rid"), _LEDGER.c.outcome == "paid",
                       _LEDGER.c.occurred_at >= sa.bindparam("start"), _LEDGER.c.occurred_at < sa.bindparam("end")))
 _SUBSIDY_PAGE = _page_statement(sa.bindparam("rid"))
-# The resident of a live, bound citizen token: the token check of authenticate() inside the page read.
+# The resident of a live, bound citizen token (onecard.tokens.live, the rule of citizen authenticate()):
+# the token check inside the page read.
 _TOKEN_RESIDENT = (sa.select(_SESSIONS.c.resident_id)
                    .select_from(_AUTH.join(_SESSIONS, _AUTH.c.subject_id == _SESSIONS.c.id))
-                   .where(tokens.live("citizen", _TOKEN_HASH, _NOW)).scalar_subquery())
+                   .where(tokens.live("citizen", sa.bindparam("token_hash"), sa.bindparam("now", type_=sa.DateTime)))
+                   .scalar_subquery())
 
 
 def _page_args(page, per_page, year) -> dict:
@@ -97,48 +156,43 @@ def _page_args(page, per_page, year) -> dict:
             "lim": per_page + 1, "off": (page - 1) * per_page}
 
 
+# The mini-program's read: the page of the resident behind a live citizen token (bench/bench_citizen.py's
+# floor runs this statement's text too).
+PAGE_BY_TOKEN = _page_statement(_TOKEN_RESIDENT)
 _PAGE_BY_RESIDENT = PreparedSelect(_SUBSIDY_PAGE)
-_PAGE_BY_TOKEN = PreparedSelect(_page_statement(_TOKEN_RESIDENT))
+_PAGE_BY_TOKEN = PreparedSelect(PAGE_BY_TOKEN)
 
 
 def my_subsidies(resident_id: int, *, page: int = 1, per_page: int = 20, year: int | None = None) -> dict:
     """补贴到账: every payment outcome for me, newest first, a page at a time, with this year's paid total.
 
     Read-only on committed data, so no ORM session; the H5 page and the village-assisted read
-    call this, the mini-program API calls my_subsidies_by_token().
+    call this, the mini-program API calls my_subsidies_by_token() first.
     """
     args = _page_args(page, per_page, year)
     rows = _PAGE_BY_RESIDENT.all(db.engine, {**args, "rid": resident_id})
     return _subsidy_page(rows, resident_id, args)
 
 
-def my_subsidies_by_token(token: str | None, *, page: int = 1, per_page: int = 20, year: int | None = None) -> dict:
-    """补贴到账 for the phone presenting ``token``: the mini-program's hot read, benchmarked in bench/bench_citizen.py.
-
-    The same answer and refusals as authenticate(token).require_resident() followed by
-    my_subsidies(), in one query: the page read names its resident by the live token. Only when
-    that finds no row (a refused token, an unbound phone, or nothing on this page) does
-    authenticate() run to say which.
-    """
-    found = subsidies_in_one_read(db.engine, token, page=page, per_page=per_page, year=year)
-    if found is not None:
-        return found
-    resident_id = authenticate(token).require_resident()
-    return _subsidy_page([], resident_id, _page_args(page, per_page, year))
-
-
-def subsidies_in_one_read(engine: sa.Engine, token: str | None, *, page: int = 1, per_page: int = 20,
+def my_subsidies_by_token(token: str | None, *, page: int = 1, per_page: int = 20,
                           year: int | None = None) -> dict | None:
-    """The page of my_subsidies_by_token() when its one query finds rows; None otherwise (then
-    my_subsidies_by_token() says why). Takes the engine so a caller outside Flask's request can run it."""
+    """补贴到账 for the phone presenting ``token``: the mini-program's hot read, in one query.
+
+    The page read names its resident by the live citizen token, so the token check and the read
+    are one round trip. None when that finds no row (no token, a refused token, an unbound phone,
+    or nothing on this page): the caller then authenticates the token, which says which refusal
+    applies, and calls my_subsidies() for the resident (an empty page with the year's total).
+    """
+    if not token:
+        return None
     args = _page_args(page, per_page, year)
-    rows = _PAGE_BY_TOKEN.all(engine, {**args, "token_hash": _require_token(token), "now": utcnow()})
+    rows = _PAGE_BY_TOKEN.all(db.engine, {**args, "token_hash": tokens.digest(token), "now": utcnow()})
     return _subsidy_page(rows, None, args) if rows else None
 
 
 @functools.lru_cache(maxsize=16384)
 def _local_day(utc_hour: datetime | str) -> str:
-    return local_str(as_datetime(utc_hour), "%Y-%m-%d")
+    return local_str(_as_datetime(utc_hour), "%Y-%m-%d")
 
 
 def _local_date(occurred_at: datetime | str) -> str:
