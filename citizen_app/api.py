@@ -13,6 +13,7 @@ from onecard.complaints.schemas import ComplaintSchema
 from onecard.extensions import limiter
 from onecard.payments import my_subsidies
 from onecard.projects import policies as project_policies
+from onecard.web import client_ip
 from onecard.web import request_token as _token
 from onecard.web.http import Blueprint, PlainIntegerQuery
 
@@ -24,14 +25,14 @@ def citizen(channel: str = "miniprogram") -> sessions.CitizenContext:
     """The signed-in phone (bound or not), cached on the request."""
     ctx = request.environ.get("onecard.citizen")
     if ctx is None:
-        ctx = sessions.authenticate(_token(), ip=request.remote_addr, channel=channel)
+        ctx = sessions.authenticate(_token(), ip=client_ip(), channel=channel)
         request.environ["onecard.citizen"] = ctx
     return ctx
 
 
 def _session_key() -> str:
     # Flask-Limiter key per signed-in phone (its openid session); falls back to the address.
-    return "s:" + (_token() or request.remote_addr or "")
+    return "s:" + (_token() or client_ip() or "")
 
 
 # ---- schemas of this door only (shared documents live in the domain: onecard/<domain>/schemas.py)
@@ -131,7 +132,7 @@ class BankSchema(Schema):
 @bp.response(200, LoginSchema)
 def wechat_login(args):
     """小程序登录：wx.login 的 code 换取本平台的登录令牌（不返回 session_key）。"""
-    return sessions.wechat_login(args["code"], ip=request.remote_addr)
+    return sessions.wechat_login(args["code"], ip=client_ip())
 
 
 @bp.post("/auth/dev-login")
@@ -139,7 +140,7 @@ def wechat_login(args):
 @bp.response(200, LoginSchema)
 def dev_login(args):
     """开发登录（仅开发环境；生产环境 404）：带居民编号或身份证号时直接以该居民登录，否则为未绑定的新用户。"""
-    return sessions.dev_login(resident_id=args["resident_id"], id_number=args["id_number"], ip=request.remote_addr)
+    return sessions.dev_login(resident_id=args["resident_id"], id_number=args["id_number"], ip=client_ip())
 
 
 @bp.post("/binding/code")

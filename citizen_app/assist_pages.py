@@ -14,12 +14,13 @@ from onecard.citizens import assist
 from onecard.errors import DomainError, Unauthenticated
 from onecard.extensions import db, limiter
 from onecard.staff import service as staff_service
+from onecard.web import client_ip
 from onecard.web.http import form_int
 
 
 def _staff():
     try:
-        return staff_service.authenticate(request.cookies.get(STAFF_COOKIE), ip=request.remote_addr, channel="h5")
+        return staff_service.authenticate(request.cookies.get(STAFF_COOKIE), ip=client_ip(), channel="h5")
     except Unauthenticated:
         return None
 
@@ -35,7 +36,7 @@ def assist_login():
     if request.method == "POST":
         try:
             result = staff_service.login(request.form.get("username", ""), request.form.get("password", ""),
-                                         ip=request.remote_addr, channel="h5")
+                                         ip=client_ip(), channel="h5")
         except DomainError as exc:
             db.session.rollback()
             error = exc.message

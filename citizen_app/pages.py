@@ -24,6 +24,7 @@ from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db, limiter
 from onecard.payments import my_subsidies
 from onecard.projects import policies as project_policies
+from onecard.web import client_ip
 from onecard.web.http import form_int, refuse_unreadable_text
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
@@ -75,7 +76,7 @@ def _ctx(optional: bool = False) -> sessions.CitizenContext | None:
     if not token and optional:
         return None
     try:
-        return sessions.authenticate(token, ip=request.remote_addr, channel="h5")
+        return sessions.authenticate(token, ip=client_ip(), channel="h5")
     except Unauthenticated:
         if optional:
             return None
@@ -151,7 +152,7 @@ def _signed_in(result: sessions.LoginResult):
 @limiter.limit("10/minute;60/hour", methods=["POST"])
 def phone_login():
     """Any phone browser: start an unbound session and prove who you are by real-name binding."""
-    return _signed_in(sessions.browser_login(ip=request.remote_addr))
+    return _signed_in(sessions.browser_login(ip=client_ip()))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -164,7 +165,7 @@ def login():
             ident = (request.form.get("id_number") or "").strip()
             rid = request.form.get("resident_id", "")
             result = sessions.dev_login(id_number=ident or None, resident_id=form_int(rid),
-                                       ip=request.remote_addr, channel="h5")
+                                       ip=client_ip(), channel="h5")
         except DomainError as exc:
             db.session.rollback()
             error = exc.message

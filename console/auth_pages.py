@@ -9,7 +9,7 @@ from onecard.errors import DomainError, Unauthenticated
 from onecard.extensions import db
 from onecard.staff import service as staff_service
 from onecard.timeutil import local_str
-from staff_api.common import client_ip
+from onecard.web import client_ip
 
 from . import bp
 from .core import current_account, notify, page, reset_session, safe_next, session

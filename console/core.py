@@ -26,8 +26,8 @@ from onecard.extensions import db
 from onecard.staff import permissions
 from onecard.staff import service as staff_service
 from onecard.staff.models import ROLES, StaffAccount
+from onecard.web import client_ip
 from onecard.web.http import refuse_unreadable_text
-from staff_api.common import client_ip
 
 from . import bp
 

@@ -5,9 +5,9 @@ from marshmallow import Schema, fields, validate
 
 from onecard.staff import service
 from onecard.timeutil import local_str
-from onecard.web import request_token
+from onecard.web import client_ip, request_token
 from onecard.web.http import Blueprint
-from staff_api.common import SECURITY, client_ip, current_actor
+from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_auth", __name__, url_prefix="/api/staff/v1", description="登录与账号")
 

@@ -6,12 +6,7 @@ from marshmallow import Schema, fields
 
 from onecard.actors import Actor
 from onecard.staff import service as staff_service
-from onecard.web import request_token
-
-
-def client_ip() -> str | None:
-    # Behind the county's reverse proxy set ProxyFix; here the socket address is what we know.
-    return request.remote_addr
+from onecard.web import client_ip, request_token
 
 
 def current_actor(channel: str = "api") -> Actor:

@@ -5,7 +5,7 @@ kinds and know nothing of requests; this package turns them into answers.
 
 * ``http``      reading requests: bounded URL converters, the API blueprint and its argument parser,
                 form integers, refusal of unreadable (NUL) text;
-* ``requests``  the request id hooks and bearer-token parsing;
+* ``requests``  the request id hooks, the caller's address and bearer-token parsing;
 * ``errors``    the one JSON error shape for DomainError, HTTP errors, marshmallow messages and the 500;
 * ``files``     file downloads (``send_xlsx``, ``send_download``).
 """
@@ -15,9 +15,9 @@ from flask import Flask
 
 from onecard.web.errors import install_error_handlers
 from onecard.web.files import XLSX, send_download, send_xlsx
-from onecard.web.requests import bearer_token, request_id, request_token
+from onecard.web.requests import bearer_token, client_ip, request_id, request_token
 
-__all__ = ["XLSX", "bearer_token", "install", "install_error_handlers", "request_id", "request_token",
+__all__ = ["XLSX", "bearer_token", "client_ip", "install", "install_error_handlers", "request_id", "request_token",
            "send_download", "send_xlsx"]
 
 

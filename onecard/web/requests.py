@@ -32,6 +32,15 @@ def bearer_token(header: str | None) -> str | None:
     return header[7:].strip() or None
 
 
+def client_ip() -> str | None:
+    """Who is calling, as far as this process can tell: recorded on sign-ins, sessions and lockouts.
+
+    Behind the county's reverse proxy, wrap the app in werkzeug's ProxyFix so this is the client's address
+    rather than the proxy's; here the socket address is what we know.
+    """
+    return request.remote_addr
+
+
 def request_token() -> str | None:
     """The bearer token of the current request, or None."""
     return bearer_token(request.headers.get("Authorization"))
