@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from onecard.errors import DomainError, http_message
 from onecard.extensions import db
+from onecard.web.requests import current_request_id
 
 
 def first_field_error(messages) -> tuple[str | None, str]:
@@ -75,7 +76,7 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         db.session.rollback()
-        rid = getattr(g, "request_id", None) or uuid.uuid4().hex[:16]
+        rid = current_request_id() or uuid.uuid4().hex[:16]
         app.logger.exception("unhandled error request_id=%s", rid)
         return jsonify(error={"code": "internal_error", "field": None, "request_id": rid,
                               "message": f"系统内部错误，请联系管理员（编号 {rid}）"}), 500
