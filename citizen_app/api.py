@@ -10,12 +10,12 @@ from onecard.citizens import assist, codes, preferences, sessions
 from onecard.citizens.schemas import MessageSchema, SubsidyPage
 from onecard.complaints import service as complaint_service
 from onecard.complaints.schemas import ComplaintSchema
-from onecard.extensions import limiter
 from onecard.payments import my_subsidies
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
 from onecard.web import request_token as _token
 from onecard.web.http import Blueprint, PlainIntegerQuery
+from onecard.web.ratelimit import limiter
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
 SECURITY = [{"bearer": []}]
@@ -31,7 +31,7 @@ def citizen(channel: str = "miniprogram") -> sessions.CitizenContext:
 
 
 def _session_key() -> str:
-    # Flask-Limiter key per signed-in phone (its openid session); falls back to the address.
+    # Rate-limit key per signed-in phone (its openid session); falls back to the address.
     return "s:" + (_token() or client_ip() or "")
 
 
@@ -261,14 +261,6 @@ def replacement(form, files):
 
 
 # ---- subsidies, policies, complaints, settings
-
-@limiter.request_filter
-def _unlimited() -> bool:
-    """Requests Flask-Limiter need not resolve limits for: my subsidies, a read of one's own data that has
-    no rate limit. Flask-Limiter otherwise works out, on every request, that no default, application,
-    blueprint or decorated limit applies (a sixth of the endpoint's time). Give the endpoint a limit and
-    take it out of here: a request filter exempts it from every limit (tests/citizen_app/test_subsidies.py)."""
-    return request.endpoint == "citizen_api.subsidies"
 
 
 # The mini-program's hot read. Its argument schema is an instance (webargs builds a new schema per

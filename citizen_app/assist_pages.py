@@ -12,10 +12,11 @@ from citizen_app.pages import STAFF_COOKIE, _form_photo, _page, bp
 from onecard.cards import applications as card_applications
 from onecard.citizens import assist
 from onecard.errors import DomainError, Unauthenticated
-from onecard.extensions import db, limiter
+from onecard.extensions import db
 from onecard.staff import service as staff_service
 from onecard.web import client_ip
 from onecard.web.http import form_int
+from onecard.web.ratelimit import limiter
 
 
 def _staff():

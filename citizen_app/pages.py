@@ -21,11 +21,12 @@ from onecard.citizens import assist, codes, preferences, sessions
 from onecard.citizens.demo import demo_residents
 from onecard.complaints import service as complaint_service
 from onecard.errors import DomainError, Unauthenticated, page_message
-from onecard.extensions import db, limiter
+from onecard.extensions import db
 from onecard.payments import my_subsidies
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
 from onecard.web.http import form_int, refuse_unreadable_text
+from onecard.web.ratelimit import limiter
 
 bp = Blueprint("citizen_pages", __name__, url_prefix="/m")
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from onecard import config as config_module
 from onecard import passwords, privacy
 from onecard.extensions import db as _db  # not `db`: that name is the submodule onecard.db
-from onecard.extensions import limiter, migrate
+from onecard.extensions import migrate
 
 log = logging.getLogger("onecard")
 
@@ -71,7 +71,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     _db.init_app(app)
     migrate.init_app(app, _db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
-    limiter.init_app(app)
     _install_logging(app)
     web.install(app)                # converters and request id: before any route is registered
 

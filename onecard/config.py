@@ -40,7 +40,7 @@ SETTINGS: list[Setting] = [
     Setting("LOGIN_MAX_FAILURES", 5, "failed logins before an account is locked", int),
     Setting("LOGIN_LOCK_MINUTES", 15, "how long a locked account stays locked", int),
     Setting("PASSWORD_HASH_PROFILE", "production", "argon2 profile: production (RFC 9106 low-memory) or test (cheap)"),
-    Setting("RATELIMIT_STORAGE_URI", "memory://", "Flask-Limiter storage; use redis://127.0.0.1:6379 when several "
+    Setting("RATELIMIT_STORAGE_URI", "memory://", "rate-limit storage (limits); use redis://127.0.0.1:6379 when several "
             "processes serve"),
     Setting("UPLOAD_MAX_BYTES", 200 * 1024 * 1024, "largest accepted spreadsheet upload", int),
     Setting("UPLOAD_MAX_ROWS", 2_000_000, "most rows in one recipient list", int),

@@ -1,8 +1,6 @@
 """Extensions created once and bound to the app in create_app()."""
 from __future__ import annotations
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -25,4 +23,3 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 # Batch mode lets Alembic alter SQLite tables; compare_type catches column type drift.
 migrate = Migrate(render_as_batch=True, compare_type=True)
-limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from onecard.extensions import db as _db
-from onecard.extensions import limiter
 from onecard.payments.models import LedgerEntry
 from onecard.projects.models import Project
+from onecard.web.ratelimit import limiter
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + b"\x00" * 200
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200

@@ -7,7 +7,8 @@ kinds and know nothing of requests; this package turns them into answers.
                 form integers, refusal of unreadable (NUL) text;
 * ``requests``  the request id hooks, the caller's address and bearer-token parsing;
 * ``errors``    the one JSON error shape for DomainError, HTTP errors, marshmallow messages and the 500;
-* ``files``     file downloads (``send_xlsx``, ``send_download``).
+* ``files``     file downloads (``send_xlsx``, ``send_download``);
+* ``ratelimit`` the rate limits of the few endpoints that have one (``limiter.limit``).
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ __all__ = ["XLSX", "bearer_token", "client_ip", "install", "install_error_handle
 
 
 def install(app: Flask) -> None:
-    """What must be in place before any door registers a route: the URL converters, the request id and the
-    cookie session that costs nothing to a request without a cookie."""
+    """What must be in place before any door registers a route: the URL converters, the request id, the
+    cookie session that costs nothing to a request without a cookie, and the rate limiter's storage."""
     from onecard.web.http import BoundedIntConverter, CleanStringConverter, CookieSessionInterface
     app.session_interface = CookieSessionInterface()
     app.url_map.converters["int"] = BoundedIntConverter
@@ -31,3 +32,5 @@ def install(app: Flask) -> None:
     app.url_map.converters["default"] = CleanStringConverter
     from onecard.web.requests import install_request_id
     install_request_id(app)
+    from onecard.web.ratelimit import limiter
+    limiter.init_app(app)

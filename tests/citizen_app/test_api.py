@@ -141,7 +141,7 @@ def test_codes_are_rate_limited_per_number_in_the_database(client, citizen_login
     client.post(f"{API}/binding/code", headers=auth, json=body)
     client.post(f"{API}/binding/code", headers=citizen_login(), json=body)   # another phone, within a minute
     assert len(sms.console_outbox) == 1     # silently not re-sent: the answer must not reveal the pair
-    from onecard.extensions import limiter
+    from onecard.web.ratelimit import limiter
     for _ in range(6):
         _age_codes(1)
         limiter.reset()     # the address limit is another test's business
@@ -158,11 +158,11 @@ def test_codes_are_rate_limited_per_session_and_per_address(client, citizen_logi
     body = {"name": "王秀英", "id_number": resident.id_number}
     codes = [client.post(f"{API}/binding/code", headers=auth, json=body).status_code for _ in range(5)]
     assert codes == [200] * 5
-    # Flask-Limiter: at most 5 a minute from one address.
+    # The address limit: at most 5 a minute from one address.
     r = client.post(f"{API}/binding/code", headers=citizen_login(), json=body)
     assert r.status_code == 429 and r.json["error"]["code"] == "rate_limited"
     # The database limit per signed-in phone holds across processes (here: after the limiter is reset).
-    from onecard.extensions import limiter
+    from onecard.web.ratelimit import limiter
     limiter.reset()
     for _ in range(5):
         client.post(f"{API}/binding/code", headers=auth, json=body)
