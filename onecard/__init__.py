@@ -58,7 +58,6 @@ def create_app(config: dict | None = None) -> Flask:
         JSON_AS_ASCII=False,
         TESTING=values["ENV"] == "testing",
         RATELIMIT_STORAGE_URI=values["RATELIMIT_STORAGE_URI"],
-        RATELIMIT_HEADERS_ENABLED=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=values["ENV"] == "production",
