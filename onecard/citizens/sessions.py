@@ -116,11 +116,16 @@ _SESSIONS, _AUTH = CitizenSession.__table__, AuthToken.__table__
 _TOKEN_HASH, _NOW = sa.bindparam("token_hash"), sa.bindparam("now", type_=sa.DateTime)
 # Built once (statement construction and cache keys cost more than the query): the session behind a
 # live citizen token (onecard.tokens.live: right kind, not revoked, not expired).
-_TOKEN_LOOKUP = (
-    sa.select(_SESSIONS.c.id, _SESSIONS.c.resident_id, _SESSIONS.c.openid)
-    .select_from(_AUTH.join(_SESSIONS, _AUTH.c.subject_id == _SESSIONS.c.id))
-    .where(tokens.live("citizen", _TOKEN_HASH, _NOW))
-)
+def live_session(*columns) -> sa.Select:
+    """``columns`` of the citizen session behind a live token (bind parameters ``token_hash`` and ``now``):
+    the one statement of "who is signed in", for authenticate() and for reads that check the token in the
+    same query (payments.my_subsidies)."""
+    return (sa.select(*columns)
+            .select_from(_AUTH.join(_SESSIONS, _AUTH.c.subject_id == _SESSIONS.c.id))
+            .where(tokens.live("citizen", _TOKEN_HASH, _NOW)))
+
+
+_TOKEN_LOOKUP = live_session(_SESSIONS.c.id, _SESSIONS.c.resident_id, _SESSIONS.c.openid)
 
 
 def _require_token(token: str | None) -> str:

@@ -17,13 +17,13 @@ import sqlalchemy as sa
 
 from onecard import tokens
 from onecard.citizens.models import CitizenSession
+from onecard.citizens.sessions import live_session
 from onecard.extensions import db
 from onecard.payments.models import LedgerEntry
 from onecard.people.models import Resident
 from onecard.privacy import mask_name
 from onecard.projects.models import Project
 from onecard.reference.models import Bank
-from onecard.staff.models import AuthToken
 from onecard.timeutil import local_day_start, local_str, local_today, utcnow
 from onecard.validation import format_yuan
 
@@ -98,7 +98,6 @@ _LEDGER = LedgerEntry.__table__
 _RESIDENTS = Resident.__table__
 _PROJECTS = Project.__table__
 _BANKS = Bank.__table__
-_SESSIONS, _AUTH = CitizenSession.__table__, AuthToken.__table__
 
 
 def mine(resident):
@@ -139,12 +138,9 @@ _YEAR_TOTAL = (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
                .where(_LEDGER.c.resident_id == sa.bindparam("rid"), _LEDGER.c.outcome == "paid",
                       _LEDGER.c.occurred_at >= sa.bindparam("start"), _LEDGER.c.occurred_at < sa.bindparam("end")))
 _SUBSIDY_PAGE = _page_statement(sa.bindparam("rid"))
-# The resident of a live, bound citizen token (onecard.tokens.live, the rule of citizen authenticate()):
+# The resident of a live citizen token (citizens.sessions.live_session, the statement authenticate() runs):
 # the token check inside the page read.
-_TOKEN_RESIDENT = (sa.select(_SESSIONS.c.resident_id)
-                   .select_from(_AUTH.join(_SESSIONS, _AUTH.c.subject_id == _SESSIONS.c.id))
-                   .where(tokens.live("citizen", sa.bindparam("token_hash"), sa.bindparam("now", type_=sa.DateTime)))
-                   .scalar_subquery())
+_TOKEN_RESIDENT = live_session(CitizenSession.resident_id).scalar_subquery()
 
 
 def _page_args(page, per_page, year) -> dict:
