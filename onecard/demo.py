@@ -110,7 +110,7 @@ def _villages(rng: random.Random) -> None:
                 if name not in used:
                     used.add(name)
                     break
-            db.session.add(Village(town_id=town.id, code=f"{town.code}{i + 1:03d}", name=name))
+            db.session.add(Village(town_id=town.id, code=f"{town.code[:9]}{200 + i + 1:03d}", name=name))
     db.session.commit()
 
 

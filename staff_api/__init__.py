@@ -30,11 +30,12 @@ def init_app(app: Flask) -> Api:
         notices,
         oversight,
         payments,
+        people,
         projects,
         reference,
         registry,
     )
-    for module in (auth, reference, projects, registry, contacts, lists, payments, notices, oversight, card_applications,
+    for module in (auth, reference, people, projects, registry, contacts, lists, payments, notices, oversight, card_applications,
                    complaints, assist):
         api.register_blueprint(module.bp)
     app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login

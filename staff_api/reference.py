@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from onecard import audit
 from onecard.extensions import db
+from onecard.reference import places
 from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff import permissions
+from onecard.web import send_xlsx
 from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
+from staff_api.projects import XLSX_RESPONSE, FileSchema
 
 bp = Blueprint("staff_reference", __name__, url_prefix="/api/staff/v1", description="基础数据与审计校验")
 
@@ -22,6 +25,23 @@ class TownSchema(Schema):
 
 class VillageSchema(TownSchema):
     town_id = fields.Integer()
+    urban_rural_code = fields.String(allow_none=True)
+
+
+class TownArgs(Schema):
+    code = fields.String(metadata={"description": "12位统计用区划代码（本县代码+3位乡级代码+000）"})
+    name = fields.String(validate=validate.Length(max=40))
+
+
+class VillageArgs(TownArgs):
+    town_id = fields.Integer(metadata={"description": "可省略：由代码前9位确定；填写时须一致"})
+    urban_rural_code = fields.String(allow_none=True, metadata={"description": "城乡分类代码（如111、220）"})
+
+
+class PlacesImportSchema(Schema):
+    towns = fields.Integer()
+    villages = fields.Integer()
+    skipped = fields.Integer(metadata={"description": "跳过的县级行"})
 
 
 class BankSchema(Schema):
@@ -60,6 +80,61 @@ def villages():
     """村（社区）列表。"""
     current_actor()
     return db.session.execute(sa.select(Village).order_by(Village.code)).scalars().all()
+
+
+@bp.post("/towns")
+@bp.arguments(TownArgs)
+@bp.response(201, TownSchema)
+@bp.doc(security=SECURITY)
+def create_town(args):
+    """新增镇街（人社局管理员）。"""
+    return places.save_town(current_actor(), args)
+
+
+@bp.patch("/towns/<int:town_id>")
+@bp.arguments(TownArgs)
+@bp.response(200, TownSchema)
+@bp.doc(security=SECURITY)
+def update_town(args, town_id):
+    """修改镇街名称或代码（人社局管理员）。"""
+    return places.save_town(current_actor(), args, town_id=town_id)
+
+
+@bp.post("/villages")
+@bp.arguments(VillageArgs)
+@bp.response(201, VillageSchema)
+@bp.doc(security=SECURITY)
+def create_village(args):
+    """新增村（社区）（人社局管理员）：所属镇街由代码前9位确定。"""
+    return places.save_village(current_actor(), args)
+
+
+@bp.patch("/villages/<int:village_id>")
+@bp.arguments(VillageArgs)
+@bp.response(200, VillageSchema)
+@bp.doc(security=SECURITY)
+def update_village(args, village_id):
+    """修改村（社区）名称或代码（人社局管理员）。"""
+    return places.save_village(current_actor(), args, village_id=village_id)
+
+
+@bp.post("/villages/import")
+@bp.arguments(FileSchema, location="files")
+@bp.response(201, PlacesImportSchema)
+@bp.alt_response(422, description="文件有错：error.details.errors 列出每个错误的行、列、值和原因；未导入任何数据")
+@bp.doc(security=SECURITY)
+def import_villages(files):
+    """按国家统计局“统计用区划代码和城乡划分代码”表的格式导入镇街和村（社区）：已有代码更名，新代码新增。"""
+    upload = files["file"]
+    return places.import_places(current_actor(), upload.stream, upload.filename or "")
+
+
+@bp.get("/villages/template")
+@bp.doc(security=SECURITY, responses=XLSX_RESPONSE)
+def village_template():
+    """镇街、村（社区）导入模板（统计用区划代码、城乡分类代码、名称）。"""
+    current_actor()
+    return send_xlsx(places.PLACES_SHEET.template(), "统计用区划代码_模板.xlsx")
 
 
 @bp.get("/banks")

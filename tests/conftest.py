@@ -21,7 +21,8 @@ pytest_plugins = ["tests.fakes.fixtures", "tests.browser", "tests.fixtures_payme
                   "tests.fixtures_oversight", "tests.fixtures_citizen", "tests.fixtures_lists"]
 
 PG_URL = os.environ.get("ONECARD_TEST_DATABASE_URL")
-KEEP_TABLES = {"towns", "banks", "departments", "alembic_version"}
+# Towns are truncated and re-seeded: the bureau adds and renames them (onecard.reference.places).
+KEEP_TABLES = {"banks", "departments", "alembic_version"}
 TEST_PASSWORD = "Test2026pass"
 
 
@@ -77,6 +78,9 @@ def _reset(app, database_url):
                 conn.execute(sa.text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
                 from onecard.audit import GENESIS
                 conn.execute(sa.text(f"INSERT INTO audit_head (id, last_seq, last_hash) VALUES (1, 0, '{GENESIS}')"))
+                from onecard.reference.data import TOWNS
+                from onecard.reference.models import Town
+                conn.execute(sa.insert(Town.__table__), [{"code": c, "name": n} for c, n in TOWNS])
     else:
         with app.app_context():
             _db.engine.dispose()

@@ -27,6 +27,39 @@ class Household(db.Model):
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"), nullable=False)
     village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
     address = sa.Column(sa.String(200))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+
+
+# The relation written for the head of a household (与户主关系).
+HEAD = "户主"
+
+
+class HouseholdMembership(db.Model):
+    """One period of a resident's membership of a household (户籍成员), with the relation to the head in it.
+
+    A member moving out, the head dying, a new head, a split: each ends a row (``until``, ``end_reason``) and
+    starts another, so the history stays; ``Resident.household_id``/``relation_to_head`` and
+    ``Household.head_id`` are the current view, kept in step by ``onecard.people.households``. The database
+    refuses a second live membership of one person and a second live head of one household.
+    """
+    __tablename__ = "household_memberships"
+    id = sa.Column(sa.Integer, primary_key=True)
+    household_id = sa.Column(sa.Integer, sa.ForeignKey("households.id"), nullable=False, index=True)
+    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), nullable=False, index=True)
+    relation = sa.Column(sa.String(10), nullable=False)
+    since = sa.Column(sa.Date, nullable=False)
+    until = sa.Column(sa.Date)
+    start_reason = sa.Column(sa.String(100), nullable=False)
+    end_reason = sa.Column(sa.String(100))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (
+        sa.Index("uq_household_memberships_live_resident", "resident_id", unique=True,
+                 sqlite_where=sa.text("until IS NULL"), postgresql_where=sa.text("until IS NULL")),
+        sa.Index("uq_household_memberships_live_head", "household_id", unique=True,
+                 sqlite_where=sa.text("until IS NULL AND relation = '户主'"),
+                 postgresql_where=sa.text("until IS NULL AND relation = '户主'")),
+        sa.CheckConstraint("until IS NULL OR until >= since", name="dates"),
+    )
 
 
 class Resident(db.Model):
@@ -48,6 +81,8 @@ class Resident(db.Model):
     household_id = sa.Column(sa.Integer, sa.ForeignKey("households.id"), index=True)
     relation_to_head = sa.Column(sa.String(10))    # 户主, 配偶, 子女, 父母, ...
     deceased_on = sa.Column(sa.Date)
+    death_source = sa.Column(sa.String(20))       # minzheng, police, registry (DEATH_SOURCES)
+    death_document = sa.Column(sa.String(100))    # the notice's document number (死亡证明/注销户口通知)
     sms_opt_out = sa.Column(sa.Boolean, nullable=False, default=False)  # arrival SMS switched off by the resident
     wechat_openid = sa.Column(sa.String(64), unique=True)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
@@ -62,14 +97,23 @@ class Resident(db.Model):
 
 
 class ResidentCategory(db.Model):
-    """A special category a resident is recognised in (低保户, 残疾人...), with its validity."""
+    """A special category a resident is recognised in (低保户, 残疾人...), with its validity.
+
+    Recorded by the issuing department (``onecard.people.groups.ISSUERS``); a revocation sets ``revoked_at``
+    and ends the validity (``until``) on the revocation date, so every reader of since/until sees it.
+    未成年人 is not recorded: it follows from the birth date (``onecard.people.groups.is_minor``).
+    """
     __tablename__ = "resident_categories"
     id = sa.Column(sa.Integer, primary_key=True)
     resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
     category = sa.Column(sa.String(12), nullable=False)
     since = sa.Column(sa.Date)
     until = sa.Column(sa.Date)
-    certificate_no = sa.Column(sa.String(60))
+    certificate_no = sa.Column(sa.String(60))     # document number (认定文号/证件编号)
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"))   # issuing department
+    revoked_at = sa.Column(sa.DateTime)
+    revoke_reason = sa.Column(sa.String(200))
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
     __table_args__ = (
         sa.UniqueConstraint("resident_id", "category"),
         sa.CheckConstraint("category in ('dibao','tekun','disabled','poverty','minor')", name="category"),
@@ -96,8 +140,13 @@ class ProxyAppointment(db.Model):
     account_last4 = sa.Column(sa.String(4))
     bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"))
     revoked_at = sa.Column(sa.DateTime)
+    revoke_reason = sa.Column(sa.String(200))
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"))   # who recorded it (NULL: bureau)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     __table_args__ = (
         sa.CheckConstraint("resident_id <> proxy_resident_id", name="not_self"),
+        # A ward has at most one live (unrevoked) appointment; the service also refuses overlapping dates.
+        sa.Index("uq_proxy_appointments_live_ward", "resident_id", unique=True,
+                 sqlite_where=sa.text("revoked_at IS NULL"), postgresql_where=sa.text("revoked_at IS NULL")),
         sa.CheckConstraint("category in ('dibao','tekun','disabled','poverty','minor')", name="category"),
     )

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 COUNTY_AREA_CODE = "370831"
 
-# 泗水县's 13 towns and street offices (code = 9-digit township code, synthetic suffixes).
+# 泗水县's 13 towns and street offices with their 12-digit 统计用区划代码 (the 9-digit township code + 000); the
+# bureau corrects names and codes from the national statistics table (onecard.reference.places).
 TOWNS = [
-    ("370831001", "济河街道"), ("370831002", "泗河街道"), ("370831100", "泉林镇"), ("370831101", "泗张镇"),
-    ("370831102", "圣水峪镇"), ("370831103", "金庄镇"), ("370831104", "苗馆镇"), ("370831105", "中册镇"),
-    ("370831106", "柘沟镇"), ("370831107", "华村镇"), ("370831108", "杨柳镇"), ("370831109", "星村镇"),
-    ("370831110", "高峪镇"),
+    ("370831001000", "济河街道"), ("370831002000", "泗河街道"), ("370831100000", "泉林镇"), ("370831101000", "泗张镇"),
+    ("370831102000", "圣水峪镇"), ("370831103000", "金庄镇"), ("370831104000", "苗馆镇"), ("370831105000", "中册镇"),
+    ("370831106000", "柘沟镇"), ("370831107000", "华村镇"), ("370831108000", "杨柳镇"), ("370831109000", "星村镇"),
+    ("370831110000", "高峪镇"),
 ]
 
 # The six cooperating banks of attachment 1, with the names departments write in spreadsheets, and the format

@@ -19,8 +19,9 @@ class Village(db.Model):
     __tablename__ = "villages"
     id = sa.Column(sa.Integer, primary_key=True)
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"), nullable=False, index=True)
-    code = sa.Column(sa.String(15), nullable=False, unique=True)
+    code = sa.Column(sa.String(15), nullable=False, unique=True)   # 12-digit 统计用区划代码
     name = sa.Column(sa.String(60), nullable=False)
+    urban_rural_code = sa.Column(sa.String(3))   # 城乡分类代码 (111 主城区 ... 220 村庄)
     __table_args__ = (sa.UniqueConstraint("town_id", "name"),)
 
 

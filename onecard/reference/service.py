@@ -11,9 +11,12 @@ from onecard.reference.models import Bank, Department, Town, Village
 
 def seed() -> None:
     """Insert the towns, the six banks and the departments if missing (safe to run again)."""
-    have = {r for (r,) in db.session.execute(sa.select(Town.code))}
+    # A town is the same town when its 9-digit township code is (an install seeded before the codes had 12
+    # digits, or one whose names the bureau corrected from the statistics table, is not seeded twice).
+    have = {r[:9] for (r,) in db.session.execute(sa.select(Town.code))}
+    names = {r for (r,) in db.session.execute(sa.select(Town.name))}
     for code, name in data.TOWNS:
-        if code not in have:
+        if code[:9] not in have and name not in names:
             db.session.add(Town(code=code, name=name))
     have = {r for (r,) in db.session.execute(sa.select(Bank.code))}
     for code, name, branch, aliases, bank_format in data.BANKS:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7b1a6a35d3a6
+Revision ID: 416690178108
 Revises: 
-Create Date: 2026-12-03 08:41:08.738030
+Create Date: 2026-12-03 12:59:40.557637
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '7b1a6a35d3a6'
+revision = '416690178108'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -287,6 +287,7 @@ def upgrade():
     sa.Column('town_id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=15), nullable=False),
     sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('urban_rural_code', sa.String(length=3), nullable=True),
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_villages_town_id_towns')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_villages')),
     sa.UniqueConstraint('code', name=op.f('uq_villages_code')),
@@ -302,6 +303,7 @@ def upgrade():
     sa.Column('town_id', sa.Integer(), nullable=False),
     sa.Column('village_id', sa.Integer(), nullable=True),
     sa.Column('address', sa.String(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['head_id'], ['residents.id'], name='fk_households_head_id', use_alter=True),
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_households_town_id_towns')),
     sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_households_village_id_villages')),
@@ -493,6 +495,8 @@ def upgrade():
     sa.Column('household_id', sa.Integer(), nullable=True),
     sa.Column('relation_to_head', sa.String(length=10), nullable=True),
     sa.Column('deceased_on', sa.Date(), nullable=True),
+    sa.Column('death_source', sa.String(length=20), nullable=True),
+    sa.Column('death_document', sa.String(length=100), nullable=True),
     sa.Column('sms_opt_out', sa.Boolean(), nullable=False),
     sa.Column('wechat_openid', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -672,6 +676,27 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_citizen_sessions_openid'), ['openid'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_sessions_resident_id'), ['resident_id'], unique=False)
 
+    op.create_table('household_memberships',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('household_id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('relation', sa.String(length=10), nullable=False),
+    sa.Column('since', sa.Date(), nullable=False),
+    sa.Column('until', sa.Date(), nullable=True),
+    sa.Column('start_reason', sa.String(length=100), nullable=False),
+    sa.Column('end_reason', sa.String(length=100), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('until IS NULL OR until >= since', name=op.f('ck_household_memberships_dates')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_household_memberships_household_id_households')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_household_memberships_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_household_memberships'))
+    )
+    with op.batch_alter_table('household_memberships', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_household_memberships_household_id'), ['household_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_household_memberships_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_index('uq_household_memberships_live_head', ['household_id'], unique=True, sqlite_where=sa.text("until IS NULL AND relation = '户主'"), postgresql_where=sa.text("until IS NULL AND relation = '户主'"))
+        batch_op.create_index('uq_household_memberships_live_resident', ['resident_id'], unique=True, sqlite_where=sa.text('until IS NULL'), postgresql_where=sa.text('until IS NULL'))
+
     op.create_table('ledger_entries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('line_id', sa.Integer(), nullable=False),
@@ -750,10 +775,13 @@ def upgrade():
     sa.Column('account_last4', sa.String(length=4), nullable=True),
     sa.Column('bank_id', sa.Integer(), nullable=True),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.Column('revoke_reason', sa.String(length=200), nullable=True),
+    sa.Column('department_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("category in ('dibao','tekun','disabled','poverty','minor')", name=op.f('ck_proxy_appointments_category')),
     sa.CheckConstraint('resident_id <> proxy_resident_id', name=op.f('ck_proxy_appointments_not_self')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_proxy_appointments_bank_id_banks')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_proxy_appointments_department_id_departments')),
     sa.ForeignKeyConstraint(['proxy_resident_id'], ['residents.id'], name=op.f('fk_proxy_appointments_proxy_resident_id_residents')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_proxy_appointments_resident_id_residents')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_proxy_appointments'))
@@ -762,6 +790,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_proxy_appointments_account_bidx'), ['account_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_proxy_appointments_proxy_resident_id'), ['proxy_resident_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_proxy_appointments_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_index('uq_proxy_appointments_live_ward', ['resident_id'], unique=True, sqlite_where=sa.text('revoked_at IS NULL'), postgresql_where=sa.text('revoked_at IS NULL'))
 
     op.create_table('resident_categories',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -770,7 +799,12 @@ def upgrade():
     sa.Column('since', sa.Date(), nullable=True),
     sa.Column('until', sa.Date(), nullable=True),
     sa.Column('certificate_no', sa.String(length=60), nullable=True),
+    sa.Column('department_id', sa.Integer(), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.Column('revoke_reason', sa.String(length=200), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("category in ('dibao','tekun','disabled','poverty','minor')", name=op.f('ck_resident_categories_category')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_resident_categories_department_id_departments')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_resident_categories_resident_id_residents'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_resident_categories')),
     sa.UniqueConstraint('resident_id', 'category', name=op.f('uq_resident_categories_resident_id_category'))
@@ -1131,6 +1165,7 @@ def downgrade():
 
     op.drop_table('resident_categories')
     with op.batch_alter_table('proxy_appointments', schema=None) as batch_op:
+        batch_op.drop_index('uq_proxy_appointments_live_ward', sqlite_where=sa.text('revoked_at IS NULL'), postgresql_where=sa.text('revoked_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_proxy_appointments_resident_id'))
         batch_op.drop_index(batch_op.f('ix_proxy_appointments_proxy_resident_id'))
         batch_op.drop_index(batch_op.f('ix_proxy_appointments_account_bidx'))
@@ -1150,6 +1185,13 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_ledger_entries_account_bidx'))
 
     op.drop_table('ledger_entries')
+    with op.batch_alter_table('household_memberships', schema=None) as batch_op:
+        batch_op.drop_index('uq_household_memberships_live_resident', sqlite_where=sa.text('until IS NULL'), postgresql_where=sa.text('until IS NULL'))
+        batch_op.drop_index('uq_household_memberships_live_head', sqlite_where=sa.text("until IS NULL AND relation = '户主'"), postgresql_where=sa.text("until IS NULL AND relation = '户主'"))
+        batch_op.drop_index(batch_op.f('ix_household_memberships_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_household_memberships_household_id'))
+
+    op.drop_table('household_memberships')
     with op.batch_alter_table('citizen_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_citizen_sessions_resident_id'))
         batch_op.drop_index(batch_op.f('ix_citizen_sessions_openid'))
