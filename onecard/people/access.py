@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from onecard.actors import Actor
-from onecard.errors import Forbidden
+from onecard.errors import Conflict, Forbidden
 from onecard.extensions import db
 from onecard.reference.models import Department
 from onecard.staff import permissions
@@ -33,6 +33,15 @@ permissions.register({
     "proxy.manage": {"admin", "dept_operator"},
     "death.record": {"admin", "dept_operator"},
 })
+
+
+def flush_or_conflict(message: str, *, code: str, field: str | None = None) -> None:
+    """Flush; a unique index refusing the write (another clerk got there first) is a 409, not a 500."""
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict(message, code=code, field=field) from exc
 
 
 def department_code(actor: Actor) -> str | None:

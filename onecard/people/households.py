@@ -115,7 +115,8 @@ def _start_membership(resident: Resident, household: Household, relation: str, *
     resident.relation_to_head = relation
     if relation == HEAD:
         household.head_id = resident.id
-    db.session.flush()
+    # Two clerks moving one person into two households at once: the live-membership index refuses one.
+    access.flush_or_conflict("该居民或该户的户主刚被他人登记，请刷新后重试", code="membership_conflict")
 
 
 def _check_joinable(resident: Resident, *, field: str, moving_from: int | None = None) -> None:

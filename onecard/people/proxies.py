@@ -136,7 +136,8 @@ def appoint(actor: Actor, values: dict, *, commit: bool = True) -> ProxyAppointm
                             account_bidx=blind_index(account, "account") if account else None,
                             account_last4=last4(account), bank_id=bank_id, department_id=department_id)
     db.session.add(appt)
-    db.session.flush()
+    access.flush_or_conflict("该被代管人已有有效的代管代持，请先撤销原指定", code="appointment_exists",
+                             field="ward_id_number")
     audit.record("proxy.appointed", actor=actor, entity_type="proxy_appointment", entity_id=appt.id,
                  after=snapshot(appt))
     if commit:
