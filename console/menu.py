@@ -50,6 +50,11 @@ MENU: list[MenuEntry] = [
     MenuEntry("complaints", "投诉咨询", "complaint.read", "console.oversight_complaints", "居民服务"),
     MenuEntry("card_applications", "制卡申请", "card_application.read", "console.oversight_card_applications",
               "居民服务"),
+    MenuEntry("households", "家庭户与户主", "people.read", "console.people_households", "基础信息"),
+    MenuEntry("groups", "特殊群体", "people.read", "console.people_groups", "基础信息"),
+    MenuEntry("proxies", "代管代持", "people.read", "console.people_proxies", "基础信息"),
+    MenuEntry("residents", "居民与死亡登记", "people.read", "console.people_residents", "基础信息"),
+    MenuEntry("places", "镇街与村（社区）", "place.manage", "console.places", "系统"),
     MenuEntry("accounts", "账号管理", "staff.read", "console.accounts", "系统"),
     MenuEntry("reference", "基础数据", "registry.read", "console.reference", "系统"),
 ]
