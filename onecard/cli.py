@@ -114,6 +114,9 @@ COMMANDS = [init_db_command, create_admin_command, demo_command, audit_verify_co
 from onecard.oversight.cli import COMMANDS as OVERSIGHT_COMMANDS  # noqa: E402  (oversight-rebuild-summary)
 
 COMMANDS += OVERSIGHT_COMMANDS
+from onecard.people.cli import COMMANDS as PEOPLE_COMMANDS  # noqa: E402  (import-villages, import-households...)
+
+COMMANDS += PEOPLE_COMMANDS
 
 
 def register_commands(app: Flask) -> None:

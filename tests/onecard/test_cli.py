@@ -89,3 +89,19 @@ def test_bank_format_is_set_from_the_command_line_and_refuses_what_is_not_regist
         actions = [a for (a,) in conn.execute("SELECT action FROM audit_entries WHERE action = 'bank.format_set'")]
     assert formats["ICBC"] == "rcb" and formats["RCB"] == "rcb" and formats["ABC"] == "generic"
     assert actions == ["bank.format_set"]
+
+
+def test_a_fresh_install_imports_villages_and_households_from_the_command_line(tmp_path):
+    import sqlite3
+    assert run_cli(tmp_path, "init-db").returncode == 0
+    (tmp_path / "v.csv").write_text("统计用区划代码,城乡分类代码,名称\n370831100201,220,卞桥村委会\n", encoding="utf-8-sig")
+    r = run_cli(tmp_path, "import-villages", str(tmp_path / "v.csv"))
+    assert r.returncode == 0, r.stderr
+    assert '"villages": 1' in r.stdout
+    (tmp_path / "h.csv").write_text("户号,与户主关系,姓名,身份证号,镇街,村（社区）\n"
+                                    "H1,户主,张三,37083119600101001X,泉林镇,卞桥村\n", encoding="utf-8-sig")
+    r = run_cli(tmp_path, "import-households", str(tmp_path / "h.csv"))
+    assert r.returncode == 2 and "第2行 身份证号" in r.stderr and "Traceback" not in r.stderr
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("SELECT count(*) FROM households").fetchone() == (0,)
+        assert conn.execute("SELECT name FROM villages").fetchall() == [("卞桥村委会",)]
