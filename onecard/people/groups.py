@@ -149,9 +149,23 @@ def _load(actor: Actor, record_id: int, *, manage: bool) -> ResidentCategory:
     return record
 
 
+def _own_categories(actor: Actor) -> list[str]:
+    code = access.department_code(actor)
+    return [c for c, codes in ISSUERS.items() if code in codes]
+
+
+def _department_where(actor: Actor):
+    """A department's records: those it recorded, and those recorded before departments were (the demo's, the
+    registry's) in the groups it issues."""
+    return sa.or_(ResidentCategory.department_id == actor.department_id,
+                  sa.and_(ResidentCategory.department_id.is_(None),
+                          ResidentCategory.category.in_(_own_categories(actor))))
+
+
 def _visible(actor: Actor, record: ResidentCategory) -> bool:
     if actor.kind == "staff" and actor.role in ("dept_operator", "dept_reviewer"):
-        return record.department_id == actor.department_id
+        return record.department_id == actor.department_id or (
+            record.department_id is None and record.category in _own_categories(actor))
     resident = db.session.get(Resident, record.resident_id)
     return access.sees(actor, resident.town_id, resident.village_id)
 
@@ -184,7 +198,7 @@ def list_groups(actor: Actor, *, category: str | None = None, id_number: str | N
     stmt = (sa.select(ResidentCategory).join(Resident, Resident.id == ResidentCategory.resident_id)
             .where(access.scope_where(actor, Resident.town_id, Resident.village_id)))
     if actor.kind == "staff" and actor.role in ("dept_operator", "dept_reviewer"):
-        stmt = stmt.where(ResidentCategory.department_id == actor.department_id)
+        stmt = stmt.where(_department_where(actor))
     if category:
         stmt = stmt.where(ResidentCategory.category == parse_group(category))
     if id_number:

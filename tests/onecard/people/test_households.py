@@ -130,3 +130,18 @@ def test_a_new_member_may_be_registered_without_a_card(db, family):
     households.add_member(SYSTEM, family.household.id, {"id_number": newborn, "name": "新生丁", "relation": "孙子女"})
     person = residents.find_by_id_number(newborn)
     assert person.household_id == family.household.id and person.town_id == family.household.town_id
+
+
+def test_a_department_sees_and_revokes_group_records_made_before_departments_were_recorded(db, family, make_staff):
+    from onecard.reference.models import Department
+    civil_id = _db.session.execute(sa.select(Department.id).where(Department.code == "03")).scalar_one()
+    disabled_id = _db.session.execute(sa.select(Department.id).where(Department.code == "11")).scalar_one()
+    _db.session.add_all([ResidentCategory(resident_id=family.spouse.id, category="dibao", since=date(2020, 1, 1)),
+                         ResidentCategory(resident_id=family.child.id, category="disabled", since=date(2020, 1, 1))])
+    _db.session.commit()
+    civil = make_staff("dept_operator", department_id=civil_id).actor
+    federation = make_staff("dept_operator", department_id=disabled_id).actor
+    rows, total = groups.list_groups(civil)
+    assert total == 1 and rows[0].category == "dibao"
+    groups.revoke_group(civil, rows[0].id, {"reason": "复核"})
+    assert [r.category for r in groups.list_groups(federation)[0]] == ["disabled"]
