@@ -145,3 +145,32 @@ def test_a_department_sees_and_revokes_group_records_made_before_departments_wer
     assert total == 1 and rows[0].category == "dibao"
     groups.revoke_group(civil, rows[0].id, {"reason": "复核"})
     assert [r.category for r in groups.list_groups(federation)[0]] == ["disabled"]
+
+
+def test_two_clerks_moving_one_person_into_two_households_at_once_store_one_membership(db, family, county, app):
+    other = make_household(county["towns"][0], county["villages"][0])
+    make_resident(county["towns"][0], county["villages"][0], name="另户主", household=other, head=True)
+    newcomer = make_resident(county["towns"][0], county["villages"][0], name="迁入者")
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def move_in(household_id):
+        with app.app_context():
+            barrier.wait()
+            try:
+                households.add_member(SYSTEM, household_id, {"id_number": newcomer.id_number, "relation": "其他"})
+                outcomes.append("ok")
+            except Exception as exc:   # the loser's error is the assertion's subject
+                outcomes.append(type(exc).__name__)
+            finally:
+                _db.session.remove()
+
+    threads = [threading.Thread(target=move_in, args=(h,)) for h in (family.household.id, other.id)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["Conflict", "ok"]
+    live = _db.session.execute(sa.select(sa.func.count(HouseholdMembership.id)).where(
+        HouseholdMembership.resident_id == newcomer.id, HouseholdMembership.until.is_(None))).scalar()
+    assert live == 1
