@@ -302,11 +302,16 @@ def registry_import(actor):
         notify("error", "请选择制卡数据文件")
         return redirect(url_for("console.registry_imports"))
     return _act_then(actor, lambda: registry.import_registry(actor, file.stream, file.filename),
-                     done=lambda r: f"导入完成：共 {r.rows_total} 行，已处理 {r.rows_applied} 行，错误 {r.error_count} 行",
+                     done=lambda r: f"导入完成：共 {r.rows_total} 行，已处理 {r.rows_applied} 行，错误 {r.error_count} 行；"
+                                   f"已重新比对本期和下期名单，{_rematch_changed(r)} 行比对结果变化",
                      then=lambda r: url_for("console.registry_import_detail", import_id=r.id),
                      on_error=lambda exc: (notify("error", exc.message),
                                            redirect(url_for("console.registry_imports")))[1],
                      used_then=url_for("console.registry_imports"))
+
+
+def _rematch_changed(record) -> int:
+    return json.loads(record.rematch_detail or "{}").get("changed", 0)
 
 
 @bp.get("/registry/<int:import_id>")

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7b1a6a35d3a6
+Revision ID: edb7028959d3
 Revises: 
-Create Date: 2026-12-03 08:41:08.738030
+Create Date: 2026-12-03 12:53:03.479279
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '7b1a6a35d3a6'
+revision = 'edb7028959d3'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -469,6 +469,7 @@ def upgrade():
     sa.Column('error_count', sa.Integer(), nullable=False),
     sa.Column('errors', sa.Text(), nullable=False),
     sa.Column('rematch', sa.String(length=20), nullable=False),
+    sa.Column('rematch_detail', sa.Text(), nullable=False),
     sa.CheckConstraint('rows_total >= 0 and error_count >= 0', name=op.f('ck_registry_imports_counts')),
     sa.ForeignKeyConstraint(['imported_by'], ['staff_accounts.id'], name=op.f('fk_registry_imports_imported_by_staff_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_registry_imports'))
