@@ -157,13 +157,13 @@ def _blank_values(row) -> bool:
 
 
 def _iter_xlsx(stream) -> Iterator[tuple[int, tuple]]:
-    from python_calamine import CalamineWorkbook
+    from python_calamine import CalamineError, CalamineWorkbook
     try:
         book = CalamineWorkbook.from_filelike(stream)
         sheet = book.get_sheet_by_index(0)
         rows = sheet.iter_rows()
         first = (sheet.start or (0, 0))[0] + 1   # the used range may start below row 1
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the uploader's file, not our bug
+    except CalamineError as exc:   # zip, xml, password... errors: the uploader's file, not our bug
         raise sheet_invalid("无法读取该表格文件，请确认文件未损坏、未加密") from exc
     for i, row in enumerate(rows):
         # calamine gives "" for empty cells: make them None like CSV's blanks.
