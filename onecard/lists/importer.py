@@ -486,6 +486,56 @@ def _flush(conn, chunk: list[tuple], recipient_list: RecipientList, outcome: Imp
                 f"该人员已在本项目本期的名单中（名单编号{list_id}，文件“{file_name}”第{row_no}行），不能重复列入"))
 
 
+def assign_households(recipient_list: RecipientList) -> list[RowError]:
+    """到户资金: the unit of a per-household project's list is the household. Sets each stored row's household
+    (from the registered resident with its ID) and returns an error for every row whose household is already
+    listed, earlier in this file or in another live list of the project and period, naming that first row.
+
+    Call after ``store_rows`` in the upload's transaction; rows of people not registered have no household yet
+    (they are held at payment as unmatched). The unique (project, period, household) key stops a concurrent
+    upload of the same household (IntegrityError for the caller).
+    """
+    conn = db.session.connection()
+    from onecard.people.models import Household, Resident
+    rr, res = RecipientRow.__table__, Resident.__table__
+    mine = conn.execute(
+        sa.select(rr.c.id, rr.c.row_no, res.c.household_id, Household.code)
+        .join(res, res.c.id_bidx == rr.c.id_bidx).join(Household, Household.id == res.c.household_id)
+        .where(rr.c.list_id == recipient_list.id).order_by(rr.c.row_no)).all()
+    if not mine:
+        return []
+    earlier: dict[int, tuple] = {}
+    household_ids = sorted({m.household_id for m in mine})
+    for start in range(0, len(household_ids), 500):
+        for hid, list_id, row_no, file_name in conn.execute(
+                sa.select(rr.c.household_id, rr.c.list_id, rr.c.row_no, RecipientList.file_name)
+                .join(RecipientList, RecipientList.id == rr.c.list_id)
+                .where(rr.c.project_id == recipient_list.project_id, rr.c.period == recipient_list.period,
+                       rr.c.list_id != recipient_list.id, rr.c.household_id.in_(household_ids[start:start + 500]))):
+            earlier[hid] = (list_id, row_no, file_name)
+    errors: list[RowError] = []
+    first_row: dict[int, int] = {}
+    assign: list[dict] = []
+    label = LABELS["id_number"]
+    for row_id, row_no, household_id, code in mine:
+        if household_id in earlier:
+            list_id, other_row, file_name = earlier[household_id]
+            errors.append(RowError(row_no, label, "已隐藏",
+                                   f"到户项目每户每期只列一人：该户（户号{code}）已在本项目本期的名单中（名单编号{list_id}，"
+                                   f"文件“{file_name}”第{other_row}行），不能重复列入"))
+        elif household_id in first_row:
+            errors.append(RowError(row_no, label, "已隐藏",
+                                   f"到户项目每户每期只列一人：与第{first_row[household_id]}行同属一户（户号{code}），"
+                                   "请只保留一行（通常为户主）"))
+        else:
+            first_row[household_id] = row_no
+            assign.append({"row_id": row_id, "household_id": household_id})
+    if not errors and assign:
+        conn.execute(sa.update(rr).where(rr.c.id == sa.bindparam("row_id"))
+                     .values(household_id=sa.bindparam("household_id")), assign)
+    return errors
+
+
 def build_report_xlsx(rows: Iterator[tuple[int, tuple]], header: tuple, errors: list[RowError]) -> bytes:
     """The uploaded sheet again, every row as it was, with a 错误说明 column saying what to fix."""
     by_row: dict[int, list[str]] = {}

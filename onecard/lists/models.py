@@ -64,12 +64,18 @@ class RecipientRow(db.Model):
     # Match (比对) result, refreshed whenever the registry changes.
     match_result = sa.Column(sa.String(20))
     resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), index=True)
+    # The household (户) of the listed person at upload, set for a per-household project (到户资金) only:
+    # its unit is the household, listed once per project and period (the unique key below).
+    household_id = sa.Column(sa.Integer, sa.ForeignKey("households.id"))
     card_id = sa.Column(sa.Integer, sa.ForeignKey("cards.id"))
     matched_at = sa.Column(sa.DateTime)
     match_changed_at = sa.Column(sa.DateTime)
     __table_args__ = (
         # A person is listed at most once per project and period, across every list.
         sa.UniqueConstraint("project_id", "period", "id_bidx"),
+        # A household is listed at most once per per-household project and period (NULLs, the per-person
+        # projects' rows, never collide: both SQLite and PostgreSQL treat them as distinct).
+        sa.UniqueConstraint("project_id", "period", "household_id", name="uq_recipient_rows_one_household"),
         sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
         sa.CheckConstraint("match_result is null or match_result in ("
                            + ",".join(f"'{k}'" for k in MATCH_RESULTS) + ")", name="match_result"),

@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from onecard import audit, sheets
 from onecard.actors import Actor
@@ -159,6 +160,14 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
     validator = importer.RowValidator.from_database(standard_fen=project.standard_fen, period=period).bind(positions)
     outcome = importer.store_rows(recipient_list, rows, validator, max_rows=max_rows, too_many=_too_many_rows,
                                   workers=_upload_workers())
+    if project.per_household:
+        try:
+            outcome.errors.extend(importer.assign_households(recipient_list))
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            raise Conflict("同时有另一份名单列入了同一户，请稍后重新上传", code="list_household_concurrent",
+                           field="file") from None
     if outcome.errors:
         db.session.rollback()   # nothing of a bad file is kept
         _refuse_with_report(actor, project, period, file_name, stream, fmt, outcome.errors)

@@ -235,6 +235,9 @@ class BatchLine(db.Model):
     account_bidx = sa.Column(sa.String(40))   # copied to the ledger for the shared-account risk check
     account_last4 = sa.Column(sa.String(4))
     proxy_appointment_id = sa.Column(sa.Integer, sa.ForeignKey("proxy_appointments.id"))
+    # The beneficiary's household, on a per-household project's line only (到户资金: one live line per household,
+    # project and period, by uq_batch_lines_one_live_household).
+    household_id = sa.Column(sa.Integer, sa.ForeignKey("households.id"))
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"))
     village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
     outcome = sa.Column(sa.String(8))                                   # paid or failed, from the bank
@@ -256,6 +259,10 @@ class BatchLine(db.Model):
         sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name="outcome"),
         sa.Index("uq_batch_lines_one_live_payment", "resident_id", "project_id", "period", unique=True,
                  sqlite_where=sa.text(_LIVE_SQL), postgresql_where=sa.text(_LIVE_SQL)),
+        # 到户资金 pays the household once: at most one live line per household, project and period.
+        sa.Index("uq_batch_lines_one_live_household", "household_id", "project_id", "period", unique=True,
+                 sqlite_where=sa.text(f"household_id is not null and {_LIVE_SQL}"),
+                 postgresql_where=sa.text(f"household_id is not null and {_LIVE_SQL}")),
         # Status is left out of these on purpose: a batch moves every line's status several times, and each
         # index holding it would be rewritten for every line at every step.
         sa.Index("ix_batch_lines_batch", "batch_id"),

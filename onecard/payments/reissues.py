@@ -65,7 +65,7 @@ def reissue(actor: Actor, project_id: int, period: str, *, line_ids: list[int] |
         source = [{"reissue_of_line_id": f.id, "resident_id": f.resident_id, "name": f.name,
                    "amount_fen": f.amount_fen, "recipient_row_id": f.recipient_row_id, "match_result": "usable"}
                   for f in failed]
-        routed = routing.route_rows(project, source, on)
+        routed = routing.route_rows(project, source, on, period)
         ready = [(s, r) for s, r in zip(source, routed, strict=True) if r["status"] == "pending"]
         blocked = [{"line_id": s["reissue_of_line_id"], "reason": r["route_reason"]}
                    for s, r in zip(source, routed, strict=True) if r["status"] != "pending"]
