@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: edb7028959d3
+Revision ID: 925216b0d05e
 Revises: 
-Create Date: 2026-12-03 12:53:03.479279
+Create Date: 2026-12-03 12:57:16.767538
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'edb7028959d3'
+revision = '925216b0d05e'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -952,6 +952,7 @@ def upgrade():
     sa.Column('expected_date', sa.Date(), nullable=True),
     sa.Column('match_result', sa.String(length=20), nullable=True),
     sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('household_id', sa.Integer(), nullable=True),
     sa.Column('card_id', sa.Integer(), nullable=True),
     sa.Column('matched_at', sa.DateTime(), nullable=True),
     sa.Column('match_changed_at', sa.DateTime(), nullable=True),
@@ -959,12 +960,14 @@ def upgrade():
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_recipient_rows_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_recipient_rows_bank_id_banks')),
     sa.ForeignKeyConstraint(['card_id'], ['cards.id'], name=op.f('fk_recipient_rows_card_id_cards')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_recipient_rows_household_id_households')),
     sa.ForeignKeyConstraint(['list_id'], ['recipient_lists.id'], name=op.f('fk_recipient_rows_list_id_recipient_lists'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_recipient_rows_project_id_projects')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_recipient_rows_resident_id_residents')),
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_recipient_rows_town_id_towns')),
     sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_recipient_rows_village_id_villages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recipient_rows')),
+    sa.UniqueConstraint('project_id', 'period', 'household_id', name='uq_recipient_rows_one_household'),
     sa.UniqueConstraint('project_id', 'period', 'id_bidx', name=op.f('uq_recipient_rows_project_id_period_id_bidx'))
     )
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
@@ -1018,6 +1021,7 @@ def upgrade():
     sa.Column('account_bidx', sa.String(length=40), nullable=True),
     sa.Column('account_last4', sa.String(length=4), nullable=True),
     sa.Column('proxy_appointment_id', sa.Integer(), nullable=True),
+    sa.Column('household_id', sa.Integer(), nullable=True),
     sa.Column('town_id', sa.Integer(), nullable=True),
     sa.Column('village_id', sa.Integer(), nullable=True),
     sa.Column('outcome', sa.String(length=8), nullable=True),
@@ -1035,6 +1039,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_batch_lines_bank_id_banks')),
     sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_batch_lines_batch_id_batches')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_batch_lines_department_id_departments')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_batch_lines_household_id_households')),
     sa.ForeignKeyConstraint(['payee_resident_id'], ['residents.id'], name=op.f('fk_batch_lines_payee_resident_id_residents')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_batch_lines_project_id_projects')),
     sa.ForeignKeyConstraint(['proxy_appointment_id'], ['proxy_appointments.id'], name=op.f('fk_batch_lines_proxy_appointment_id_proxy_appointments')),
@@ -1048,6 +1053,7 @@ def upgrade():
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.create_index('ix_batch_lines_batch', ['batch_id'], unique=False)
         batch_op.create_index('ix_batch_lines_project_period', ['project_id', 'period'], unique=False)
+        batch_op.create_index('uq_batch_lines_one_live_household', ['household_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"))
         batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
         batch_op.create_index('uq_batch_lines_one_reissue', ['reissue_of_line_id'], unique=True, sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
 
@@ -1085,6 +1091,7 @@ def downgrade():
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.drop_index('uq_batch_lines_one_reissue', sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
         batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
+        batch_op.drop_index('uq_batch_lines_one_live_household', sqlite_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"))
         batch_op.drop_index('ix_batch_lines_project_period')
         batch_op.drop_index('ix_batch_lines_batch')
 
