@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 925216b0d05e
+Revision ID: eb72e734c6fd
 Revises: 
-Create Date: 2026-12-03 12:57:16.767538
+Create Date: 2026-12-03 13:02:14.466567
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '925216b0d05e'
+revision = 'eb72e734c6fd'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -439,6 +439,7 @@ def upgrade():
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('matched_at', sa.DateTime(), nullable=True),
+    sa.Column('upload_notes', sa.Text(), nullable=False),
     sa.CheckConstraint("status in ('uploaded','matched','withdrawn')", name=op.f('ck_recipient_lists_status')),
     sa.CheckConstraint('row_count >= 0 and total_fen >= 0', name=op.f('ck_recipient_lists_totals')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_recipient_lists_department_id_departments')),
@@ -945,6 +946,7 @@ def upgrade():
     sa.Column('mobile_last4', sa.String(length=4), nullable=True),
     sa.Column('town_id', sa.Integer(), nullable=False),
     sa.Column('village_id', sa.Integer(), nullable=True),
+    sa.Column('village_text', sa.String(length=60), nullable=True),
     sa.Column('bank_id', sa.Integer(), nullable=False),
     sa.Column('account', onecard.privacy.Encrypted(length=160), nullable=True),
     sa.Column('account_last4', sa.String(length=4), nullable=True),
