@@ -244,6 +244,11 @@ class BatchLine(db.Model):
     failure_code = sa.Column(sa.String(20))
     failure_reason = sa.Column(sa.String(200))
     reissue_of_line_id = sa.Column(sa.Integer, sa.ForeignKey("batch_lines.id"))
+    # On a line failed for an account reason: why staff let it go again to the same, unchanged account
+    # (reissues.allow_resend; audited). Without it such a line waits in the worklist as 账户未变更.
+    resend_reason = sa.Column(sa.String(200))
+    resend_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    resend_at = sa.Column(sa.DateTime)
     result_at = sa.Column(sa.DateTime)                                  # when the bank's result was imported
     # When the bank paid or refused, by the value date of its result: that day's start (local), but never
     # before the payment file was sent nor after the import. Null when the bank gave no date (then the

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: eb72e734c6fd
+Revision ID: 5da0d675e397
 Revises: 
-Create Date: 2026-12-03 13:02:14.466567
+Create Date: 2026-12-03 13:07:12.556806
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'eb72e734c6fd'
+revision = '5da0d675e397'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -1030,6 +1030,9 @@ def upgrade():
     sa.Column('failure_code', sa.String(length=20), nullable=True),
     sa.Column('failure_reason', sa.String(length=200), nullable=True),
     sa.Column('reissue_of_line_id', sa.Integer(), nullable=True),
+    sa.Column('resend_reason', sa.String(length=200), nullable=True),
+    sa.Column('resend_by', sa.Integer(), nullable=True),
+    sa.Column('resend_at', sa.DateTime(), nullable=True),
     sa.Column('result_at', sa.DateTime(), nullable=True),
     sa.Column('bank_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -1047,6 +1050,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['proxy_appointment_id'], ['proxy_appointments.id'], name=op.f('fk_batch_lines_proxy_appointment_id_proxy_appointments')),
     sa.ForeignKeyConstraint(['recipient_row_id'], ['recipient_rows.id'], name=op.f('fk_batch_lines_recipient_row_id_recipient_rows')),
     sa.ForeignKeyConstraint(['reissue_of_line_id'], ['batch_lines.id'], name=op.f('fk_batch_lines_reissue_of_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['resend_by'], ['staff_accounts.id'], name=op.f('fk_batch_lines_resend_by_staff_accounts')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_batch_lines_resident_id_residents')),
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_batch_lines_town_id_towns')),
     sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_batch_lines_village_id_villages')),
