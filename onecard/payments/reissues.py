@@ -27,7 +27,6 @@ from onecard.staff import permissions
 from onecard.timeutil import local_today, utcnow
 from onecard.validation import normalize_text, parse_period
 
-
 # Bank failure codes (bankformats.FAILURE_CODES) that are about the account itself: sending the money again to
 # the same account would fail again (or worse, land on an account the bank has frozen or closed).
 ACCOUNT_FAILURES = frozenset({"frozen", "closed", "lost", "name_mismatch", "no_account", "inactive"})
