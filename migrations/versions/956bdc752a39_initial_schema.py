@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 5da0d675e397
+Revision ID: 956bdc752a39
 Revises: 
-Create Date: 2026-12-03 13:07:12.556806
+Create Date: 2026-12-03 13:12:38.719512
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '5da0d675e397'
+revision = '956bdc752a39'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -911,7 +911,7 @@ def upgrade():
     sa.Column('delivered_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('state_changed_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("channel in ('sms','wechat')", name=op.f('ck_notices_channel')),
+    sa.CheckConstraint("channel in ('sms','wechat','payee')", name=op.f('ck_notices_channel')),
     sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)", name=op.f('ck_notices_claim_has_lease')),
     sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name=op.f('ck_notices_skip_has_reason')),
     sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
