@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -131,3 +131,28 @@ def test_a_dead_heads_household_is_held_until_a_new_head_is_registered(client, d
     r = _create_batch(client, pay)
     assert r.status_code == 201, r.json
     assert _lines(client, pay, r.json["id"])["孔妻"]["route"] == "head_card"
+
+
+def test_a_household_paid_twice_planted_by_sql_is_found_by_the_risk_check(client, db, pay, family):
+    """The guarantees above stop it; if it happens anyway (a direct write, an old import), finance finds it."""
+    home, head, members = family
+    make_list(pay.household, [(head, 26000, "usable")])
+    r = _create_batch(client, pay)
+    assert r.status_code == 201, r.json
+    for i, person in enumerate((head, members[0]), start=1):
+        db.session.execute(sa.text(
+            "INSERT INTO ledger_entries (line_id, batch_id, project_id, department_id, period, resident_id,"
+            " payee_resident_id, route, bank_id, account_last4, town_id, amount_fen, outcome, occurred_at,"
+            " recorded_at) VALUES (:line, :batch, :project, :dept, :period, :rid, :head, 'head_card', :bank,"
+            " '0001', :town, 26000, 'paid', :at, :at)"),
+            {"line": 900000 + i, "batch": r.json["id"], "project": pay.household.id,
+             "dept": pay.household.department_id, "period": PERIOD, "rid": person.id, "head": head.id,
+             "bank": pay.household.bank_id, "town": home.town_id, "at": datetime(2026, 10, 20, 2, 0)})
+    db.session.commit()
+    run = client.post(f"{API}/oversight/risk-runs", headers=pay.finance.auth, json={"checks": ["household_paid_twice"]})
+    assert run.status_code == 201, run.json
+    found = client.get(f"{API}/oversight/risk-findings?check=household_paid_twice",
+                       headers=pay.finance.auth).json["items"]
+    assert len(found) == 1 and found[0]["resident_id"] == head.id
+    assert found[0]["evidence"]["household_code"] == home.code and found[0]["evidence"]["payments"] == 2
+    assert found[0]["amount_fen"] == 52000 and "到户资金每户只发一份" in found[0]["summary"]
