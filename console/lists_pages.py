@@ -209,9 +209,16 @@ def upload_post(actor):
         return _upload_page(actor, form=form, error="请选择补贴项目、填写发放期间并选择名单文件", status=422)
     return _act_then(actor, lambda: lists.upload(actor, project_id=project_id, period=period,
                                                  file_name=file.filename, stream=file.stream),
-                     done=lambda x: f"名单已保存：{x.row_count} 人，合计 {format_fen(x.total_fen)} 元",
+                     done=_saved_message,
                      then=lambda x: url_for("console.list_detail", list_id=x.id), on_error=refused,
                      used_then=url_for("console.upload"))
+
+
+def _saved_message(recipient_list) -> str:
+    notes = lists.describe(recipient_list)
+    extra = "".join([f"；{len(notes['warnings'])} 处提醒（见名单页）" if notes["warnings"] else "",
+                     f"；已跳过 {len(notes['skipped_rows'])} 行空行或注释" if notes["skipped_rows"] else ""])
+    return f"名单已保存：{recipient_list.row_count} 人，合计 {format_fen(recipient_list.total_fen)} 元{extra}"
 
 
 @bp.get("/upload/reports/<report_id>.xlsx")
