@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from onecard import demo
@@ -195,7 +196,7 @@ def _layout_context():
 def _synthetic() -> bool:
     try:
         return demo.is_synthetic()
-    except Exception:  # noqa: BLE001 - a banner must never break a page (e.g. an error page on a broken db)
+    except SQLAlchemyError:   # a banner must never break a page (e.g. an error page on a broken db)
         db.session.rollback()
         return False
 

@@ -209,9 +209,16 @@ def upload_post(actor):
         return _upload_page(actor, form=form, error="请选择补贴项目、填写发放期间并选择名单文件", status=422)
     return _act_then(actor, lambda: lists.upload(actor, project_id=project_id, period=period,
                                                  file_name=file.filename, stream=file.stream),
-                     done=lambda x: f"名单已保存：{x.row_count} 人，合计 {format_fen(x.total_fen)} 元",
+                     done=_saved_message,
                      then=lambda x: url_for("console.list_detail", list_id=x.id), on_error=refused,
                      used_then=url_for("console.upload"))
+
+
+def _saved_message(recipient_list) -> str:
+    notes = lists.describe(recipient_list)
+    extra = "".join([f"；{len(notes['warnings'])} 处提醒（见名单页）" if notes["warnings"] else "",
+                     f"；已跳过 {len(notes['skipped_rows'])} 行空行或注释" if notes["skipped_rows"] else ""])
+    return f"名单已保存：{recipient_list.row_count} 人，合计 {format_fen(recipient_list.total_fen)} 元{extra}"
 
 
 @bp.get("/upload/reports/<report_id>.xlsx")
@@ -302,11 +309,16 @@ def registry_import(actor):
         notify("error", "请选择制卡数据文件")
         return redirect(url_for("console.registry_imports"))
     return _act_then(actor, lambda: registry.import_registry(actor, file.stream, file.filename),
-                     done=lambda r: f"导入完成：共 {r.rows_total} 行，已处理 {r.rows_applied} 行，错误 {r.error_count} 行",
+                     done=lambda r: f"导入完成：共 {r.rows_total} 行，已处理 {r.rows_applied} 行，错误 {r.error_count} 行；"
+                                   f"已重新比对本期和下期名单，{_rematch_changed(r)} 行比对结果变化",
                      then=lambda r: url_for("console.registry_import_detail", import_id=r.id),
                      on_error=lambda exc: (notify("error", exc.message),
                                            redirect(url_for("console.registry_imports")))[1],
                      used_then=url_for("console.registry_imports"))
+
+
+def _rematch_changed(record) -> int:
+    return json.loads(record.rematch_detail or "{}").get("changed", 0)
 
 
 @bp.get("/registry/<int:import_id>")

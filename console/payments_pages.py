@@ -246,6 +246,15 @@ def pay_reissue_create(actor):
     return guarded_post(actor, run, done=done, then=url_for("console.pay_reissue"))
 
 
+@bp.post("/reissue/<int:line_id>/allow-resend")
+@page("payment.reissue")
+def pay_reissue_allow(actor, line_id):
+    reason = request.form.get("reason", "")
+    return guarded_post(actor, lambda: reissues.allow_resend(actor, line_id, reason=reason),
+                        done=lambda x: f"已登记 {x['name']} 可再次发放到原账户的理由，可勾选补发",
+                        then=url_for("console.pay_reissue"))
+
+
 # ---------------------------------------------------------------- 台账
 
 @bp.get("/ledger")

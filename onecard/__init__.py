@@ -104,7 +104,7 @@ def _register_health(app: Flask) -> None:
     def healthz():
         try:
             _db.session.execute(sa.text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+        except sa.exc.SQLAlchemyError as exc:   # any database failure means unhealthy; a bug still raises
             _db.session.rollback()
             log.warning("health check: database unreachable: %s", exc.__class__.__name__)
             return jsonify(status="degraded", db="unreachable", reason="数据库无法连接"), 503

@@ -26,7 +26,7 @@ _PREFIX = "v1"
 def _decode_key(text: str) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
-    except Exception as exc:  # noqa: BLE001 - any decoding problem is a config error
+    except ValueError as exc:   # binascii.Error (bad padding/characters) is a ValueError: a config error
         raise RuntimeError("字段加密密钥必须是 urlsafe-base64 编码的 32 字节") from exc
     if len(raw) != 32:
         raise RuntimeError("字段加密密钥必须是 32 字节 (AES-256)")

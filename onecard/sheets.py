@@ -6,12 +6,15 @@ Generic helpers, no domain rules:
   ``(row_no, {header: value})`` from an xlsx/xls/ods (python-calamine) or a CSV
   (UTF-8 with or without BOM, else GB18030 — what Excel in China writes).
   ``row_no`` is the row number a person sees in Excel (the header row included).
-  The header row is the first of the first 10 rows that holds every ``required``
-  header, so a title line above the headers is fine. Headers are compared with
-  whitespace removed and Chinese quotes/brackets folded (“一本通” == "一本通",
-  （社区） == (社区)); a repeated header gets a suffix (序号, 序号_2). Blank cells are
-  ``None``; completely blank rows are skipped. Cell values keep their type (xlsx
-  numbers stay numbers so the validators can refuse precision-lost IDs).
+  The header row is found by ``find_header``: the first of the first 10 rows that holds
+  every ``required`` header, so title, 填报单位 and date rows above the headers are fine.
+  Headers are compared in ``header_key``'s form: whitespace and line breaks removed,
+  Chinese quotes/brackets folded (“一本通” == "一本通", （社区） == (社区)) and the
+  forms' （必填）/（非必填） notes dropped; a repeated header gets a suffix (序号, 序号_2).
+  Blank cells are ``None``; completely blank rows are skipped. Cell values keep their
+  type (xlsx numbers stay numbers so the validators can refuse precision-lost IDs).
+* ``find_header(rows, required, key=...)`` is that header search, for any import that reads rows itself;
+  ``is_footnote(values)`` tells a form's 注：/说明/填表人 line below the data from a data row.
 * ``write_workbook([Sheet(...), ...])`` is the one xlsx writer (several sheets, column widths, text
   columns, header style, ``constant_memory`` for big ledgers); ``write_xlsx(headers, rows, ...)`` is its
   one-sheet form. Every text cell is written explicitly as a string after ``safe_cell`` so nothing
@@ -26,7 +29,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Collection, Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -42,9 +46,57 @@ _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 _FOLD = str.maketrans({"“": '"', "”": '"', "＂": '"', "（": "(", "）": ")", "　": ""})
 
 
+_NOTES_RE = re.compile(r"\((?:非必填|必填|选填|可不填|可选)\)")
+
+
 def header_key(text: object) -> str:
-    """The form headers are compared in: no whitespace, ASCII quotes and brackets."""
-    return "".join(str(text or "").split()).translate(_FOLD)
+    """The form headers are compared in: no whitespace or line breaks, ASCII quotes and brackets, and without the
+    forms' （必填）/（非必填） notes ("姓名\n（必填）" == "姓名"; "村（社区）" keeps its own brackets)."""
+    return _NOTES_RE.sub("", "".join(str(text or "").split()).translate(_FOLD))
+
+
+def find_header(numbered_rows: Iterator[tuple[int, tuple]], required: Collection[str], *,
+                key: Callable[[object], str | None] = header_key, scan: int = _HEADER_SCAN_ROWS,
+                missing: Callable[[list[str]], Exception] | None = None,
+                empty: Callable[[], Exception] | None = None) -> tuple[int, tuple]:
+    """The header row of a sheet as departments fill it in: ``(row_no, cells)`` of the first of the first ``scan``
+    non-blank rows whose cells, each through ``key``, include every ``required`` key (all already in ``key``'s
+    form). Rows above it (a title, merged across the columns; 填报单位/填报日期) are passed over; the iterator is
+    left at the first row after the header. With no ``required`` the first row is the header.
+
+    Raises ``empty()`` for a sheet with no rows, and ``missing(keys)`` with the required keys absent from the
+    closest candidate row (default: the shared ``sheet_invalid`` shape).
+    """
+    wanted = list(required)
+    best: set = set()
+    scanned = 0
+    for row_no, raw in numbered_rows:
+        scanned += 1
+        keys = {key(v) for v in raw if v is not None}
+        found = {k for k in wanted if k in keys}
+        if len(found) == len(wanted):
+            return row_no, raw
+        if len(found) > len(best):
+            best = found
+        if scanned >= scan:
+            break
+    if scanned == 0:
+        raise (empty or (lambda: sheet_invalid("文件是空的，请使用模板填写后上传")))()
+    absent = [k for k in wanted if k not in best]
+    if missing is not None:
+        raise missing(absent)
+    raise sheet_invalid("缺少必填列：" + "、".join(absent) + "。请使用模板的表头，不要改动列名", column="、".join(absent))
+
+
+_FOOTNOTE_STARTS = ("注", "备注", "说明", "填表说明", "填报说明", "填表人", "填报人", "制表人", "审核人", "负责人",
+                    "经办人", "联系人", "联系电话", "填报单位", "单位负责人", "单位(盖章)", "单位（盖章）", "盖章")
+
+
+def is_footnote(values: Sequence) -> bool:
+    """A form's note or signature line below the data (注：…, 填表人：…, 单位（盖章）): every filled cell is text
+    starting with such a word (a merged note fills only its first cell). Never a row that names a person."""
+    filled = [v for v in values if v is not None]
+    return bool(filled) and all(isinstance(v, str) and v.strip().startswith(_FOOTNOTE_STARTS) for v in filled)
 
 
 def safe_cell(text: object) -> object:
@@ -157,13 +209,13 @@ def _blank_values(row) -> bool:
 
 
 def _iter_xlsx(stream) -> Iterator[tuple[int, tuple]]:
-    from python_calamine import CalamineWorkbook
+    from python_calamine import CalamineError, CalamineWorkbook
     try:
         book = CalamineWorkbook.from_filelike(stream)
         sheet = book.get_sheet_by_index(0)
         rows = sheet.iter_rows()
         first = (sheet.start or (0, 0))[0] + 1   # the used range may start below row 1
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the uploader's file, not our bug
+    except CalamineError as exc:   # zip, xml, password... errors: the uploader's file, not our bug
         raise sheet_invalid("无法读取该表格文件，请确认文件未损坏、未加密") from exc
     for i, row in enumerate(rows):
         # calamine gives "" for empty cells: make them None like CSV's blanks.
@@ -207,23 +259,18 @@ def _iter_csv(stream) -> Iterator[tuple[int, tuple]]:
 
 def _with_headers(numbered_rows: Iterator[tuple[int, tuple]], required: list[str],
                   aliases: dict[str, str]) -> Iterator[tuple[int, dict]]:
-    wanted = {header_key(h) for h in required}
     aliases = {header_key(k): header_key(v) for k, v in aliases.items()}
-    headers: list[str] | None = None
-    first_seen: tuple | None = None
-    scanned = 0
+
+    def key(v: object) -> str:
+        return aliases.get(header_key(v), header_key(v))
+
+    wanted = {header_key(h): h for h in required}
+    _, header = find_header(numbered_rows, list(wanted), key=key,
+                            missing=lambda absent: sheet_invalid(
+                                "缺少必填列：" + "、".join(wanted[k] for k in absent) + "。请使用模板的表头，不要改动列名",
+                                column="、".join(wanted[k] for k in absent)))
+    headers = _unique([key(v) for v in header])
     for row_no, raw in numbered_rows:
-        if headers is None:
-            scanned += 1
-            if first_seen is None:
-                first_seen = raw
-            keys = [aliases.get(header_key(v), header_key(v)) for v in raw]
-            if wanted and not wanted <= {header_key(k) for k in keys}:
-                if scanned >= _HEADER_SCAN_ROWS:
-                    break
-                continue
-            headers = _unique(keys)
-            continue
         values = {}
         for i, h in enumerate(headers):
             if not h:
@@ -233,13 +280,6 @@ def _with_headers(numbered_rows: Iterator[tuple[int, tuple]], required: list[str
                 v = v.strip() or None
             values[h] = v
         yield row_no, values
-    if headers is None:
-        if scanned == 0:
-            raise sheet_invalid("文件是空的，请使用模板填写后上传")
-        present = {header_key(v) for v in (first_seen or ())}
-        missing = [h for h in required if header_key(h) not in present]
-        raise sheet_invalid("缺少必填列：" + "、".join(missing) + "。请使用模板的表头，不要改动列名",
-                            column="、".join(missing))
 
 
 def _unique(keys: list[str]) -> list[str]:

@@ -49,6 +49,10 @@ class ListSchema(Schema):
     status_label = fields.String()
     created_at = fields.String()
     matched_at = fields.String(allow_none=True)
+    header_row = fields.Integer(allow_none=True, metadata={"description": "表头所在的行（表头上方的标题、填报单位行已跳过）"})
+    skipped_rows = fields.List(fields.Dict(), metadata={"description": "跳过的空行、注释或签章行：[{row, reason}]"})
+    warnings = fields.List(fields.Dict(), metadata={
+        "description": "不影响导入的提醒：[{row, column, value, message, suggestions}]，如村（社区）不在名录中及相近名称"})
 
 
 class ListWithdrawArgs(Schema):

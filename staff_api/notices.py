@@ -97,7 +97,9 @@ class TemplateSchema(Schema):
 
 class TemplateArgs(Schema):
     body = fields.String(required=True, metadata={
-        "description": "短信正文（不含签名），可用占位符：{period} {project} {amount} {last4} {date}；不超过300字"})
+        "description": "短信正文（不含签名），可用占位符：{period} {project} {amount} {last4} {date}（到账日期） "
+                       "{account}（收款账户，如“您本人的社保卡”“户主某某的社保卡”“代管人某某的账户”） {payee} {beneficiary}；"
+                       "不含{account}的模板只用于发放到本人社保卡的通知；不超过300字"})
 
 
 @bp.get("/notice-templates")

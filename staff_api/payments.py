@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from onecard.errors import Invalid
 from onecard.payments import agreements, batches, exports, ledger, reissues, results
-from onecard.payments.schemas import AgreementOut, BatchOut, LineOut
+from onecard.payments.schemas import AgreementOut, BatchOut, FailedLineOut, LineOut
 from onecard.web import send_download, send_xlsx
 from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
@@ -284,11 +284,25 @@ def import_results(args, batch_id):
 
 @bp.get("/payment-failures")
 @bp.arguments(FailuresQuery, location="query")
-@bp.response(200, LineOut(many=True))
+@bp.response(200, FailedLineOut(many=True))
 @bp.doc(security=SECURITY)
 def payment_failures(args):
-    """发放失败工作清单（含银行失败原因），按岗位范围。"""
+    """发放失败工作清单（含银行失败原因），按岗位范围；因账户原因失败且账户未变更的标明“账户未变更”。"""
     return reissues.failures(current_actor(), **args)
+
+
+class ResendIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                           metadata={"description": "可以再次发放到原账户的理由，如“银行已确认解除冻结”"})
+
+
+@bp.post("/payment-failures/<int:line_id>/allow-resend")
+@bp.arguments(ResendIn)
+@bp.response(200, FailedLineOut)
+@bp.doc(security=SECURITY)
+def allow_resend(args, line_id):
+    """登记因账户原因失败的明细可以再次发放到原账户的理由（留痕审计）；之后的补发不再因“账户未变更”暂缓。"""
+    return reissues.allow_resend(current_actor(), line_id, reason=args["reason"])
 
 
 @bp.post("/reissues")

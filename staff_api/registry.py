@@ -41,7 +41,10 @@ class RegistryImportSchema(Schema):
     unchanged = fields.Integer()
     error_count = fields.Integer()
     errors = fields.Function(lambda r: json.loads(r.errors or "[]"), metadata={"description": "出错的行（最多10000条）"})
-    rematch = fields.String(metadata={"description": "导入后重新比对：done/unavailable/failed"})
+    rematch = fields.String(metadata={"description": "导入后重新比对：done（与导入同一事务完成）"})
+    rematch_detail = fields.Function(lambda r: json.loads(r.rematch_detail or "{}"), metadata={
+        "description": "重新比对的结果：periods（本期和下期）、lists_checked、changed（比对结果变化的行数）、"
+                       "lists（各名单的变化）"})
 
 
 @bp.post("/registry/imports")

@@ -61,18 +61,18 @@ CHUNK_ROWS = 5000
 # can go anywhere in the list without shifting a position elsewhere.
 ROW_HEAD = ("list_id", "project_id", "period")       # the same for every row of one list
 ROW_FIELDS = ("row_no", "name", "id_number", "id_bidx", "ethnicity", "mobile", "mobile_last4", "town_id",
-              "village_id", "bank_id", "account", "account_last4", "amount_fen", "expected_date")
+              "village_id", "village_text", "bank_id", "account", "account_last4", "amount_fen", "expected_date")
 STORED_COLUMNS = ROW_HEAD + ROW_FIELDS
 ENCRYPTED_FIELDS = ("id_number", "mobile", "account")
 # A checked row is a list indexed by these positions, looked up by name in ROW_FIELDS (index stores are
 # five times cheaper than building a namedtuple by keyword, in a loop run once per uploaded row).
 _FIELD = {name: i for i, name in enumerate(ROW_FIELDS)}
 _CONSTANTS = ("ROW_NO", "NAME", "ID_NUMBER", "ID_BIDX", "ETHNICITY", "MOBILE", "MOBILE_LAST4", "TOWN_ID",
-              "VILLAGE_ID", "BANK_ID", "ACCOUNT", "ACCOUNT_LAST4", "AMOUNT_FEN", "EXPECTED_DATE")
+              "VILLAGE_ID", "VILLAGE_TEXT", "BANK_ID", "ACCOUNT", "ACCOUNT_LAST4", "AMOUNT_FEN", "EXPECTED_DATE")
 if {c.lower() for c in _CONSTANTS} != set(ROW_FIELDS):   # a new field needs its constant and its value in fast_row
     raise RuntimeError("onecard.lists.importer: ROW_FIELDS and the position constants disagree")
-(ROW_NO, NAME, ID_NUMBER, ID_BIDX, ETHNICITY, MOBILE, MOBILE_LAST4, TOWN_ID, VILLAGE_ID, BANK_ID, ACCOUNT,
- ACCOUNT_LAST4, AMOUNT_FEN, EXPECTED_DATE) = (_FIELD[c.lower()] for c in _CONSTANTS)
+(ROW_NO, NAME, ID_NUMBER, ID_BIDX, ETHNICITY, MOBILE, MOBILE_LAST4, TOWN_ID, VILLAGE_ID, VILLAGE_TEXT, BANK_ID,
+ ACCOUNT, ACCOUNT_LAST4, AMOUNT_FEN, EXPECTED_DATE) = (_FIELD[c.lower()] for c in _CONSTANTS)
 _WIDTH = len(ROW_FIELDS)
 _STORED = {name: i for i, name in enumerate(STORED_COLUMNS)}
 
@@ -168,11 +168,7 @@ class RowValidator:
         town_id = self.towns.get(town_text) if town_text.__class__ is str else None
         if town_id is None:
             town_id = self._town(town_text)
-        village_id = None
-        if "village" in p and (village_text := values[p["village"]]) is not None:
-            village_id = self.villages.get((town_id, "".join(str(village_text).split())))
-            if village_id is None:
-                raise Invalid("village", code="village_unknown")
+        village_id, village_text = self._village(town_id, values[p["village"]] if "village" in p else None)
         account = None
         if "account" in p and (account_text := values[p["account"]]) is not None:
             account = normalize_bank_card(account_text, field="account")
@@ -206,6 +202,7 @@ class RowValidator:
         row[MOBILE_LAST4] = mobile[-4:]
         row[TOWN_ID] = town_id
         row[VILLAGE_ID] = village_id
+        row[VILLAGE_TEXT] = village_text
         row[BANK_ID] = bank_id
         row[ACCOUNT] = account
         row[ACCOUNT_LAST4] = account[-4:] if account else None
@@ -238,13 +235,7 @@ class RowValidator:
         out["ethnicity"] = check("ethnicity", normalize_ethnicity)
         mobile = check("mobile", normalize_mobile)
         town_id = check("town", self._town)
-        village_text = cell("village")
-        village_id = None
-        if town_id is not None and village_text is not None and str(village_text).strip():
-            village_id = self.villages.get((town_id, "".join(str(village_text).split())))
-            if village_id is None:
-                errors.append(RowError(row_no, LABELS["village"], _masked("village", village_text),
-                                       "该村（社区）不属于所填镇街，请核对村（社区）名称或镇街"))
+        village_id, village_text = self._village(town_id, cell("village")) if town_id is not None else (None, None)
         out["bank_id"] = check("bank", self._bank)
         account_text = cell("account")
         account = None
@@ -268,9 +259,19 @@ class RowValidator:
         out["mobile_last4"] = mobile[-4:]
         out["town_id"] = town_id
         out["village_id"] = village_id
+        out["village_text"] = village_text
         out["account"] = account
         out["account_last4"] = account[-4:] if account else None
         return out, errors
+
+    def _village(self, town_id: int, value: object) -> tuple[int | None, str | None]:
+        """(village id, None) for a village of the town; (None, the text as written) for one not in the county's
+        village table: an optional column never refuses a row (the upload warns with the closest names)."""
+        text = "".join(str(value).split())[:60] if value is not None else ""
+        if not text:
+            return None, None
+        village_id = self.villages.get((town_id, text))
+        return (village_id, None) if village_id is not None else (None, text)
 
     def _town(self, value: object) -> int:
         if value is None or not str(value).strip():
@@ -486,11 +487,89 @@ def _flush(conn, chunk: list[tuple], recipient_list: RecipientList, outcome: Imp
                 f"该人员已在本项目本期的名单中（名单编号{list_id}，文件“{file_name}”第{row_no}行），不能重复列入"))
 
 
-def build_report_xlsx(rows: Iterator[tuple[int, tuple]], header: tuple, errors: list[RowError]) -> bytes:
-    """The uploaded sheet again, every row as it was, with a 错误说明 column saying what to fix."""
+def village_warnings(recipient_list: RecipientList, limit: int = 1000) -> list[dict]:
+    """A warning for each stored row whose 村（社区） is not a village of its town in the county's table, with the
+    closest known names of that town (difflib): the row is stored, the village left for the department to check."""
+    import difflib
+    conn = db.session.connection()
+    rr = RecipientRow.__table__
+    rows = conn.execute(sa.select(rr.c.row_no, rr.c.town_id, rr.c.village_text)
+                        .where(rr.c.list_id == recipient_list.id, rr.c.village_text.is_not(None))
+                        .order_by(rr.c.row_no).limit(limit)).all()
+    if not rows:
+        return []
+    names: dict[int, list[str]] = {}
+    for town_id, name in conn.execute(sa.select(Village.town_id, Village.name)
+                                      .where(Village.town_id.in_({r.town_id for r in rows}))):
+        names.setdefault(town_id, []).append(name)
+    out = []
+    for row_no, town_id, text in rows:
+        close = difflib.get_close_matches(text, names.get(town_id, []), n=3, cutoff=0.4)
+        hint = f"，相近的有：{'、'.join(close)}" if close else ""
+        out.append({"row": row_no, "column": LABELS["village"], "value": text, "suggestions": close,
+                    "message": f"村（社区）“{text}”不在所填镇街的村（社区）名录中{hint}。已按原文保存，请核对"})
+    return out
+
+
+def assign_households(recipient_list: RecipientList) -> list[RowError]:
+    """到户资金: the unit of a per-household project's list is the household. Sets each stored row's household
+    (from the registered resident with its ID) and returns an error for every row whose household is already
+    listed, earlier in this file or in another live list of the project and period, naming that first row.
+
+    Call after ``store_rows`` in the upload's transaction; rows of people not registered have no household yet
+    (they are held at payment as unmatched). The unique (project, period, household) key stops a concurrent
+    upload of the same household (IntegrityError for the caller).
+    """
+    conn = db.session.connection()
+    from onecard.people.models import Household, Resident
+    rr, res = RecipientRow.__table__, Resident.__table__
+    mine = conn.execute(
+        sa.select(rr.c.id, rr.c.row_no, res.c.household_id, Household.code)
+        .join(res, res.c.id_bidx == rr.c.id_bidx).join(Household, Household.id == res.c.household_id)
+        .where(rr.c.list_id == recipient_list.id).order_by(rr.c.row_no)).all()
+    if not mine:
+        return []
+    earlier: dict[int, tuple] = {}
+    household_ids = sorted({m.household_id for m in mine})
+    for start in range(0, len(household_ids), 500):
+        for hid, list_id, row_no, file_name in conn.execute(
+                sa.select(rr.c.household_id, rr.c.list_id, rr.c.row_no, RecipientList.file_name)
+                .join(RecipientList, RecipientList.id == rr.c.list_id)
+                .where(rr.c.project_id == recipient_list.project_id, rr.c.period == recipient_list.period,
+                       rr.c.list_id != recipient_list.id, rr.c.household_id.in_(household_ids[start:start + 500]))):
+            earlier[hid] = (list_id, row_no, file_name)
+    errors: list[RowError] = []
+    first_row: dict[int, int] = {}
+    assign: list[dict] = []
+    label = LABELS["id_number"]
+    for row_id, row_no, household_id, code in mine:
+        if household_id in earlier:
+            list_id, other_row, file_name = earlier[household_id]
+            errors.append(RowError(row_no, label, "已隐藏",
+                                   f"到户项目每户每期只列一人：该户（户号{code}）已在本项目本期的名单中（名单编号{list_id}，"
+                                   f"文件“{file_name}”第{other_row}行），不能重复列入"))
+        elif household_id in first_row:
+            errors.append(RowError(row_no, label, "已隐藏",
+                                   f"到户项目每户每期只列一人：与第{first_row[household_id]}行同属一户（户号{code}），"
+                                   "请只保留一行（通常为户主）"))
+        else:
+            first_row[household_id] = row_no
+            assign.append({"row_id": row_id, "household_id": household_id})
+    if not errors and assign:
+        conn.execute(sa.update(rr).where(rr.c.id == sa.bindparam("row_id"))
+                     .values(household_id=sa.bindparam("household_id")), assign)
+    return errors
+
+
+def build_report_xlsx(rows: Iterator[tuple[int, tuple]], header: tuple, errors: list[RowError],
+                      warnings: list[dict] = ()) -> bytes:
+    """The uploaded sheet again, every row as it was, with a 错误说明 column saying what to fix (and, marked as
+    提醒, the warnings that do not stop the upload)."""
     by_row: dict[int, list[str]] = {}
     for e in errors:
         by_row.setdefault(e.row, []).append(f"{e.column}：{e.reason}")
+    for w in warnings:
+        by_row.setdefault(w["row"], []).append(f"提醒（不影响导入）{w['column']}：{w['message']}")
     headers = [("" if h is None else str(h)) for h in header] + [ERROR_COLUMN]
     if 1 in by_row:   # header-level problems, if any, beside the header
         headers.append("；".join(by_row[1]))

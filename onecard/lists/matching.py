@@ -11,6 +11,7 @@ a registry import is cheap and reports exactly what changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
 
@@ -140,15 +141,30 @@ def match_list(actor: Actor, list_id: int) -> MatchOutcome:
     return outcome
 
 
-def rematch_all(actor: Actor, *, commit: bool = True) -> dict:
-    """Re-run matching for every list not withdrawn, after the card registry changed.
+def current_and_next_periods(today: date) -> list[str]:
+    """The periods (in every cycle's form: month, quarter, half-year, year) that contain ``today`` or follow
+    the one that does: the lists a registry change can still make payable."""
+    year, month = today.year, today.month
+    quarter, half = (month - 1) // 3 + 1, 1 if month <= 6 else 2
+    next_month = f"{year + 1}-01" if month == 12 else f"{year}-{month + 1:02d}"
+    next_quarter = f"{year + 1}-Q1" if quarter == 4 else f"{year}-Q{quarter + 1}"
+    next_half = f"{year + 1}-H1" if half == 2 else f"{year}-H2"
+    out = {f"{year}-{month:02d}", next_month, f"{year}-Q{quarter}", next_quarter, f"{year}-H{half}", next_half,
+           str(year), str(year + 1)}
+    return sorted(out)
+
+
+def rematch_all(actor: Actor, *, periods: list[str] | None = None, commit: bool = True) -> dict:
+    """Re-run matching for every list not withdrawn (or only those of ``periods``), after the registry changed.
 
     Reports only what changed: the lists whose rows changed result and how many rows each.
     ``commit=False`` lets a registry import include it in its own transaction.
     """
     permissions.require(actor, "match.rematch_all")
-    lists = db.session.execute(sa.select(RecipientList).where(RecipientList.status != "withdrawn")
-                               .order_by(RecipientList.id)).scalars().all()
+    stmt = sa.select(RecipientList).where(RecipientList.status != "withdrawn")
+    if periods is not None:
+        stmt = stmt.where(RecipientList.period.in_(periods))
+    lists = db.session.execute(stmt.order_by(RecipientList.id)).scalars().all()
     changed_lists = []
     total = 0
     for recipient_list in lists:
@@ -158,7 +174,10 @@ def rematch_all(actor: Actor, *, commit: bool = True) -> dict:
             changed_lists.append(outcome.to_dict())
     if commit:
         db.session.commit()
-    return {"lists_checked": len(lists), "changed": total, "lists": changed_lists}
+    out = {"lists_checked": len(lists), "changed": total, "lists": changed_lists}
+    if periods is not None:
+        out["periods"] = periods
+    return out
 
 
 def changed_rows(actor: Actor, list_id: int, since) -> list[int]:

@@ -33,6 +33,9 @@ class RecipientList(db.Model):
     status = sa.Column(sa.String(12), nullable=False, default="uploaded")
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     matched_at = sa.Column(sa.DateTime)
+    # JSON: what the upload passed over or warned about (header_row, skipped: [{row, reason}],
+    # warnings: [{row, column, value, message, suggestions}]), shown with the list.
+    upload_notes = sa.Column(sa.Text, nullable=False, default="{}")
     __table_args__ = (
         sa.CheckConstraint("status in ('uploaded','matched','withdrawn')", name="status"),
         sa.CheckConstraint("row_count >= 0 and total_fen >= 0", name="totals"),
@@ -56,6 +59,9 @@ class RecipientRow(db.Model):
     mobile_last4 = sa.Column(sa.String(4))
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"), nullable=False)
     village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
+    # The 村（社区） as written when it is not a village of the town in the county's table (an optional column:
+    # the row is stored and the upload warns with the closest names); null when village_id is set or none given.
+    village_text = sa.Column(sa.String(60))
     bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False)     # 开户行 as listed
     account = sa.Column(Encrypted)                                                   # 银行卡号 as listed
     account_last4 = sa.Column(sa.String(4))
@@ -64,12 +70,18 @@ class RecipientRow(db.Model):
     # Match (比对) result, refreshed whenever the registry changes.
     match_result = sa.Column(sa.String(20))
     resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), index=True)
+    # The household (户) of the listed person at upload, set for a per-household project (到户资金) only:
+    # its unit is the household, listed once per project and period (the unique key below).
+    household_id = sa.Column(sa.Integer, sa.ForeignKey("households.id"))
     card_id = sa.Column(sa.Integer, sa.ForeignKey("cards.id"))
     matched_at = sa.Column(sa.DateTime)
     match_changed_at = sa.Column(sa.DateTime)
     __table_args__ = (
         # A person is listed at most once per project and period, across every list.
         sa.UniqueConstraint("project_id", "period", "id_bidx"),
+        # A household is listed at most once per per-household project and period (NULLs, the per-person
+        # projects' rows, never collide: both SQLite and PostgreSQL treat them as distinct).
+        sa.UniqueConstraint("project_id", "period", "household_id", name="uq_recipient_rows_one_household"),
         sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
         sa.CheckConstraint("match_result is null or match_result in ("
                            + ",".join(f"'{k}'" for k in MATCH_RESULTS) + ")", name="match_result"),

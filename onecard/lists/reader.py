@@ -24,7 +24,6 @@ COLUMNS: list[tuple[str, str, bool]] = [
 LABELS = {key: re.sub(r"（(非)?必填）$", "", header) for key, header, _ in COLUMNS}
 REQUIRED_KEYS = [key for key, _, required in COLUMNS if required]
 
-_SUFFIX_RE = re.compile(r"[(]\s*(?:非)?必填\s*[)]$")
 _HEADER_ALIASES = {
     "姓名": "name", "身份证号": "id_number", "身份证号码": "id_number", "公民身份号码": "id_number",
     "民族": "ethnicity", "手机号": "mobile", "手机号码": "mobile", "联系电话": "mobile",
@@ -36,10 +35,22 @@ _HEADER_ALIASES = {
 
 
 def normalize_header(text: object) -> str | None:
-    """The column key for a header cell, accepting （必填）/(必填) suffixes and either bracket width."""
+    """The column key for a header cell (line breaks, （必填）/(必填) notes and bracket widths as ``sheets.header_key``)."""
     if text is None:
         return None
-    return _HEADER_ALIASES.get(_SUFFIX_RE.sub("", sheets.header_key(text)))
+    return _HEADER_ALIASES.get(sheets.header_key(text))
+
+
+def find_header(rows) -> tuple[int, tuple]:
+    """Attachment 3's header row wherever it stands in the first rows (``sheets.find_header``): the form's title
+    and 填报单位/date rows above it are passed over."""
+    return sheets.find_header(rows, REQUIRED_KEYS, key=normalize_header, missing=_missing_columns,
+                              empty=lambda: Invalid("文件中没有内容，请按模板填写后上传", code="file_empty", field="file"))
+
+
+def _missing_columns(keys: list[str]) -> Invalid:
+    return Invalid("缺少必填列：" + "、".join(LABELS[k] for k in keys) + "。请下载模板，按模板的表头填写",
+                   code="header_missing", field="file")
 
 
 def map_header(header: list[object]) -> dict[str, int]:
@@ -52,9 +63,8 @@ def map_header(header: list[object]) -> dict[str, int]:
         if key in positions:
             raise Invalid(f"表头“{LABELS[key]}”出现了两次，请删除重复的列", code="header_duplicate", field="file")
         positions[key] = i
-    missing = [LABELS[k] for k in REQUIRED_KEYS if k not in positions]
+    missing = [k for k in REQUIRED_KEYS if k not in positions]
     if missing:
-        raise Invalid("缺少必填列：" + "、".join(missing) + "。请下载模板，按模板的表头填写",
-                      code="header_missing", field="file")
+        raise _missing_columns(missing)
     return positions
 

@@ -8,6 +8,7 @@ stored whole as one list with its uploader and SHA-256.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -16,6 +17,7 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from onecard import audit, sheets
 from onecard.actors import Actor
@@ -146,11 +148,10 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
                        "请勿重复上传", code="list_duplicate_file", field="file")
 
     rows = sheets.iter_rows(stream, fmt)
-    first = next(rows, None)
-    if first is None:
-        raise Invalid("文件中没有内容，请按模板填写后上传", code="file_empty", field="file")
-    header_row_no, header = first
+    header_row_no, header = reader.find_header(rows)
     positions = reader.map_header(list(header))
+    skipped: list[dict] = []
+    rows = _data_rows(rows, header_row_no, skipped)
     recipient_list = RecipientList(project_id=project.id, period=period, department_id=project.department_id,
                                    uploaded_by=actor.id, file_name=file_name, file_sha256=sha,
                                    row_count=0, total_fen=0, status="uploaded")
@@ -159,16 +160,28 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
     validator = importer.RowValidator.from_database(standard_fen=project.standard_fen, period=period).bind(positions)
     outcome = importer.store_rows(recipient_list, rows, validator, max_rows=max_rows, too_many=_too_many_rows,
                                   workers=_upload_workers())
+    if project.per_household:
+        try:
+            outcome.errors.extend(importer.assign_households(recipient_list))
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            raise Conflict("同时有另一份名单列入了同一户，请稍后重新上传", code="list_household_concurrent",
+                           field="file") from None
+    warnings = importer.village_warnings(recipient_list)
     if outcome.errors:
         db.session.rollback()   # nothing of a bad file is kept
-        _refuse_with_report(actor, project, period, file_name, stream, fmt, outcome.errors)
+        _refuse_with_report(actor, project, period, file_name, stream, fmt, outcome.errors, warnings)
     if outcome.row_count == 0:
         raise Invalid("文件中只有表头，没有名单数据", code="file_empty", field="file")
     recipient_list.row_count = outcome.row_count
     recipient_list.total_fen = outcome.total_fen
+    recipient_list.upload_notes = json.dumps({"header_row": header_row_no, "skipped": skipped[:MAX_NOTES],
+                                              "warnings": warnings}, ensure_ascii=False)
     audit.record("list.upload", actor=actor, entity_type="recipient_list", entity_id=recipient_list.id,
                  after={"project_id": project.id, "period": period, "file_name": file_name, "sha256": sha,
-                        "rows": outcome.row_count, "total_fen": outcome.total_fen})
+                        "rows": outcome.row_count, "total_fen": outcome.total_fen, "header_row": header_row_no,
+                        "skipped": len(skipped), "warnings": len(warnings)})
     db.session.commit()
     if outcome.row_count >= ANALYZE_AFTER_ROWS and db.session.get_bind().dialect.name == "postgresql":
         # Fresh statistics for the matching that follows: with the table's old row count the planner
@@ -176,6 +189,22 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
         db.session.execute(sa.text("ANALYZE recipient_rows"))
         db.session.commit()
     return recipient_list
+
+
+MAX_NOTES = 1000
+
+
+def _data_rows(rows, header_row_no: int, skipped: list[dict]):
+    """The rows below the header that hold data: blank rows and the form's notes (注：…, 填表人：…) are passed over
+    and recorded in ``skipped`` (said in the upload's answer, never counted as bad rows)."""
+    previous = header_row_no
+    for row_no, values in rows:
+        skipped.extend({"row": n, "reason": "空行，已跳过"} for n in range(previous + 1, min(row_no, previous + 51)))
+        previous = row_no
+        if sheets.is_footnote(values):
+            skipped.append({"row": row_no, "reason": "表格注释或签章行，已跳过"})
+            continue
+        yield row_no, values
 
 
 def _upload_workers() -> int:
@@ -189,19 +218,19 @@ def _upload_workers() -> int:
     return max((os.cpu_count() or 1) - 1, 0)
 
 
-def _refuse_with_report(actor, project, period, file_name, stream, fmt, errors) -> None:
+def _refuse_with_report(actor, project, period, file_name, stream, fmt, errors, warnings) -> None:
     order = {label: i for i, label in enumerate(reader.LABELS.values())}
     errors.sort(key=lambda e: (e.row, order.get(e.column, 0)))
     rows = sheets.iter_rows(stream, fmt)
-    _, header = next(rows)
+    _, header = reader.find_header(rows)
     report = ListUploadReport(id=secrets.token_hex(16), department_id=project.department_id,
                               uploaded_by=actor.id, project_id=project.id, period=period, file_name=file_name,
-                              error_count=len(errors), xlsx=importer.build_report_xlsx(rows, header, errors))
+                              error_count=len(errors), xlsx=importer.build_report_xlsx(rows, header, errors, warnings))
     db.session.add(report)
     db.session.commit()
     bad_rows = len({e.row for e in errors})
     details = {"errors": [e.to_dict() for e in errors[:MAX_ERRORS_IN_ANSWER]], "error_count": len(errors),
-               "report_id": report.id}
+               "report_id": report.id, "warnings": warnings}
     message = (f"发现{len(errors)}处错误（涉及{bad_rows}行），名单未保存。请按错误说明逐项修改后重新上传，"
                "也可下载带错误说明的表格")
     raise Invalid(message, code="sheet_invalid", field="file", details=details)
@@ -276,7 +305,9 @@ def list_rows(actor: Actor, list_id: int, *, page: int = 1, page_size: int = 50,
         items.append({
             "id": row.id, "row_no": row.row_no, "name": row.name, "id_number": mask_id(row.id_number),
             "ethnicity": row.ethnicity, "mobile": ("*******" + row.mobile_last4) if row.mobile_last4 else None,
-            "town": town, "village": village, "bank": bank,
+            "town": town, "village": village or row.village_text,
+            "village_unlisted": row.village_text is not None,    # as written; not in the town's village table
+            "bank": bank,
             "account": mask_last4(row.account_last4),
             "amount": format_fen(row.amount_fen), "amount_fen": row.amount_fen,
             "expected_date": row.expected_date.isoformat() if row.expected_date else None,
@@ -327,4 +358,11 @@ def describe(recipient_list: RecipientList) -> dict:
         "status_label": LIST_STATES.get(recipient_list.status),
         "created_at": local_str(recipient_list.created_at, "%Y-%m-%d %H:%M:%S"),
         "matched_at": local_str(recipient_list.matched_at, "%Y-%m-%d %H:%M:%S") or None,
+        **_notes(recipient_list),
     }
+
+
+def _notes(recipient_list: RecipientList) -> dict:
+    notes = json.loads(recipient_list.upload_notes or "{}")
+    return {"header_row": notes.get("header_row"), "skipped_rows": notes.get("skipped", []),
+            "warnings": notes.get("warnings", [])}

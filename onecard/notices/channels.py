@@ -6,11 +6,11 @@ skipped), how it is rendered (the stored text) and how it is sent. Filling the o
 the opt-out, staff retries, the API's channel filter and the notices table's channel constraint all
 read ``CHANNELS``; nothing compares a channel name as a string.
 
-Today the listed resident (the person the payment is for) is told by SMS, and by a WeChat subscribe
-message once they granted one. "Also tell the household head" or "tell the legal proxy" is one more
-record whose ``addressee`` is ``payee`` (the arrival event records who was paid and by which route),
-for example ``Channel("payee", "收款人短信", address=sms_address, send=delivery.send_sms, addressee=payee,
-sms_switch=True, only_when=lambda e: e.route.in_(("head_card", "proxy")))`` (see the notices tests).
+The listed resident (the person the payment is for) is told by SMS, and by a WeChat subscribe message
+once they granted one, in words saying where the money went (their own card, the household head's card,
+the 一本通 passbook, the legal proxy's account). When the money went into someone else's card or account
+(a household head, a legal proxy), that payee is told as well ("payee": addressee ``payee``), saying whose
+money it is; each addressee's own SMS switch applies.
 """
 from __future__ import annotations
 
@@ -53,10 +53,27 @@ def wechat_address(row) -> Address:
     return Address(encrypt(row.wechat_openid), "微信订阅消息")
 
 
-def sms_text(row, templates: dict[str, str], signature: str) -> str:
-    """The arrival SMS from the project's template (also the text staff see for a WeChat notice)."""
+def _render(row, templates: dict[str, str], signature: str, *, to_payee: bool) -> str:
     return texts.render(templates, signature, project_code=row.project_code, project_name=row.project_name,
-                        period=row.period, amount_fen=row.amount_fen, last4=row.account_last4, paid_at=row.paid_at)
+                        period=row.period, amount_fen=row.amount_fen, last4=row.account_last4, paid_at=row.paid_at,
+                        route=row.route, payee_name=row.payee_name, beneficiary_name=row.beneficiary_name,
+                        per_household=bool(row.per_household), self_paid=row.payee_id == row.beneficiary_id,
+                        to_payee=to_payee)
+
+
+def sms_text(row, templates: dict[str, str], signature: str) -> str:
+    """The arrival SMS to the listed resident from the project's template (also the text staff see for a WeChat
+    notice), saying where the money went."""
+    return _render(row, templates, signature, to_payee=False)
+
+
+def payee_text(row, templates: dict[str, str], signature: str) -> str:
+    """The SMS to a household head or legal proxy about money paid into their card or account for someone else."""
+    return _render(row, templates, signature, to_payee=True)
+
+
+def paid_to_someone_else(e):
+    return sa.and_(e.payee_resident_id.is_not(None), e.payee_resident_id != e.resident_id)
 
 
 def _always(cfg) -> bool:
@@ -99,6 +116,8 @@ CHANNELS: list[Channel] = [
     Channel("sms", "到账短信", address=sms_address, send=delivery.send_sms, sms_switch=True),
     Channel("wechat", "微信订阅消息", address=wechat_address, send=delivery.send_wechat,
             enabled=_wechat_configured, eligible=_wechat_granted),
+    Channel("payee", "收款人到账短信", address=sms_address, send=delivery.send_sms, addressee=payee,
+            render=payee_text, sms_switch=True, only_when=paid_to_someone_else),
 ]
 
 

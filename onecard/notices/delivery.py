@@ -98,9 +98,14 @@ def send_wechat(batch: ClaimedBatch) -> list[Outcome]:
     from onecard.projects.models import Project
     template_id = current_app.config.get("WECHAT_ARRIVAL_TEMPLATE_ID")
     ids = [r.event_id for r in batch.rows]
+    from onecard.notices.texts import account_words
+    from onecard.people.models import Resident
     events = {e.id: e for e in db.session.execute(
         sa.select(ArrivalEvent.id, ArrivalEvent.amount_fen, ArrivalEvent.account_last4, ArrivalEvent.paid_at,
-                  Project.name).join(Project, Project.id == ArrivalEvent.project_id)
+                  ArrivalEvent.route, ArrivalEvent.resident_id, ArrivalEvent.payee_resident_id, Project.name,
+                  Resident.name.label("payee_name"))
+        .join(Project, Project.id == ArrivalEvent.project_id)
+        .outerjoin(Resident, Resident.id == ArrivalEvent.payee_resident_id)
         .where(ArrivalEvent.id.in_(ids))).all()}
     db.session.commit()   # the token storage writes on its own connection: hold no transaction here
     outcomes = []
@@ -117,7 +122,10 @@ def send_wechat(batch: ClaimedBatch) -> list[Outcome]:
             WECHAT_FIELDS[0]: {"value": ev.name[:20]},
             WECHAT_FIELDS[1]: {"value": f"¥{format_fen(ev.amount_fen)}"},
             WECHAT_FIELDS[2]: {"value": to_local(ev.paid_at).strftime("%Y-%m-%d")},
-            WECHAT_FIELDS[3]: {"value": f"已发放至尾号{ev.account_last4}的社保卡"[:20]},
+            # Where it went, as the SMS says it (the listed resident is the WeChat addressee).
+            WECHAT_FIELDS[3]: {"value": (account_words(ev.route, to_payee=False, payee_name=ev.payee_name,
+                                                       self_paid=ev.payee_resident_id in (None, ev.resident_id))
+                                         + f"尾号{ev.account_last4}")[:20]},
         }
         try:
             res = wechat.send_subscribe_message(decrypt(row.recipient), template_id, data, page="pages/index/index")

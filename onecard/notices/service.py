@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import aliased
 
 from onecard import audit
 from onecard.actors import Actor
@@ -44,12 +45,17 @@ ENQUEUE_CHUNK = 5000
 def _new_events(channel: channels.Channel, cfg, limit: int = ENQUEUE_CHUNK):
     """Arrival events without a notice on ``channel`` yet, each with the resident the channel addresses."""
     e, r, p = ArrivalEvent, Resident, Project
+    beneficiary, paid = aliased(Resident), aliased(Resident)
     stmt = (sa.select(e.id, e.payment_key, r.id.label("resident_id"), e.project_id, e.period, e.amount_fen,
-                      e.account_last4, e.paid_at, p.code.label("project_code"), p.name.label("project_name"),
-                      p.department_id, r.town_id, r.village_id,
+                      e.account_last4, e.paid_at, e.route, p.code.label("project_code"), p.name.label("project_name"),
+                      p.per_household, p.department_id, r.town_id, r.village_id,
                       sa.type_coerce(r.mobile, sa.String).label("mobile_ciphertext"), r.mobile_masked,
-                      r.sms_opt_out, r.wechat_openid)
-            .join(r, r.id == channel.addressee(e)).join(p, p.id == e.project_id))
+                      r.sms_opt_out, r.wechat_openid, beneficiary.id.label("beneficiary_id"),
+                      beneficiary.name.label("beneficiary_name"), paid.id.label("payee_id"),
+                      paid.name.label("payee_name"))
+            .join(r, r.id == channel.addressee(e)).join(p, p.id == e.project_id)
+            .join(beneficiary, beneficiary.id == e.resident_id)
+            .join(paid, paid.id == channels.payee(e)))
     stmt = channel.eligible(stmt, cfg)
     if channel.only_when is not None:
         stmt = stmt.where(channel.only_when(e))
@@ -81,9 +87,10 @@ def new_notices(channel: channels.Channel, *, limit: int = ENQUEUE_CHUNK, now=No
 
 def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
     """Turn new arrival events into notices, one per event on each channel the configuration turns on
-    (``channels.CHANNELS``): today an SMS to the listed resident (skipped with a reason when they switched
-    SMS off or have no mobile), plus a WeChat notice when they bound the mini-program and granted the
-    arrival template. Set-based and idempotent: a replayed event, or a second scheduler enqueueing at the
+    (``channels.CHANNELS``): an SMS to the listed resident (skipped with a reason when they switched
+    SMS off or have no mobile), a WeChat notice when they bound the mini-program and granted the
+    arrival template, and an SMS to the payee when the money went into a household head's or a legal
+    proxy's card or account. Set-based and idempotent: a replayed event, or a second scheduler enqueueing at the
     same time, adds nothing. Commits per chunk. Returns the count per channel (and of skipped SMS)."""
     templates = texts.load_templates()
     now = utcnow()

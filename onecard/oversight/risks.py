@@ -37,7 +37,7 @@ from onecard.oversight.models import (
     RiskWatermark,
 )
 from onecard.payments.models import LedgerEntry
-from onecard.people.models import CATEGORIES, ProxyAppointment, Resident, ResidentCategory
+from onecard.people.models import CATEGORIES, Household, ProxyAppointment, Resident, ResidentCategory
 from onecard.privacy import mask_name
 from onecard.projects.models import Project
 from onecard.staff import permissions
@@ -271,6 +271,60 @@ def check_paid_deceased(t: dict) -> list[dict]:
     return out
 
 
+def check_household_paid_twice(t: dict) -> list[dict]:
+    """到户资金同一户同一期间发放两次以上（到户项目每户每期只发一份；户按受益人现在所属的户）。"""
+    per_household = sa.select(Project.id).where(Project.per_household.is_(True))     # few projects
+    grouped = (sa.select(Resident.household_id, L.project_id, L.period,
+                         sa.func.min(L.department_id).label("department_id"),
+                         sa.func.min(L.town_id).label("town_id"), sa.func.min(L.village_id).label("village_id"),
+                         sa.func.count().label("n"), sa.func.sum(L.amount_fen).label("fen"),
+                         string_agg(L.id).label("ledger_ids"), string_agg(L.resident_id).label("resident_ids"))
+               .join(Resident, Resident.id == L.resident_id)
+               .where(PAID, _among(L.project_id, per_household), Resident.household_id.is_not(None))
+               .group_by(Resident.household_id, L.project_id, L.period).having(sa.func.count() > 1).subquery())
+    stmt = (sa.select(grouped, Household.code, Household.head_id, Project.name.label("project"))
+            .join(Household, Household.id == grouped.c.household_id)
+            .join(Project, Project.id == grouped.c.project_id))
+    out = []
+    for r in db.session.execute(stmt):
+        ev = {"household_id": r.household_id, "household_code": r.code, "head_resident_id": r.head_id,
+              "project": r.project, "period": r.period, "payments": int(r.n), "amount_yuan": format_yuan(int(r.fen)),
+              "beneficiary_resident_ids": _ids(r.resident_ids), "ledger_ids": _ids(r.ledger_ids)}
+        out.append(_finding("household_paid_twice", f"household:{r.household_id}:{r.project_id}:{r.period}", r,
+                            f"户号 {r.code} 的“{r.project}”{r.period} 期间发放 {r.n} 笔（到户资金每户只发一份）", ev,
+                            department_id=r.department_id, project_id=r.project_id, resident_id=r.head_id,
+                            amount_fen=r.fen))
+    return out
+
+
+def check_paid_deceased_payee(t: dict) -> list[dict]:
+    """发放到已死亡的收款人（户主、代管代持人）账户：收款人死亡日期不晚于发放日。"""
+    payee = aliased(Resident)
+    deceased = sa.select(Resident.id).where(Resident.deceased_on.is_not(None))   # few
+    grouped = (sa.select(L.payee_resident_id, L.project_id, sa.func.min(L.department_id).label("department_id"),
+                         sa.func.min(L.town_id).label("town_id"), sa.func.min(L.village_id).label("village_id"),
+                         sa.func.count().label("n"), sa.func.sum(L.amount_fen).label("fen"),
+                         sa.func.min(L.period).label("first_period"), sa.func.max(L.period).label("last_period"),
+                         string_agg(L.id).label("ledger_ids"), string_agg(L.resident_id).label("resident_ids"))
+               .join(payee, payee.id == L.payee_resident_id)
+               .where(PAID, _among(L.payee_resident_id, deceased), payee.deceased_on <= date_of(L.occurred_at))
+               .group_by(L.payee_resident_id, L.project_id).subquery())
+    stmt = (sa.select(grouped, Resident.name, Resident.id_masked, Resident.deceased_on,
+                      Resident.id.label("resident_id"), Project.name.label("project"))
+            .join(Resident, Resident.id == grouped.c.payee_resident_id)
+            .join(Project, Project.id == grouped.c.project_id))
+    out = []
+    for r in db.session.execute(stmt):
+        ev = {**_person(r), "deceased_on": r.deceased_on, "project": r.project, "payments": int(r.n),
+              "amount_yuan": format_yuan(int(r.fen)), "periods": f"{r.first_period}～{r.last_period}",
+              "beneficiary_resident_ids": _ids(r.resident_ids), "ledger_ids": _ids(r.ledger_ids)}
+        out.append(_finding("paid_deceased_payee", f"payee:{r.payee_resident_id}:{r.project_id}", r,
+                            f"收款人 {mask_name(r.name)} 已于 {r.deceased_on} 死亡，其后仍有“{r.project}”{r.n} 笔发放到其账户",
+                            ev, department_id=r.department_id, project_id=r.project_id,
+                            resident_id=r.payee_resident_id, amount_fen=r.fen))
+    return out
+
+
 def check_paid_cancelled_card(t: dict) -> list[dict]:
     """发放到已注销的社保卡：账户属于已注销的卡且无在用卡持有该账户；无账户索引的旧明细按本人无在用卡判断。"""
     cancelled = aliased(Card)
@@ -380,6 +434,8 @@ CHECKS = [
     Check("shared_account", "一个账户为多个无关人员收款", check_shared_account),
     Check("proxy_many_wards", "代管代持人数超过阈值", check_proxy_many_wards),
     Check("paid_deceased", "向已死亡人员发放", check_paid_deceased),
+    Check("paid_deceased_payee", "发放到已死亡的户主或代管代持人账户", check_paid_deceased_payee),
+    Check("household_paid_twice", "到户资金同一户同一期间重复发放", check_household_paid_twice),
     Check("paid_cancelled_card", "发放到已注销的社保卡", check_paid_cancelled_card),
     Check("above_standard", "金额高于项目标准", check_above_standard),
     Check("category_mismatch", "不符合项目要求的身份类别", check_category_mismatch),

@@ -141,7 +141,7 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
             last_id = chunk[-1].id
             source = [{"recipient_row_id": r.id, "resident_id": r.resident_id, "match_result": r.match_result,
                        "name": r.name, "amount_fen": r.amount_fen} for r in chunk]
-            insert_lines(batch, project, source, routing.route_rows(project, source, today), now)
+            insert_lines(batch, project, source, routing.route_rows(project, source, today, period), now)
         db.session.flush()
     except IntegrityError:
         db.session.rollback()

@@ -120,7 +120,7 @@ def insert_lines(batch: Batch, project: Project, source: list[dict], routed: lis
             "route_reason": r["route_reason"], "payee_resident_id": r["payee_resident_id"],
             "payee_name": r["payee_name"], "bank_id": r["bank_id"], "account": r["account"],
             "account_last4": r["account_last4"], "account_bidx": r["account_bidx"],
-            "proxy_appointment_id": r["proxy_appointment_id"],
+            "proxy_appointment_id": r["proxy_appointment_id"], "household_id": r.get("household_id"),
             "town_id": r["town_id"], "village_id": r["village_id"], "outcome": None, "failure_code": None,
             "failure_reason": None, "reissue_of_line_id": src.get("reissue_of_line_id"), "result_at": None,
             "created_at": now})

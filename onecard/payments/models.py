@@ -235,12 +235,20 @@ class BatchLine(db.Model):
     account_bidx = sa.Column(sa.String(40))   # copied to the ledger for the shared-account risk check
     account_last4 = sa.Column(sa.String(4))
     proxy_appointment_id = sa.Column(sa.Integer, sa.ForeignKey("proxy_appointments.id"))
+    # The beneficiary's household, on a per-household project's line only (到户资金: one live line per household,
+    # project and period, by uq_batch_lines_one_live_household).
+    household_id = sa.Column(sa.Integer, sa.ForeignKey("households.id"))
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"))
     village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
     outcome = sa.Column(sa.String(8))                                   # paid or failed, from the bank
     failure_code = sa.Column(sa.String(20))
     failure_reason = sa.Column(sa.String(200))
     reissue_of_line_id = sa.Column(sa.Integer, sa.ForeignKey("batch_lines.id"))
+    # On a line failed for an account reason: why staff let it go again to the same, unchanged account
+    # (reissues.allow_resend; audited). Without it such a line waits in the worklist as 账户未变更.
+    resend_reason = sa.Column(sa.String(200))
+    resend_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    resend_at = sa.Column(sa.DateTime)
     result_at = sa.Column(sa.DateTime)                                  # when the bank's result was imported
     # When the bank paid or refused, by the value date of its result: that day's start (local), but never
     # before the payment file was sent nor after the import. Null when the bank gave no date (then the
@@ -256,6 +264,10 @@ class BatchLine(db.Model):
         sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name="outcome"),
         sa.Index("uq_batch_lines_one_live_payment", "resident_id", "project_id", "period", unique=True,
                  sqlite_where=sa.text(_LIVE_SQL), postgresql_where=sa.text(_LIVE_SQL)),
+        # 到户资金 pays the household once: at most one live line per household, project and period.
+        sa.Index("uq_batch_lines_one_live_household", "household_id", "project_id", "period", unique=True,
+                 sqlite_where=sa.text(f"household_id is not null and {_LIVE_SQL}"),
+                 postgresql_where=sa.text(f"household_id is not null and {_LIVE_SQL}")),
         # Status is left out of these on purpose: a batch moves every line's status several times, and each
         # index holding it would be rewritten for every line at every step.
         sa.Index("ix_batch_lines_batch", "batch_id"),

@@ -5,8 +5,8 @@ goes or why it is held); ``route_rows`` looks up what the rules need per chunk o
 each row, first rule that applies wins. The own-card rule also has a set-based form (``insert_own_card_lines``,
 its ``set_based`` attribute) for the common case of a batch, so the two cannot drift apart.
 
-The plan's rules, in the order applied (after the holds for an unmatched, deceased or misnamed person and for a
-household without a head):
+The plan's rules, in the order applied (after the holds for an unmatched, deceased or misnamed person, for a
+household without a living head, and for a household already paid for the project and period):
 1. A per-household project (到户资金) pays the household head's (户主) usable card.
 2. Otherwise the beneficiary's own usable card (status 正常).
 3. If the own card is not usable: a legally appointed proxy (代管代持) — only when the
@@ -70,11 +70,13 @@ def _live_card_status(resident_ids: Iterable[int]) -> dict[int, str]:
     return out
 
 
-def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
-    """Route each row (keys: resident_id, match_result) and return the line fields to store.
+def route_rows(project: Project, rows: list[dict], today: date, period: str | None = None) -> list[dict]:
+    """Route each row (keys: resident_id, match_result, optionally reissue_of_line_id) and return the line fields.
 
     Every result has status ('pending' or 'held'), route, route_reason (中文), payee_resident_id,
-    payee_name, bank_id, account (raw ciphertext), account_last4, proxy_appointment_id, town_id, village_id.
+    payee_name, bank_id, account (raw ciphertext), account_last4, proxy_appointment_id, household_id, town_id,
+    village_id. For a per-household project, ``period`` lets a row whose household already has a live line for
+    the project and period (or an earlier row here) be held rather than pay the household twice.
     """
     resident_ids = [r["resident_id"] for r in rows if r.get("resident_id")]
     people: dict[int, tuple] = {}
@@ -85,12 +87,20 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
         ):
             people[row.id] = row
     heads: dict[int, int | None] = {}
+    dead_heads: set[int] = set()
+    household_paid: dict[int, str] = {}     # household -> who already has its live line (name)
     if project.per_household:
         hh_ids = sorted({p.household_id for p in people.values() if p.household_id})
         for part in _chunks(hh_ids):
-            for hid, head in db.session.execute(
-                    sa.select(Household.id, Household.head_id).where(Household.id.in_(part))):
+            for hid, head, dead in db.session.execute(
+                    sa.select(Household.id, Household.head_id, Resident.deceased_on)
+                    .outerjoin(Resident, Resident.id == Household.head_id).where(Household.id.in_(part))):
                 heads[hid] = head
+                if dead is not None:
+                    dead_heads.add(hid)
+        if period is not None:
+            household_paid = _households_with_live_line(project, period, hh_ids,
+                                                        {r.get("reissue_of_line_id") for r in rows} - {None})
     cards = _active_cards(list(people) + [h for h in heads.values() if h])
 
     # Fallbacks are looked up only for the few whose card cannot be used.
@@ -150,17 +160,40 @@ def route_rows(project: Project, rows: list[dict], today: date) -> list[dict]:
             return people[rid].name
         return head_names.get(rid) or proxy_names.get(rid, "")
 
-    ctx = _Context(project, people, cards, proxies, categories, passbooks, statuses, target_of, name_of)
+    ctx = _Context(project, people, cards, proxies, categories, passbooks, statuses, target_of, name_of,
+                   dead_heads=dead_heads, household_paid=household_paid)
     out = []
     for r in rows:
         rid = r.get("resident_id")
         base = {"route": None, "payee_resident_id": None, "payee_name": None, "bank_id": None, "account": None,
-                "account_last4": None, "account_bidx": None, "proxy_appointment_id": None, "town_id": None,
-                "village_id": None}
+                "account_last4": None, "account_bidx": None, "proxy_appointment_id": None, "household_id": None,
+                "town_id": None, "village_id": None}
         if rid in people:
             base["town_id"], base["village_id"] = people[rid].town_id, people[rid].village_id
+            if project.per_household:
+                base["household_id"] = people[rid].household_id
         rule = next(rule for rule in ROUTES if rule.applies(ctx, r))
-        out.append({**base, **rule.decide(ctx, r)})
+        line = {**base, **rule.decide(ctx, r)}
+        if line["status"] == "pending" and line["household_id"] is not None:
+            household_paid[line["household_id"]] = r.get("name") or people[rid].name   # a later member is held
+        out.append(line)
+    return out
+
+
+def _households_with_live_line(project: Project, period: str, household_ids: list[int],
+                               superseding: set[int]) -> dict[int, str]:
+    """Households of ``household_ids`` that already have a live line for the project and period (-> the name on
+    it), leaving out the failed lines being re-issued now (``superseding``), which the re-issue replaces."""
+    from onecard.payments.models import LIVE_LINE_STATES, BatchLine
+    out: dict[int, str] = {}
+    for part in _chunks(household_ids):
+        stmt = sa.select(BatchLine.household_id, BatchLine.name).where(
+            BatchLine.household_id.in_(part), BatchLine.project_id == project.id, BatchLine.period == period,
+            BatchLine.status.in_(LIVE_LINE_STATES))
+        if superseding:
+            stmt = stmt.where(BatchLine.id.not_in(sorted(superseding)))
+        for hid, name in db.session.execute(stmt):
+            out[hid] = name
     return out
 
 
@@ -176,6 +209,8 @@ class _Context:
     statuses: dict
     target_of: Callable[[int], int | None]
     name_of: Callable[[int], str]
+    dead_heads: set = field(default_factory=set)           # households whose registered head has died
+    household_paid: dict = field(default_factory=dict)     # household -> name on its live line (per-household)
     proxy_accounts: dict = field(default_factory=dict)
 
 
@@ -201,6 +236,10 @@ def _paid(ctx: _Context, route: str, reason: str, payee: int, account: tuple, **
     return {"status": "pending", "route": route, "route_reason": reason, "payee_resident_id": payee,
             "payee_name": ctx.name_of(payee), "bank_id": bank_id, "account": number, "account_last4": last4,
             "account_bidx": bidx, **extra}
+
+
+def _household(ctx: _Context, row: dict) -> int | None:
+    return ctx.people[row["resident_id"]].household_id
 
 
 def _target(ctx: _Context, row: dict) -> int | None:
@@ -299,6 +338,13 @@ ROUTES: list[Route] = [
     Route("no_head", "未登记户主", pays=False,
           applies=lambda ctx, row: ctx.project.per_household and not _target(ctx, row),
           decide=lambda ctx, row: _held("该户未登记户主，请先登记户主")),
+    Route("head_deceased", "户主已故", pays=False,
+          applies=lambda ctx, row: ctx.project.per_household and _household(ctx, row) in ctx.dead_heads,
+          decide=lambda ctx, row: _held("户主已故，请先登记新户主（户主变更后可再发放）")),
+    Route("household_paid", "本户已发放", pays=False,
+          applies=lambda ctx, row: ctx.project.per_household and _household(ctx, row) in ctx.household_paid,
+          decide=lambda ctx, row: _held(f"到户资金每户每期只发一份，本户已有{ctx.household_paid[_household(ctx, row)]}"
+                                        "的发放明细")),
     Route("head_card", "户主社保卡",
           applies=lambda ctx, row: ctx.project.per_household and _target(ctx, row) in ctx.cards,
           decide=lambda ctx, row: _paid(ctx, "head_card", "到户资金，发放至户主本人社保卡金融账户",

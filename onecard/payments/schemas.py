@@ -12,7 +12,8 @@ from onecard.payments.routing import ROUTE_LABELS
 
 BATCH_STATUS_LABELS = BATCH_MACHINE.labels
 LINE_STATUS_LABELS = LINE_MACHINE.labels
-__all__ = ["BATCH_STATUS_LABELS", "LINE_STATUS_LABELS", "ROUTE_LABELS", "AgreementOut", "BatchOut", "LineOut"]
+__all__ = ["BATCH_STATUS_LABELS", "LINE_STATUS_LABELS", "ROUTE_LABELS", "AgreementOut", "BatchOut", "FailedLineOut",
+           "LineOut"]
 
 
 class AgreementOut(Schema):
@@ -88,3 +89,10 @@ class LineOut(Schema):
     town_id = fields.Integer(allow_none=True)
     village_id = fields.Integer(allow_none=True)
     bank_date = fields.String(allow_none=True, metadata={"description": "银行回盘的入账日期"})
+
+
+class FailedLineOut(LineOut):
+    """A line of the failure worklist (失败重发): whether it can be re-issued now."""
+    account_unchanged = fields.Boolean(metadata={"description": "因账户原因失败且账户至今未变更：补发会被暂缓"})
+    blocked_reason = fields.String(allow_none=True, metadata={"description": "暂不能补发的原因（账户未变更…）"})
+    resend_reason = fields.String(allow_none=True, metadata={"description": "工作人员登记的再次发放到原账户的理由"})

@@ -16,6 +16,10 @@ from onecard.projects.models import Project
 from onecard.reference.models import Department
 
 
+class CodeSpaceExhausted(RuntimeError):
+    """Every SSS of a department and category is used (its own class: a bare RuntimeError may be a bug)."""
+
+
 def next_code(project: Project) -> str:
     dept = db.session.get(Department, project.department_id)
     coded = db.session.execute(
@@ -37,5 +41,5 @@ def next_code(project: Project) -> str:
     else:
         cat_no = max_category + 1
     if cat_no > 99 or max_seq_in_category >= 999:
-        raise RuntimeError("project code space exhausted for this department")
+        raise CodeSpaceExhausted("project code space exhausted for this department")
     return f"{dept.code}{cat_no:02d}{max_seq_in_category + 1:03d}"

@@ -306,7 +306,7 @@ def code_project(actor: Actor, project_id: int) -> Project:
                            code="project_not_registered", field="status")
         try:
             code = coding.next_code(project)
-        except RuntimeError:
+        except coding.CodeSpaceExhausted:
             raise Conflict("该部门的编码已用尽，请联系系统管理员", code="code_space_exhausted") from None
         try:
             PROJECT_MACHINE.transition(project, "coded", actor, action="project.coded", extra_values={"code": code},

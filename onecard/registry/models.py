@@ -27,7 +27,9 @@ class RegistryImport(db.Model):
     unchanged = sa.Column(sa.Integer, nullable=False, default=0)
     error_count = sa.Column(sa.Integer, nullable=False, default=0)
     errors = sa.Column(sa.Text, nullable=False, default="[]")                # JSON, first 10,000 errors
-    rematch = sa.Column(sa.String(20), nullable=False, default="unavailable")  # done, unavailable, failed
+    rematch = sa.Column(sa.String(20), nullable=False, default="unavailable")  # done (unavailable: old imports)
+    # JSON: the re-match run with the import (periods, lists_checked, changed, lists: [{list_id, changed, ...}]).
+    rematch_detail = sa.Column(sa.Text, nullable=False, default="{}")
     __table_args__ = (
         sa.CheckConstraint("rows_total >= 0 and error_count >= 0", name="counts"),
     )

@@ -2,15 +2,15 @@
 
 Only the bureau's administrator imports. One import is one transaction and one
 audit entry with its counts (not one per row). The file's SHA-256, who imported
-it and the full report are kept in ``registry_imports``. After the import the
-recipient lists are matched again (``onecard.lists.service.rematch_all``), so
-follow-up lists reflect the new registry.
+it and the full report are kept in ``registry_imports``. In the same transaction
+the recipient lists of the current and next period are matched again
+(``onecard.lists.matching.rematch_all``), so follow-up lists and the next batch
+reflect the new registry; what changed is part of the import's report.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 
 import sqlalchemy as sa
 
@@ -18,13 +18,12 @@ from onecard import audit
 from onecard.actors import Actor
 from onecard.errors import NotFound
 from onecard.extensions import db
+from onecard.lists import matching
 from onecard.registry import importer
 from onecard.registry.models import RegistryImport
 from onecard.sheets import write_xlsx
 from onecard.staff import permissions
-from onecard.timeutil import utcnow
-
-log = logging.getLogger("onecard.registry")
+from onecard.timeutil import local_today, utcnow
 
 permissions.register({
     "registry.import": {"admin"},
@@ -62,29 +61,18 @@ def import_registry(actor: Actor, stream, filename: str) -> RegistryImport:
     record.account_changes, record.replaced_cards = report.account_changes, report.replaced_cards
     record.unchanged, record.error_count = report.unchanged, report.errors.count
     record.errors = json.dumps(report.errors.items, ensure_ascii=False, default=str)
+    # Re-match before the commit: the import and the match results it changes land together, and a failure
+    # of either leaves neither (the registry stays as it was; the file can be imported again).
+    rematch = matching.rematch_all(actor, periods=matching.current_and_next_periods(local_today()), commit=False)
+    record.rematch = "done"
+    record.rematch_detail = json.dumps(rematch, ensure_ascii=False)
     db.session.add(record)
     db.session.flush()
     audit.record("registry.imported", actor=actor, entity_type="registry_import", entity_id=record.id,
-                 after={"file": record.file_name, "sha256": record.file_sha256, **counts(record)})
-    db.session.commit()
-    record.rematch = _rematch(actor)
+                 after={"file": record.file_name, "sha256": record.file_sha256, **counts(record),
+                        "rematch": {k: rematch[k] for k in ("lists_checked", "changed")}})
     db.session.commit()
     return record
-
-
-def _rematch(actor: Actor) -> str:
-    """Ask the lists domain to match every open list again, if it offers that (it is optional here)."""
-    try:
-        from onecard.lists.service import rematch_all
-    except ImportError:
-        return "unavailable"
-    try:
-        rematch_all(actor)
-    except Exception:  # noqa: BLE001 - the import is committed; a failed re-match is reported, not fatal
-        db.session.rollback()
-        log.exception("re-matching after the registry import failed")
-        return "failed"
-    return "done"
 
 
 def counts(record: RegistryImport) -> dict:

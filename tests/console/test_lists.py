@@ -90,6 +90,20 @@ def test_a_good_upload_shows_the_stored_list_and_matching_gives_the_summary(clie
     assert f"/console/lists/{list_id}" in listing
 
 
+def test_the_plans_own_form_uploaded_in_the_console_shows_skipped_rows_and_village_warnings(client, operator,
+                                                                                             project):
+    from tests.staff_api.test_lists_plan_form import person, plan_form
+    login(client, operator.username)
+    page = client.get("/console/upload")
+    r = post_upload(client, page, project.id, plan_form([person("张三明"), person("李四海", village="东庄")]),
+                    name="附件3.xlsx")
+    assert r.status_code == 302, r.get_data(as_text=True)
+    detail = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "名单已保存：2 人" in detail and "1 处提醒" in detail and "已跳过 3 行" in detail
+    assert 'id="list-warnings"' in detail and "东庄村" in detail and "第3行" in detail
+    assert "不在名录中，请核对" in detail
+
+
 def test_double_submit_of_one_upload_form_stores_one_list(client, operator, project, db):
     login(client, operator.username)
     page = client.get("/console/upload")

@@ -168,9 +168,19 @@ def test_full_flow_through_pages_with_totals_agreeing(app, pay, pension_list, db
     assert db.session.get(Batch, batch.id).status == "reconciled"
     press(fin, url, f"{url}/close")
     assert db.session.get(Batch, batch.id).status == "closed"
-    # Re-issue of the failed line (the account problem stays: the card was closed by the bank, not by us).
+    # Re-issue of the failed line: the bank closed the account and nothing changed since, so the line waits as
+    # 账户未变更 until staff record why it may go again (the bank confirmed the account was reopened).
     page = text(op.get("/console/reissue"))
-    assert "账户已销户" in page
+    assert "账户已销户" in page and "账户未变更" in page
+    line_id = next(iter(fail))
+    r, _ = press(op, "/console/reissue", "/console/reissue", project_id=str(pay.pension.id), period="2026-10",
+                 line_ids=str(line_id))
+    assert "账户未变更" in text(op.get("/console/batches"))         # the refusal, shown after the redirect
+    assert db.session.execute(sa.select(sa.func.count()).where(Batch.kind == "reissue")).scalar() == 0
+    r, _ = press(op, "/console/reissue", f"/console/reissue/{line_id}/allow-resend", reason="银行已确认账户恢复")
+    assert r.status_code == 302
+    page = text(op.get("/console/reissue"))
+    assert "已登记理由：银行已确认账户恢复" in page and "账户未变更：" not in page
     r, _ = press(op, "/console/reissue", "/console/reissue", project_id=str(pay.pension.id), period="2026-10",
                  line_ids=str(next(iter(fail))))
     assert r.status_code == 302

@@ -59,3 +59,32 @@ def test_list_template_has_its_columns_and_instructions():
     assert book.sheet_names == ["发放名单", "填写说明"]
     assert book.get_sheet_by_index(0).to_python()[0][0] == "姓名（必填）"
     assert len(book.get_sheet_by_index(1).to_python()) == 5
+
+
+def test_find_header_passes_over_title_and_unit_rows_and_normalises_header_text():
+    from onecard.sheets import find_header, header_key
+    rows = iter([(1, ("发放基础信息表", None)), (2, ("填报单位：县民政局", "填报日期：2026年10月8日")),
+                 (3, ("姓名\n（必填）", "村（社区）\n(非必填)")), (4, ("张三", "东庄村"))])
+    row_no, cells = find_header(rows, [header_key("姓名"), header_key("村（社区）")])
+    assert row_no == 3 and cells[0] == "姓名\n（必填）"
+    assert next(rows) == (4, ("张三", "东庄村"))
+    assert header_key(" 身份证号\r\n（必填） ") == "身份证号" and header_key("村（社区）") == "村(社区)"
+
+
+def test_find_header_gives_up_after_ten_rows_naming_the_missing_headers():
+    import pytest
+
+    from onecard.errors import Invalid
+    from onecard.sheets import find_header
+    rows = iter([(i, (f"标题{i}",)) for i in range(1, 12)] + [(12, ("姓名", "身份证号"))])
+    with pytest.raises(Invalid) as exc:
+        find_header(rows, ["姓名", "身份证号"])
+    assert "姓名" in exc.value.message and "身份证号" in exc.value.message
+
+
+def test_a_footnote_or_signature_row_is_told_from_a_data_row():
+    from onecard.sheets import is_footnote
+    assert is_footnote(("注：身份证号请用文本格式", None, None))
+    assert is_footnote(("填表人：王小明", None, "审核人：李大山"))
+    assert not is_footnote(("注小明", "370831195003011234", "汉族"))
+    assert not is_footnote((None, None))

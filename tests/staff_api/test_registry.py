@@ -5,8 +5,6 @@ import csv
 import hashlib
 import io
 import json
-import sys
-import types
 
 import sqlalchemy as sa
 from python_calamine import CalamineWorkbook
@@ -166,14 +164,39 @@ def test_one_audit_entry_per_import(client, county, admin, db):
                               .where(AuditEntry.entity_type == "card")).scalar() == 0
 
 
-def test_rematch_hook_runs_after_import_when_lists_offer_it(client, county, admin, db, monkeypatch):
-    t1, _, _ = _town_names(db, county)
-    calls = []
-    fake = types.ModuleType("onecard.lists.service")
-    fake.rematch_all = lambda actor: calls.append(actor.id)
-    monkeypatch.setitem(sys.modules, "onecard.lists.service", fake)
-    rep = _upload(client, admin, _csv([_row("张三", new_id_number(), "A00000001", town=t1)])).json
-    assert rep["rematch"] == "done" and calls == [admin.id]
+def test_registry_import_rematches_the_lists_of_the_current_and_next_period(client, county, admin, db,
+                                                                            operator, project):
+    """A resident listed as 未激活 becomes 可用 in the matched list when the import activates the card; a list of
+    a long-gone period is not touched. Fails if re-matching cannot run (it is no longer optional)."""
+    from onecard.lists.matching import current_and_next_periods
+    from onecard.lists.models import RecipientRow
+    from onecard.timeutil import local_today
+    from tests.fixtures_lists import csv_bytes, upload
+    t1, _, v1 = _town_names(db, county)
+    person = make_resident(county["towns"][0], county["villages"][0], name="张三明")
+    card = make_card(person, county["banks"]["ICBC"], "issued")
+    this_month = local_today().strftime("%Y-%m")
+    assert this_month in current_and_next_periods(local_today())
+    list_ids = {}
+    for period in (this_month, "2020-01"):
+        row = ["张三明", person.id_number, "汉族", "13912345678", t1, v1, "工商银行", "", "100", ""]
+        r = upload(client, operator, project.id, csv_bytes([row]), period=period)
+        assert r.status_code == 201, r.json
+        list_ids[period] = r.json["id"]
+        assert client.post(f"{API}/lists/{r.json['id']}/match", headers=operator.auth).json["counts"][
+            "not_activated"] == 1
+
+    rep = _upload(client, admin, _csv([_row("张三明", person.id_number, card.card_number, status="正常",
+                                            account=new_account(), town=t1)]))
+    assert rep.status_code == 201, rep.json
+    assert rep.json["rematch"] == "done"
+    detail = rep.json["rematch_detail"]
+    assert detail["lists_checked"] == 1 and detail["changed"] == 1
+    assert detail["lists"][0]["list_id"] == list_ids[this_month]
+    results = dict(db.session.execute(sa.select(RecipientRow.list_id, RecipientRow.match_result)).all())
+    assert results == {list_ids[this_month]: "usable", list_ids["2020-01"]: "not_activated"}
+    assert client.get(f"{API}/registry/imports/{rep.json['id']}", headers=admin.auth).json[
+        "rematch_detail"]["changed"] == 1
 
 
 def test_only_the_administrator_imports_and_reports_are_for_admin_and_auditor(client, county, admin, auditor,

@@ -1,7 +1,7 @@
 """Notice channels are a registry: who receives a notice is one field of one record.
 
 The arrival event records who was paid and by which route, so "also tell the legal proxy (or the
-household head)" is one more ``Channel`` whose addressee is the payee; today's channels stay as they were.
+household head)" is the ``payee`` channel, whose addressee is the payee.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from onecard.notices import channels, delivery, service
+from onecard.notices import channels, service
 from onecard.notices.models import Notice
 from onecard.payments.models import ArrivalEvent, BatchLine
 from onecard.privacy import decrypt
@@ -18,12 +18,6 @@ from tests.fixtures_payments import PERIOD
 
 API = "/api/staff/v1"
 AT = datetime(2026, 11, 5, 2, 0)
-
-# The whole change for "tell the payee when the money went into someone else's card": one record.
-PAYEE_SMS = channels.Channel("payee", "收款人到账短信", address=channels.sms_address, send=delivery.send_sms,
-                             addressee=channels.payee, sms_switch=True,
-                             only_when=lambda e: e.route.in_(("head_card", "proxy")))
-
 
 def _post(client, url, staff, **body):
     body.setdefault("idempotency_key", uuid.uuid4().hex)
@@ -62,32 +56,25 @@ def test_arrival_events_record_the_payee_and_the_route_of_each_payment(client, d
     assert (own.payee_resident_id, own.route) == (pay.people["王秀英"].id, "own_card")
 
 
-def test_a_channel_record_addressing_the_payee_is_the_whole_change(client, db, pay, pension_list, monkeypatch):
+def test_the_proxy_is_told_of_each_wards_payment_and_the_ward_who_received_it(client, db, pay, pension_list):
     _pay_the_pension_list(client, pay)
     ward, guardian = pay.people["周明华"], pay.people["周海燕"]
-    listed_sms = channels.get("sms")
-
-    # Today: the listed resident is told, the proxy is not.
-    today = service.new_notices(listed_sms, now=AT)
-    assert len(today) == 5 and guardian.id not in {n["resident_id"] for n in today}
-
-    monkeypatch.setattr(channels, "CHANNELS", [*channels.CHANNELS, PAYEE_SMS])
-    assert channels.get("payee") is PAYEE_SMS and "payee" in channels.codes()
-    assert [c.code for c in channels.active({})] == ["sms", "payee"]       # on without any configuration
-    # The payee channel tells the proxy about the ward's money, by her own phone, in the same words;
-    # own-card payments are left alone (the listed resident already gets the SMS).
-    [told] = service.new_notices(PAYEE_SMS)
-    ward_notice = next(n for n in today if n["resident_id"] == ward.id)
+    listed = service.new_notices(channels.get("sms"), now=AT)
+    assert len(listed) == 5 and guardian.id not in {n["resident_id"] for n in listed}
+    ward_notice = next(n for n in listed if n["resident_id"] == ward.id)
+    assert "发放至代管人周海燕的账户" in ward_notice["body"] and "本人的社保卡" not in ward_notice["body"]
+    own = next(n for n in listed if n["resident_id"] == pay.people["王秀英"].id)
+    assert "发放至您本人的社保卡" in own["body"] and "183.00元已于" in own["body"]
+    # The payee channel tells the proxy about the ward's money, by her own phone; own-card payments are left alone.
+    [told] = service.new_notices(channels.get("payee"), now=AT)
     assert told["resident_id"] == guardian.id and told["event_id"] == ward_notice["event_id"]
     assert decrypt(told["recipient"]) == guardian.mobile and told["recipient_masked"] == guardian.mobile_masked
-    assert told["body"] == ward_notice["body"] and told["state"] == "pending"
-    # The listed resident's channel did not change.
-    assert service.new_notices(listed_sms, now=AT) == today
+    assert "您代管的周明华的" in told["body"] and "发放至您的账户" in told["body"] and told["state"] == "pending"
 
 
 def test_the_registry_is_what_the_database_and_the_api_accept():
     [constraint] = [c for c in Notice.__table__.constraints
                     if isinstance(c, sa.CheckConstraint) and str(c.sqltext).startswith("channel in")]
-    assert str(constraint.sqltext) == "channel in ('sms','wechat')"
-    assert channels.codes() == ["sms", "wechat"]
-    assert channels.switched_by_sms_opt_out() == ["sms"]
+    assert str(constraint.sqltext) == "channel in ('sms','wechat','payee')"
+    assert channels.codes() == ["sms", "wechat", "payee"]
+    assert channels.switched_by_sms_opt_out() == ["sms", "payee"]

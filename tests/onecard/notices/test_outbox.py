@@ -12,7 +12,7 @@ from onecard.notices.models import Notice
 from onecard.notices.senders import ConsoleSender
 from tests.factories import make_resident
 
-EXAMPLE = "【泗水县人社局】您的2026年11月城乡居民基础养老金183.00元已发放至您尾号1234的社保卡，请注意查收。"
+EXAMPLE = "【泗水县人社局】您的2026年11月城乡居民基础养老金183.00元已于2026年11月05日发放至您本人的社保卡（尾号1234），请注意查收。"
 
 
 def _notices(db, channel="sms"):
@@ -22,7 +22,7 @@ def _notices(db, channel="sms"):
 def test_arrival_event_becomes_one_sms_notice_with_the_pension_text(db, arrive):
     arrive()
     counts = service.enqueue_arrivals()
-    assert counts == {"sms": 1, "sms_skipped": 0, "wechat": 0}
+    assert counts == {"sms": 1, "sms_skipped": 0, "wechat": 0, "payee": 0, "payee_skipped": 0}
     [n] = _notices(db)
     assert n.body == EXAMPLE
     assert n.state == "pending"
@@ -33,7 +33,7 @@ def test_replayed_enqueue_adds_nothing(db, arrive):
     for _ in range(3):
         arrive()
     service.enqueue_arrivals()
-    assert service.enqueue_arrivals() == {"sms": 0, "sms_skipped": 0, "wechat": 0}
+    assert service.enqueue_arrivals() == {"sms": 0, "sms_skipped": 0, "wechat": 0, "payee": 0, "payee_skipped": 0}
     assert len(_notices(db)) == 3
 
 
@@ -85,7 +85,7 @@ def test_resident_switches_sms_off_skips_unsent_notices_and_is_audited(db, arriv
     service.enqueue_arrivals()
     drain_once(sender=ConsoleSender())
     out = capsys.readouterr().out
-    assert "2026年12月" in out and "2026年11月" not in out
+    assert "2026年12月城乡" in out and "2026年11月城乡" not in out
     assert r.mobile not in out   # the console shows a masked number
 
 

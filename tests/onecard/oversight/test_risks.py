@@ -77,6 +77,18 @@ def planted(ov, county, db):
     ov.pay(above, elder, "2026-03", 12000)
     notdibao = person("notdibao")
     ov.pay(notdibao, dibao, "2026-03", 50000)
+    # 到户资金: a household paid once (clean), one paid for two members (planted), one paid into a dead head's card.
+    farm = ov.project("县农业农村局", "耕地地力保护补贴")
+    farm.per_household = True
+    once_home, twice_home, orphan_home = make_household(t, v), make_household(t, v), make_household(t, v)
+    once_head = person("oncehead", household=once_home, head=True)
+    ov.pay(person("oncemember", household=once_home), farm, "2026-03", 26000, payee=once_head, route="head_card")
+    ov.pay(once_head, farm, "2026-04", 26000, payee=once_head, route="head_card")
+    twice_head = person("twicehead", household=twice_home, head=True)
+    ov.pay(twice_head, farm, "2026-03", 26000, payee=twice_head, route="head_card")
+    ov.pay(person("twicemember", household=twice_home), farm, "2026-03", 26000, payee=twice_head, route="head_card")
+    dead_head = person("deadhead", household=orphan_home, head=True, deceased_on=date(2026, 2, 1))
+    ov.pay(person("orphan", household=orphan_home), farm, "2026-03", 26000, payee=dead_head, route="head_card")
     sleeping = person("sleeping")
     sleeping_acct = new_account()
     make_card(sleeping, ov.bank(), "issued", account=sleeping_acct)
@@ -88,6 +100,7 @@ EXPECTED = {
     "duplicate_payment": {"dup"}, "shared_account": {"u1", "u2"}, "proxy_many_wards": {"proxy"},
     "paid_deceased": {"dead"}, "paid_cancelled_card": {"cancelled"}, "above_standard": {"above"},
     "category_mismatch": {"notdibao"}, "unactivated_card": {"sleeping"},
+    "household_paid_twice": {"twicehead"}, "paid_deceased_payee": {"deadhead"},
 }
 
 
@@ -140,7 +153,7 @@ def test_thresholds_are_configurable_per_run(client, finance, planted):
 
 def test_rerun_keeps_decisions_and_does_not_duplicate(client, finance, planted, db):
     first = client.post(RUNS, headers=finance.auth, json={}).json
-    assert first["new_findings"] == 8
+    assert first["new_findings"] == len(EXPECTED)
     dup = _findings(client, finance, check="duplicate_payment")[0]
     r = client.post(f"{FINDINGS}/{dup['id']}/mark", headers=finance.auth, json={"status": "dismissed"})
     assert r.status_code == 422 and r.json["error"]["code"] == "note_required"
@@ -149,7 +162,7 @@ def test_rerun_keeps_decisions_and_does_not_duplicate(client, finance, planted, 
     assert r.status_code == 200 and r.json["status"] == "dismissed"
     second = client.post(RUNS, headers=finance.auth, json={}).json
     assert second["new_findings"] == 0
-    assert db.session.execute(sa.select(sa.func.count(RiskFinding.id))).scalar() == 8
+    assert db.session.execute(sa.select(sa.func.count(RiskFinding.id))).scalar() == len(EXPECTED)
     again = _findings(client, finance, check="duplicate_payment")[0]
     assert again["status"] == "dismissed" and again["last_run_id"] == second["id"]
     actions = db.session.execute(sa.select(AuditEntry.action)).scalars().all()
@@ -175,7 +188,7 @@ def test_department_sees_only_findings_about_its_projects(client, make_staff, fi
     mz = make_staff("dept_operator", department_id=ov.dept("县民政局"))
     checks = {f["check"] for f in _findings(client, mz)}
     assert {"duplicate_payment", "paid_deceased", "above_standard", "category_mismatch"} <= checks
-    assert len(_findings(client, finance)) == 8
+    assert len(_findings(client, finance)) == len(EXPECTED)
 
 
 def test_scheduled_job_runs_with_the_system_actor(planted, db):

@@ -109,6 +109,10 @@ def _failed_batch(client, pay):
     r = client.post(f"{API}/batches/{b['id']}/result-file", headers={**pay.rcb.auth, "Idempotency-Key": "r"},
                     data={"file": (io.BytesIO(answer), "r.txt")})
     assert r.status_code == 200, r.json
+    # The account is unchanged since the freeze: the bank's confirmation is recorded so the line may go again.
+    r = client.post(f"{API}/payment-failures/{failed}/allow-resend", headers=pay.operator.auth,
+                    json={"reason": "银行已确认解除冻结"})
+    assert r.status_code == 200, r.json
     return b, failed
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 416690178108
+Revision ID: c5f91bb8014d
 Revises: 
-Create Date: 2026-12-03 12:59:40.557637
+Create Date: 2026-12-03 13:50:24.223052
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '416690178108'
+revision = 'c5f91bb8014d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -441,6 +441,7 @@ def upgrade():
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('matched_at', sa.DateTime(), nullable=True),
+    sa.Column('upload_notes', sa.Text(), nullable=False),
     sa.CheckConstraint("status in ('uploaded','matched','withdrawn')", name=op.f('ck_recipient_lists_status')),
     sa.CheckConstraint('row_count >= 0 and total_fen >= 0', name=op.f('ck_recipient_lists_totals')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_recipient_lists_department_id_departments')),
@@ -471,6 +472,7 @@ def upgrade():
     sa.Column('error_count', sa.Integer(), nullable=False),
     sa.Column('errors', sa.Text(), nullable=False),
     sa.Column('rematch', sa.String(length=20), nullable=False),
+    sa.Column('rematch_detail', sa.Text(), nullable=False),
     sa.CheckConstraint('rows_total >= 0 and error_count >= 0', name=op.f('ck_registry_imports_counts')),
     sa.ForeignKeyConstraint(['imported_by'], ['staff_accounts.id'], name=op.f('fk_registry_imports_imported_by_staff_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_registry_imports'))
@@ -943,7 +945,7 @@ def upgrade():
     sa.Column('delivered_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('state_changed_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("channel in ('sms','wechat')", name=op.f('ck_notices_channel')),
+    sa.CheckConstraint("channel in ('sms','wechat','payee')", name=op.f('ck_notices_channel')),
     sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)", name=op.f('ck_notices_claim_has_lease')),
     sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name=op.f('ck_notices_skip_has_reason')),
     sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
@@ -978,6 +980,7 @@ def upgrade():
     sa.Column('mobile_last4', sa.String(length=4), nullable=True),
     sa.Column('town_id', sa.Integer(), nullable=False),
     sa.Column('village_id', sa.Integer(), nullable=True),
+    sa.Column('village_text', sa.String(length=60), nullable=True),
     sa.Column('bank_id', sa.Integer(), nullable=False),
     sa.Column('account', onecard.privacy.Encrypted(length=160), nullable=True),
     sa.Column('account_last4', sa.String(length=4), nullable=True),
@@ -985,6 +988,7 @@ def upgrade():
     sa.Column('expected_date', sa.Date(), nullable=True),
     sa.Column('match_result', sa.String(length=20), nullable=True),
     sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('household_id', sa.Integer(), nullable=True),
     sa.Column('card_id', sa.Integer(), nullable=True),
     sa.Column('matched_at', sa.DateTime(), nullable=True),
     sa.Column('match_changed_at', sa.DateTime(), nullable=True),
@@ -992,12 +996,14 @@ def upgrade():
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_recipient_rows_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_recipient_rows_bank_id_banks')),
     sa.ForeignKeyConstraint(['card_id'], ['cards.id'], name=op.f('fk_recipient_rows_card_id_cards')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_recipient_rows_household_id_households')),
     sa.ForeignKeyConstraint(['list_id'], ['recipient_lists.id'], name=op.f('fk_recipient_rows_list_id_recipient_lists'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_recipient_rows_project_id_projects')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_recipient_rows_resident_id_residents')),
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_recipient_rows_town_id_towns')),
     sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_recipient_rows_village_id_villages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recipient_rows')),
+    sa.UniqueConstraint('project_id', 'period', 'household_id', name='uq_recipient_rows_one_household'),
     sa.UniqueConstraint('project_id', 'period', 'id_bidx', name=op.f('uq_recipient_rows_project_id_period_id_bidx'))
     )
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
@@ -1051,12 +1057,16 @@ def upgrade():
     sa.Column('account_bidx', sa.String(length=40), nullable=True),
     sa.Column('account_last4', sa.String(length=4), nullable=True),
     sa.Column('proxy_appointment_id', sa.Integer(), nullable=True),
+    sa.Column('household_id', sa.Integer(), nullable=True),
     sa.Column('town_id', sa.Integer(), nullable=True),
     sa.Column('village_id', sa.Integer(), nullable=True),
     sa.Column('outcome', sa.String(length=8), nullable=True),
     sa.Column('failure_code', sa.String(length=20), nullable=True),
     sa.Column('failure_reason', sa.String(length=200), nullable=True),
     sa.Column('reissue_of_line_id', sa.Integer(), nullable=True),
+    sa.Column('resend_reason', sa.String(length=200), nullable=True),
+    sa.Column('resend_by', sa.Integer(), nullable=True),
+    sa.Column('resend_at', sa.DateTime(), nullable=True),
     sa.Column('result_at', sa.DateTime(), nullable=True),
     sa.Column('bank_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -1068,11 +1078,13 @@ def upgrade():
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_batch_lines_bank_id_banks')),
     sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_batch_lines_batch_id_batches')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_batch_lines_department_id_departments')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_batch_lines_household_id_households')),
     sa.ForeignKeyConstraint(['payee_resident_id'], ['residents.id'], name=op.f('fk_batch_lines_payee_resident_id_residents')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_batch_lines_project_id_projects')),
     sa.ForeignKeyConstraint(['proxy_appointment_id'], ['proxy_appointments.id'], name=op.f('fk_batch_lines_proxy_appointment_id_proxy_appointments')),
     sa.ForeignKeyConstraint(['recipient_row_id'], ['recipient_rows.id'], name=op.f('fk_batch_lines_recipient_row_id_recipient_rows')),
     sa.ForeignKeyConstraint(['reissue_of_line_id'], ['batch_lines.id'], name=op.f('fk_batch_lines_reissue_of_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['resend_by'], ['staff_accounts.id'], name=op.f('fk_batch_lines_resend_by_staff_accounts')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_batch_lines_resident_id_residents')),
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_batch_lines_town_id_towns')),
     sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_batch_lines_village_id_villages')),
@@ -1081,6 +1093,7 @@ def upgrade():
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.create_index('ix_batch_lines_batch', ['batch_id'], unique=False)
         batch_op.create_index('ix_batch_lines_project_period', ['project_id', 'period'], unique=False)
+        batch_op.create_index('uq_batch_lines_one_live_household', ['household_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"))
         batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
         batch_op.create_index('uq_batch_lines_one_reissue', ['reissue_of_line_id'], unique=True, sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
 
@@ -1118,6 +1131,7 @@ def downgrade():
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.drop_index('uq_batch_lines_one_reissue', sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
         batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
+        batch_op.drop_index('uq_batch_lines_one_live_household', sqlite_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"))
         batch_op.drop_index('ix_batch_lines_project_period')
         batch_op.drop_index('ix_batch_lines_batch')
 
