@@ -33,6 +33,7 @@ from onecard.cards.models import Card
 from onecard.extensions import db
 from onecard.lists.models import MATCH_RESULTS
 from onecard.payments.models import PassbookAccount
+from onecard.people.groups import resident_is_minor
 from onecard.people.models import CATEGORIES, Household, ProxyAppointment, Resident, ResidentCategory
 from onecard.projects.models import Project
 
@@ -114,21 +115,31 @@ def route_rows(project: Project, rows: list[dict], today: date, period: str | No
     passbooks: dict[int, tuple] = {}
     proxy_names: dict[int, str] = {}
     if need_fallback:
+        proxy_person = sa.orm.aliased(Resident)
         for part in _chunks(need_fallback):
             for rid, cat, since, until in db.session.execute(
                 sa.select(ResidentCategory.resident_id, ResidentCategory.category, ResidentCategory.since,
-                          ResidentCategory.until).where(ResidentCategory.resident_id.in_(part))
+                          ResidentCategory.until).where(ResidentCategory.resident_id.in_(part),
+                                                        ResidentCategory.revoked_at.is_(None))
             ):
                 if (since is None or since <= today) and (until is None or until >= today):
                     categories.setdefault(rid, set()).add(cat)
             for appt in db.session.execute(
-                sa.select(ProxyAppointment).where(
+                # A dead proxy cannot receive: the ward's line is held until the appointment is replaced.
+                sa.select(ProxyAppointment)
+                .join(proxy_person, proxy_person.id == ProxyAppointment.proxy_resident_id)
+                .where(
                     ProxyAppointment.resident_id.in_(part), ProxyAppointment.revoked_at.is_(None),
+                    proxy_person.deceased_on.is_(None),
                     ProxyAppointment.valid_from <= today,
                     sa.or_(ProxyAppointment.valid_until.is_(None), ProxyAppointment.valid_until >= today))
                 .order_by(ProxyAppointment.id)
             ).scalars():
                 proxies.setdefault(appt.resident_id, appt)
+        # 未成年人 is never recorded: it follows from the birth date, read only for wards appointed as minors.
+        for rid, appt in proxies.items():
+            if appt.category == "minor" and resident_is_minor(db.session.get(Resident, rid), today):
+                categories.setdefault(rid, set()).add("minor")
         proxy_cards = _active_cards(a.proxy_resident_id for a in proxies.values())
         cards.update(proxy_cards)
         for part in _chunks(sorted({a.proxy_resident_id for a in proxies.values()})):

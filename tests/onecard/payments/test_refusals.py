@@ -238,3 +238,46 @@ def test_held_person_joins_a_later_batch_once_the_card_is_fixed(client, db, pay,
     assert db.session.get(BatchLine, held.id).status == "rejoined"
     later = client.get(f"{API}/batches/{r.json['id']}/lines?status=pending", headers=pay.operator.auth).json
     assert [x["name"] for x in later] == ["孙玉凤"] and later[0]["route"] == "own_card"
+
+
+def _proxied_line(client, db, pay, county, ward, *, proxy_dead=False, category="dibao"):
+    from onecard.people.models import ProxyAppointment
+    helper = pay.people["周海燕"]
+    if proxy_dead:
+        helper.deceased_on = date(2026, 1, 5)
+    db.session.add(ProxyAppointment(resident_id=ward.id, proxy_resident_id=helper.id, category=category,
+                                    legal_basis="（2025）鲁0831民特12号", appointed_by="泗水县人民法院",
+                                    valid_from=date(2025, 1, 1)))
+    db.session.commit()
+    make_list(pay.pension, [(ward, 18300, "not_applied"), (pay.people["王秀英"], 18300, "usable")])
+    r = post(client, "/batches", pay.operator, project_id=pay.pension.id, period=PERIOD)
+    assert r.status_code == 201, r.json
+    lines = {x["name"]: x for x in client.get(f"{API}/batches/{r.json['id']}/lines", headers=pay.operator.auth).json}
+    return lines[ward.name]
+
+
+def test_a_minor_is_paid_to_the_proxy_by_birth_date_alone(client, db, pay, county):
+    child = make_resident(county["towns"][0], county["villages"][0], name="曾小雨", birth=date(2015, 6, 1))
+    line = _proxied_line(client, db, pay, county, child, category="minor")
+    assert line["status"] == "pending" and line["route"] == "proxy", line
+
+
+def test_an_adult_appointed_as_a_minor_is_not_paid_to_the_proxy(client, db, pay, county):
+    grown = make_resident(county["towns"][0], county["villages"][0], name="曾大雨", birth=date(2000, 6, 1))
+    line = _proxied_line(client, db, pay, county, grown, category="minor")
+    assert line["status"] == "held", line
+
+
+def test_a_dead_proxy_receives_nothing(client, db, pay, county):
+    ward = make_resident(county["towns"][0], county["villages"][0], name="曾国安", categories=("dibao",))
+    line = _proxied_line(client, db, pay, county, ward, proxy_dead=True)
+    assert line["status"] == "held", line
+
+
+def test_a_revoked_group_no_longer_lets_the_proxy_receive(client, db, pay, county):
+    from onecard.people.models import ResidentCategory
+    ward = make_resident(county["towns"][0], county["villages"][0], name="曾国庆", categories=("dibao",))
+    db.session.execute(sa.update(ResidentCategory).where(ResidentCategory.resident_id == ward.id)
+                       .values(revoked_at=date(2026, 1, 1)))
+    line = _proxied_line(client, db, pay, county, ward)
+    assert line["status"] == "held", line
