@@ -388,6 +388,29 @@ def test_sms_notices_switch(client, citizen_login, resident):
     assert db.session.get(Resident, resident.id).sms_opt_out is False
 
 
+def test_arrival_subscription_counts_each_accept_for_the_configured_template_only(client, citizen_login, resident,
+                                                                                  app, monkeypatch):
+    from onecard.notices.models import WechatSubscription
+    auth = citizen_login(resident)
+    monkeypatch.setitem(app.config, "WECHAT_ARRIVAL_TEMPLATE_ID", "")
+    assert client.get(f"{API}/settings/wechat-subscription", headers=auth).json == {"template_id": None,
+                                                                                    "remaining": 0}
+    r = client.post(f"{API}/settings/wechat-subscription", headers=auth, json={"template_id": "TPL_ARRIVAL"})
+    assert r.status_code == 422 and r.json["error"]["code"] == "wechat_messages_off"
+    monkeypatch.setitem(app.config, "WECHAT_ARRIVAL_TEMPLATE_ID", "TPL_ARRIVAL")
+    r = client.post(f"{API}/settings/wechat-subscription", headers=auth, json={"template_id": "TPL_OTHER"})
+    assert r.status_code == 422 and r.json["error"]["field"] == "template_id"
+    for remaining in (1, 2):
+        r = client.post(f"{API}/settings/wechat-subscription", headers=auth, json={"template_id": "TPL_ARRIVAL"})
+        assert r.status_code == 200 and r.json == {"template_id": "TPL_ARRIVAL", "remaining": remaining}
+    assert client.get(f"{API}/settings/wechat-subscription", headers=auth).json["remaining"] == 2
+    rows = db.session.execute(sa.select(WechatSubscription.template_id, WechatSubscription.remaining)).all()
+    assert [tuple(r) for r in rows] == [("TPL_ARRIVAL", 2)]
+    # An unbound phone has nobody to notify.
+    r = client.post(f"{API}/settings/wechat-subscription", headers=citizen_login(), json={"template_id": "TPL_ARRIVAL"})
+    assert r.status_code == 403 and r.json["error"]["code"] == "binding_required"
+
+
 # ---------------------------------------------------------------- village-assisted mode
 
 
