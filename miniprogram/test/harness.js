@@ -166,5 +166,26 @@ function elderSizeProblems(page) {
   return problems
 }
 
-module.exports = {phone, open, idle, newResident, smsCode, expireToken, freshPhone, signIn, lastNavigation,
+// Each screen in the layout the resident chose; in 长辈版 nothing smaller than the H5 elderly sizes.
+function expectLayout(page, mode) {
+  expect(page.isElder()).toBe(mode === 'elder')
+  if (mode === 'elder') expect(elderSizeProblems(page)).toEqual([])
+}
+
+// Signed in as a resident and the token then expired (past its expiry in the database).
+async function signInThenExpire(resident) {
+  await signIn(resident)
+  const token = phone.storage.get('onecard.token')
+  expect((await expireToken(token)).expired).toBe(1)
+  phone.navigations = []
+  return token
+}
+
+// An expired token sends the resident back to sign-in, the token forgotten.
+function expectSentToSignIn() {
+  expect(lastNavigation()).toEqual({how: 'reLaunch', url: '/pages/login/login?expired=1'})
+  expect(phone.storage.has('onecard.token')).toBe(false)
+}
+
+module.exports = {expectLayout, signInThenExpire, expectSentToSignIn, phone, open, idle, newResident, smsCode, expireToken, freshPhone, signIn, lastNavigation,
   tempPicture, elderSizeProblems, fontPx, config, MODES: ['standard', 'elder']}

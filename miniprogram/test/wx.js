@@ -13,6 +13,8 @@ const phone = {
   navigations: [],
   titles: [],
   media: null,              // {path, size} for wx.chooseMedia, null = the resident cancels
+  replayLoginCode: false,
+  lastLoginCode: null,
   subscribeAnswer: 'accept',  // what the resident taps in wx.requestSubscribeMessage
   subscribeRequests: [],
   requests: [],
@@ -24,6 +26,7 @@ const phone = {
     this.titles = []
     this.media = null
     this.subscribeAnswer = 'accept'
+    this.replayLoginCode = false
     this.subscribeRequests = []
     this.requests = []
   },
@@ -116,9 +119,16 @@ function uploadFile(options) {
 }
 
 function login(options) {
+  if (phone.replayLoginCode) {   // a code already used once, as a stale page might hold
+    finish(options, Promise.resolve({code: phone.lastLoginCode, errMsg: 'login:ok'}))
+    return
+  }
   finish(options, send(`${process.env.MP_CONTROL_BASE}/wx/login`, {method: 'POST',
     headers: {'content-type': 'application/json'}, body: JSON.stringify({openid: phone.openid})})
-    .then(res => ({code: JSON.parse(res.text).code, errMsg: 'login:ok'})))
+    .then(res => {
+      phone.lastLoginCode = JSON.parse(res.text).code
+      return {code: phone.lastLoginCode, errMsg: 'login:ok'}
+    }))
 }
 
 function navigate(how) {
