@@ -47,5 +47,4 @@ def test_every_page_against_the_running_citizen_api(live_server, control):
            "MP_TEMPLATE_ID": TEMPLATE_ID}
     # MP_JEST_ARGS narrows the run while working on one page, e.g. MP_JEST_ARGS="test/index.test.js -t elder".
     result = _npm("test", "--silent", "--", *os.environ.get("MP_JEST_ARGS", "").split(), env=env)
-    print(result.stdout[-20000:], result.stderr[-20000:])    # shown with pytest -s
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-20000:]
