@@ -116,6 +116,7 @@ async function freshPhone(mode) {
 // Sign in through the login page, as the resident would: wx.login -> /auth/wechat-login.
 async function signIn(resident) {
   phoneSerial += 1
+  phone.resident = resident
   phone.openid = (resident && resident.openid) || `o_new_phone_${process.pid}_${phoneSerial}`
   const page = await open('login')
   return page
