@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 from onecard.cards import applications as card_applications
 from onecard.cards.schemas import ApplicationSchema, ApplyForm, CardSchema, PhotoFiles
 from onecard.citizens import assist, codes, preferences, sessions
+from onecard.citizens.demo import dev_login_residents
 from onecard.citizens.schemas import MessageSchema, SubsidyPage
 from onecard.complaints import service as complaint_service
 from onecard.complaints.schemas import ComplaintSchema
@@ -45,6 +46,13 @@ class WechatLoginArgs(Schema):
 class DevLoginArgs(Schema):
     resident_id = fields.Integer(load_default=None)
     id_number = fields.String(load_default=None)
+
+
+class DemoResidentSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    id_masked = fields.String()
+    card = fields.String(metadata={"description": "社保卡状态"})
 
 
 class LoginSchema(Schema):
@@ -152,6 +160,13 @@ def wechat_login(args):
 def dev_login(args):
     """开发登录（仅开发环境；生产环境 404）：带居民编号或身份证号时直接以该居民登录，否则为未绑定的新用户。"""
     return sessions.dev_login(resident_id=args["resident_id"], id_number=args["id_number"], ip=client_ip())
+
+
+@bp.get("/auth/dev-residents")
+@bp.response(200, DemoResidentSchema(many=True))
+def dev_residents():
+    """开发登录可选的演示居民（仅开发环境；生产环境 404）：小程序在开发者工具里连 make run 时用。"""
+    return dev_login_residents()
 
 
 @bp.post("/binding/code")

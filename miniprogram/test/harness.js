@@ -102,6 +102,7 @@ async function control(method, route, body) {
 // A new resident for one test: {card: none|applied|issued|active|lost, bound, paid: n, failed, assisted}.
 const newResident = spec => control('POST', '/residents', spec)
 const smsCode = resident => control('GET', `/sms?resident_id=${resident.id}`).then(r => r.code)
+const pickDemoResidents = () => control('POST', '/demo/pick')
 const expireToken = token => control('POST', '/tokens/expire', {token})
 
 let phoneSerial = 0
@@ -188,5 +189,5 @@ function expectSentToSignIn() {
   expect(phone.storage.has('onecard.token')).toBe(false)
 }
 
-module.exports = {expectLayout, signInThenExpire, expectSentToSignIn, phone, open, idle, newResident, smsCode, expireToken, freshPhone, signIn, lastNavigation,
+module.exports = {pickDemoResidents, expectLayout, signInThenExpire, expectSentToSignIn, phone, open, idle, newResident, smsCode, expireToken, freshPhone, signIn, lastNavigation,
   tempPicture, elderSizeProblems, fontPx, config, MODES: ['standard', 'elder']}

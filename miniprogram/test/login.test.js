@@ -49,18 +49,23 @@ describe.each(h.MODES)('登录 (%s)', mode => {
       const resident = await h.newResident({card: 'active', bound: false})
       const page = await h.open('login')
       h.expectLayout(page, mode)
-      expect(h.phone.requests).toEqual([])   // no wx.login without the real AppID
+      expect(h.phone.requests.map(r => r.url.split('/v1')[1])).toEqual(['/auth/dev-residents'])   // no wx.login
       expect(page.text('#dev-login')).toContain('开发演示登录')
       await page.type('#dev-id-number', resident.id_number)
       await page.tap('#dev-sign-in')
       expect(h.lastNavigation()).toEqual({how: 'reLaunch', url: '/pages/index/index'})
+      // The demo residents `onecard demo` picked, one tap each.
+      await h.pickDemoResidents()
+      const again = await h.open('login')
+      h.expectLayout(again, mode)
+      expect(again.text('.demo-resident')).toMatch(/^演示居民 .\*.+（\d{6}\*+\w{4}，社保卡正常）$/)
+      h.phone.navigations = []
+      await again.tap('.demo-resident')
+      expect(h.lastNavigation()).toEqual({how: 'reLaunch', url: '/pages/index/index'})
+      expect((await h.open('index')).text('#card-status')).toBe('正常')
     } finally {
       h.config.ENVS.develop.devLogin = false
     }
   })
 })
 
-test('production addresses are HTTPS', () => {
-  expect(h.config.ENVS.release.apiBase).toMatch(/^https:\/\//)
-  expect(h.config.ENVS.trial.apiBase).toMatch(/^https:\/\//)
-})

@@ -79,6 +79,24 @@ def test_dev_login_is_refused_in_production_and_when_off(client, app, monkeypatc
     assert client.post(f"{API}/auth/dev-login", json={"resident_id": resident.id}).status_code == 404
 
 
+def test_dev_residents_list_the_demo_pick_masked_and_only_where_dev_login_is_on(client, app, monkeypatch, county,
+                                                                               make_staff):
+    from onecard.citizens import demo as citizen_demo
+    make_staff("village_staff", "village", village_id=county["villages"][0])
+    main = make_resident(county["towns"][0], county["villages"][0], name="颜建国")
+    make_card(main, county["banks"]["RCB"], status="active")
+    citizen_demo.run(None)
+    r = client.get(f"{API}/auth/dev-residents")
+    assert r.status_code == 200
+    assert r.json == [{"id": main.id, "name": "颜*国", "id_masked": main.id_masked, "card": "正常"}]
+    assert main.id_number not in r.get_data(as_text=True)
+    monkeypatch.setitem(app.config, "ENV", "production")
+    assert client.get(f"{API}/auth/dev-residents").status_code == 404
+    monkeypatch.setitem(app.config, "ENV", "development")
+    monkeypatch.setitem(app.config, "DEV_LOGIN", False)
+    assert client.get(f"{API}/auth/dev-residents").status_code == 404
+
+
 def test_requests_without_token_are_401(client):
     r = client.get(f"{API}/card")
     assert r.status_code == 401 and r.json["error"]["message"] == "请先登录"

@@ -10,6 +10,7 @@ the resident's phone would supply comes from this small HTTP server, ``MiniProgr
   fixtures, one per test, so tests never depend on each other's changes);
 * ``GET /sms?resident_id=`` -> ``{"code"}``: the last verification code texted to that resident's phone;
 * ``POST /tokens/expire {"token"}``: the token's expiry moves into the past (the same as waiting it out);
+* ``POST /demo/pick``: the demo step that picks the development login's demo residents (``onecard demo``);
 * ``POST /limits/reset``: empty rate-limit counters between tests (each test is a different phone in life).
 
 It answers only on 127.0.0.1 and exists only for the tests.
@@ -53,7 +54,7 @@ class MiniProgramControl(FakeHTTPServer):
     def handle(self, req: RecordedRequest) -> Reply:
         routes = {("POST", "/wx/login"): self._login, ("POST", "/residents"): self._resident,
                   ("GET", "/sms"): self._sms, ("POST", "/tokens/expire"): self._expire,
-                  ("POST", "/limits/reset"): self._reset_limits}
+                  ("POST", "/limits/reset"): self._reset_limits, ("POST", "/demo/pick"): self._pick_demo}
         route = routes.get((req.method, req.path))
         if route is None:
             return Reply(404, {"error": f"no control route {req.method} {req.path}"})
@@ -111,3 +112,8 @@ class MiniProgramControl(FakeHTTPServer):
         from onecard.web.ratelimit import limiter
         limiter.reset()
         return {"reset": True}
+
+    def _pick_demo(self, body: dict) -> dict:
+        from onecard.citizens import demo
+        demo.run(None)
+        return {"residents": len(demo.demo_residents())}

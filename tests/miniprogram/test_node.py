@@ -30,7 +30,8 @@ def control(app, county, fake_wechat, citizen_env, make_staff, monkeypatch):
     monkeypatch.setitem(app.config, "WECHAT_SECRET", fake_wechat.secret)
     monkeypatch.setitem(app.config, "WECHAT_API_BASE_URL", fake_wechat.base_url)
     monkeypatch.setitem(app.config, "WECHAT_ARRIVAL_TEMPLATE_ID", TEMPLATE_ID)
-    staff = make_staff("village_staff", village_id=county["villages"][0])
+    # Named "village" as in the demo: the demo step picks its residents from that account's village.
+    staff = make_staff("village_staff", "village", village_id=county["villages"][0])
     server = MiniProgramControl(app, fake_wechat, county, village_staff_actor=lambda: staff.actor)
     server.start()
     try:

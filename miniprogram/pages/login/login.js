@@ -6,12 +6,14 @@ const config = require('../../config')
 
 Component({
   behaviors: [require('../../utils/base')],
-  data: {expired: false, devLogin: false, idNumber: ''},
+  data: {expired: false, devLogin: false, idNumber: '', demoResidents: []},
   methods: {
     onLoad(options) {
       const devLogin = config.current().devLogin
       this.setData({expired: (options || {}).expired === '1', devLogin})
-      if (!devLogin) this.wechatLogin()
+      if (!devLogin) return this.wechatLogin()
+      return api.get('/auth/dev-residents', {auth: false}).then(demoResidents => this.setData({demoResidents}),
+        err => this.showError(err))
     },
     onShow() {
       this.syncMode()
@@ -31,6 +33,11 @@ Component({
       this.clearMessages()
       this.setData({busy: true})
       this.exchange('/auth/dev-login', this.data.idNumber ? {id_number: this.data.idNumber} : {})
+    },
+    devSignInAs(e) {
+      this.clearMessages()
+      this.setData({busy: true})
+      this.exchange('/auth/dev-login', {resident_id: Number(e.currentTarget.dataset.id)})
     },
     exchange(path, body) {
       return api.post(path, body, {auth: false}).then(login => {
