@@ -22,12 +22,23 @@ function pageId(name) {
   return loaded[name]
 }
 
-async function idle(limitMs = 10000) {
-  const start = Date.now()
+// Wait until the page has stopped talking to the network: nothing in flight across a few turns of the event
+// loop (a page often starts its next request from the previous one's callback).
+async function idle(limitMs = 15000) {
+  const deadline = Date.now() + limitMs
   for (let quiet = 0; quiet < 3;) {
+    if (phone.inflight > 0) {
+      let timer
+      await Promise.race([new Promise(resolve => phone.settled.push(resolve)),
+        new Promise(resolve => {
+          timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
+        })])
+      clearTimeout(timer)
+      if (Date.now() >= deadline) throw new Error('the page kept waiting for the network')
+      quiet = 0
+    }
     await new Promise(resolve => setTimeout(resolve, 0))
     quiet = phone.inflight === 0 ? quiet + 1 : 0
-    if (Date.now() - start > limitMs) throw new Error('the page kept waiting for the network')
   }
 }
 
@@ -105,8 +116,6 @@ const smsCode = resident => control('GET', `/sms?resident_id=${resident.id}`).th
 const pickDemoResidents = () => control('POST', '/demo/pick')
 const expireToken = token => control('POST', '/tokens/expire', {token})
 
-let phoneSerial = 0
-
 // A fresh phone before each test: empty storage, rate-limit counters reset, the chosen layout.
 async function freshPhone(mode) {
   phone.reset()
@@ -116,9 +125,9 @@ async function freshPhone(mode) {
 
 // Sign in through the login page, as the resident would: wx.login -> /auth/wechat-login.
 async function signIn(resident) {
-  phoneSerial += 1
   phone.resident = resident
-  phone.openid = (resident && resident.openid) || `o_new_phone_${process.pid}_${phoneSerial}`
+  // A WeChat never seen before: unique across test files too (each file has its own module state).
+  phone.openid = (resident && resident.openid) || `o_new_${require('crypto').randomBytes(8).toString('hex')}`
   const page = await open('login')
   return page
 }

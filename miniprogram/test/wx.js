@@ -19,6 +19,7 @@ const phone = {
   subscribeRequests: [],
   requests: [],
   inflight: 0,
+  settled: [],   // waiters woken when the last request in flight has answered
   reset() {
     this.openid = null
     this.storage.clear()
@@ -58,6 +59,7 @@ function send(urlText, {method = 'GET', headers = {}, body}) {
     req.end()
   }).finally(() => {
     phone.inflight -= 1
+    if (phone.inflight === 0) phone.settled.splice(0).forEach(wake => wake())
   })
 }
 
