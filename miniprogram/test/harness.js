@@ -194,7 +194,7 @@ async function signInThenExpire(resident) {
 
 // An expired token sends the resident back to sign-in, the token forgotten.
 function expectSentToSignIn() {
-  expect(lastNavigation()).toEqual({how: 'reLaunch', url: '/pages/login/login?expired=1'})
+  expect(phone.navigations).toEqual([{how: 'reLaunch', url: '/pages/login/login?expired=1'}])
   expect(phone.storage.has('onecard.token')).toBe(false)
 }
 

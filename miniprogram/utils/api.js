@@ -24,7 +24,7 @@ function headers(auth, extra) {
   return header
 }
 
-function settle(res, resolve, reject) {
+function settle(res, resolve, reject, sentToken) {
   let body = res.data
   if (typeof body === 'string' && body) {
     try {
@@ -38,7 +38,8 @@ function settle(res, resolve, reject) {
     return
   }
   const error = (body && body.error) || {}
-  if (res.statusCode === 401) {
+  // Only once when a page's several requests all come back 401: the first forgets the token it carried.
+  if (res.statusCode === 401 && session.token() === sentToken) {
     session.clear()
     wx.reLaunch({url: `${LOGIN_PAGE}?expired=1`})
   }
@@ -47,13 +48,14 @@ function settle(res, resolve, reject) {
 }
 
 function request(path, {method = 'GET', data, auth = true, header} = {}) {
+  const sentToken = session.token()
   return new Promise((resolve, reject) => {
     wx.request({
       url: config.current().apiBase + path,
       method,
       data,
       header: headers(auth, header),
-      success: res => settle(res, resolve, reject),
+      success: res => settle(res, resolve, reject, sentToken),
       fail: () => reject(new ApiError(NETWORK_MESSAGE, 'network', 0)),
     })
   })
@@ -66,6 +68,7 @@ function submitForm(path, formData, filePath) {
     return request(path, {method: 'POST', data: formData,
       header: {'content-type': 'application/x-www-form-urlencoded'}})
   }
+  const sentToken = session.token()
   return new Promise((resolve, reject) => {
     wx.uploadFile({
       url: config.current().apiBase + path,
@@ -73,7 +76,7 @@ function submitForm(path, formData, filePath) {
       name: 'photo',
       formData,
       header: headers(true),
-      success: res => settle(res, resolve, reject),
+      success: res => settle(res, resolve, reject, sentToken),
       fail: () => reject(new ApiError(NETWORK_MESSAGE, 'network', 0)),
     })
   })
