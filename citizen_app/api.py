@@ -7,9 +7,11 @@ from marshmallow import Schema, fields, validate
 from onecard.cards import applications as card_applications
 from onecard.cards.schemas import ApplicationSchema, ApplyForm, CardSchema, PhotoFiles
 from onecard.citizens import assist, codes, preferences, sessions
+from onecard.citizens.demo import dev_login_residents
 from onecard.citizens.schemas import MessageSchema, SubsidyPage
 from onecard.complaints import service as complaint_service
 from onecard.complaints.schemas import ComplaintSchema
+from onecard.notices import service as notice_service
 from onecard.payments import my_subsidies
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
@@ -44,6 +46,13 @@ class WechatLoginArgs(Schema):
 class DevLoginArgs(Schema):
     resident_id = fields.Integer(load_default=None)
     id_number = fields.String(load_default=None)
+
+
+class DemoResidentSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    id_masked = fields.String()
+    card = fields.String(metadata={"description": "社保卡状态"})
 
 
 class LoginSchema(Schema):
@@ -104,6 +113,16 @@ class SmsSettingSchema(Schema):
     sms_notices = fields.Boolean()
 
 
+class SubscriptionArgs(Schema):
+    template_id = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                                metadata={"description": "wx.requestSubscribeMessage 中居民选择“允许”的模板"})
+
+
+class SubscriptionSchema(Schema):
+    template_id = fields.String(allow_none=True, metadata={"description": "到账提醒的订阅消息模板；为空表示未开通"})
+    remaining = fields.Integer(metadata={"description": "还可以收到几条到账提醒（每次允许一条）"})
+
+
 class BindingSchema(Schema):
     bound = fields.Boolean()
     name = fields.String()
@@ -141,6 +160,13 @@ def wechat_login(args):
 def dev_login(args):
     """开发登录（仅开发环境；生产环境 404）：带居民编号或身份证号时直接以该居民登录，否则为未绑定的新用户。"""
     return sessions.dev_login(resident_id=args["resident_id"], id_number=args["id_number"], ip=client_ip())
+
+
+@bp.get("/auth/dev-residents")
+@bp.response(200, DemoResidentSchema(many=True))
+def dev_residents():
+    """开发登录可选的演示居民（仅开发环境；生产环境 404）：小程序在开发者工具里连 make run 时用。"""
+    return dev_login_residents()
 
 
 @bp.post("/binding/code")
@@ -314,6 +340,25 @@ def sms_setting(args):
     """到账短信提醒开关。"""
     ctx = citizen()
     return preferences.set_sms_opt_out(ctx.actor(), ctx.require_resident(), not args["enabled"])
+
+
+@bp.get("/settings/wechat-subscription")
+@bp.response(200, SubscriptionSchema)
+@bp.doc(security=SECURITY)
+def wechat_subscription():
+    """微信到账提醒：要请居民允许的订阅消息模板，以及还能收到几条。"""
+    return notice_service.arrival_subscription(citizen().require_resident())
+
+
+@bp.post("/settings/wechat-subscription")
+@limiter.limit("30/hour", key_func=_session_key)
+@bp.arguments(SubscriptionArgs)
+@bp.response(200, SubscriptionSchema)
+@bp.doc(security=SECURITY)
+def accept_wechat_subscription(args):
+    """居民在 wx.requestSubscribeMessage 中允许了到账提醒：登记一次（每次允许可收到一条）。"""
+    ctx = citizen()
+    return notice_service.accept_arrival_subscription(ctx.actor(), ctx.require_resident(), args["template_id"])
 
 
 @bp.get("/assisted-actions")

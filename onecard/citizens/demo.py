@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from onecard import settings_store
 from onecard.cards.models import Card
+from onecard.citizens.sessions import dev_login_allowed
+from onecard.errors import NotFound
 from onecard.extensions import db
 from onecard.people.models import Resident
 from onecard.staff.models import StaffAccount
@@ -61,3 +63,11 @@ def demo_residents() -> list[dict]:
             view = cards.status_view(cards.live_card(rid))
             out.append({"id": r.id, "name": mask_name(r.name), "id_masked": r.id_masked, "card": view["label"]})
     return out
+
+
+def dev_login_residents() -> list[dict]:
+    """The demo residents for the development login of a client that has no page of ours (the mini-program in
+    WeChat DevTools against `make run`). Refused as not found wherever the development login is off."""
+    if not dev_login_allowed():
+        raise NotFound("页面或记录不存在", code="not_found")
+    return demo_residents()

@@ -167,6 +167,31 @@ def grant_wechat_subscription(actor: Actor, resident_id: int, template_id: str, 
     return sub
 
 
+def arrival_subscription(resident_id: int) -> dict:
+    """到账订阅消息 for the mini-program's settings: the configured arrival template the resident is asked
+    to accept (None while WeChat messages are off) and how many one-time messages are still granted."""
+    template_id = current_app.config.get("WECHAT_ARRIVAL_TEMPLATE_ID") or None
+    remaining = 0
+    if template_id:
+        remaining = db.session.execute(sa.select(WechatSubscription.remaining).where(
+            WechatSubscription.resident_id == resident_id, WechatSubscription.template_id == template_id)
+        ).scalar() or 0
+    return {"template_id": template_id, "remaining": remaining}
+
+
+def accept_arrival_subscription(actor: Actor, resident_id: int, template_id: str) -> dict:
+    """The resident accepted the arrival template in wx.requestSubscribeMessage: one more arrival message
+    may be sent. Refuses while WeChat messages are off and any template but the configured one (a grant
+    for another template would never be used, and the count must mean what the resident agreed to)."""
+    configured = current_app.config.get("WECHAT_ARRIVAL_TEMPLATE_ID")
+    if not configured:
+        raise Invalid("微信到账提醒暂未开通", code="wechat_messages_off", field="template_id")
+    if template_id != configured:
+        raise Invalid("订阅的消息模板不正确，请重新进入小程序再试", code="subscription_invalid", field="template_id")
+    grant_wechat_subscription(actor, resident_id, template_id, times=1)
+    return arrival_subscription(resident_id)
+
+
 # ---------------------------------------------------------------- templates
 
 def _template_key(project_code: str | None) -> str:

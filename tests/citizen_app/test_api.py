@@ -79,6 +79,24 @@ def test_dev_login_is_refused_in_production_and_when_off(client, app, monkeypatc
     assert client.post(f"{API}/auth/dev-login", json={"resident_id": resident.id}).status_code == 404
 
 
+def test_dev_residents_list_the_demo_pick_masked_and_only_where_dev_login_is_on(client, app, monkeypatch, county,
+                                                                               make_staff):
+    from onecard.citizens import demo as citizen_demo
+    make_staff("village_staff", "village", village_id=county["villages"][0])
+    main = make_resident(county["towns"][0], county["villages"][0], name="颜建国")
+    make_card(main, county["banks"]["RCB"], status="active")
+    citizen_demo.run(None)
+    r = client.get(f"{API}/auth/dev-residents")
+    assert r.status_code == 200
+    assert r.json == [{"id": main.id, "name": "颜*国", "id_masked": main.id_masked, "card": "正常"}]
+    assert main.id_number not in r.get_data(as_text=True)
+    monkeypatch.setitem(app.config, "ENV", "production")
+    assert client.get(f"{API}/auth/dev-residents").status_code == 404
+    monkeypatch.setitem(app.config, "ENV", "development")
+    monkeypatch.setitem(app.config, "DEV_LOGIN", False)
+    assert client.get(f"{API}/auth/dev-residents").status_code == 404
+
+
 def test_requests_without_token_are_401(client):
     r = client.get(f"{API}/card")
     assert r.status_code == 401 and r.json["error"]["message"] == "请先登录"
@@ -386,6 +404,29 @@ def test_sms_notices_switch(client, citizen_login, resident):
     client.put(f"{API}/settings/sms", headers=auth, json={"enabled": True})
     db.session.expire_all()
     assert db.session.get(Resident, resident.id).sms_opt_out is False
+
+
+def test_arrival_subscription_counts_each_accept_for_the_configured_template_only(client, citizen_login, resident,
+                                                                                  app, monkeypatch):
+    from onecard.notices.models import WechatSubscription
+    auth = citizen_login(resident)
+    monkeypatch.setitem(app.config, "WECHAT_ARRIVAL_TEMPLATE_ID", "")
+    assert client.get(f"{API}/settings/wechat-subscription", headers=auth).json == {"template_id": None,
+                                                                                    "remaining": 0}
+    r = client.post(f"{API}/settings/wechat-subscription", headers=auth, json={"template_id": "TPL_ARRIVAL"})
+    assert r.status_code == 422 and r.json["error"]["code"] == "wechat_messages_off"
+    monkeypatch.setitem(app.config, "WECHAT_ARRIVAL_TEMPLATE_ID", "TPL_ARRIVAL")
+    r = client.post(f"{API}/settings/wechat-subscription", headers=auth, json={"template_id": "TPL_OTHER"})
+    assert r.status_code == 422 and r.json["error"]["field"] == "template_id"
+    for remaining in (1, 2):
+        r = client.post(f"{API}/settings/wechat-subscription", headers=auth, json={"template_id": "TPL_ARRIVAL"})
+        assert r.status_code == 200 and r.json == {"template_id": "TPL_ARRIVAL", "remaining": remaining}
+    assert client.get(f"{API}/settings/wechat-subscription", headers=auth).json["remaining"] == 2
+    rows = db.session.execute(sa.select(WechatSubscription.template_id, WechatSubscription.remaining)).all()
+    assert [tuple(r) for r in rows] == [("TPL_ARRIVAL", 2)]
+    # An unbound phone has nobody to notify.
+    r = client.post(f"{API}/settings/wechat-subscription", headers=citizen_login(), json={"template_id": "TPL_ARRIVAL"})
+    assert r.status_code == 403 and r.json["error"]["code"] == "binding_required"
 
 
 # ---------------------------------------------------------------- village-assisted mode

@@ -1,0 +1,62 @@
+const h = require('./harness')
+
+describe.each(h.MODES)('实名绑定 (%s)', mode => {
+  beforeEach(() => h.freshPhone(mode))
+
+  test('name + ID number + the SMS code bind this WeChat; the next sign-in is bound at once', async () => {
+    const resident = await h.newResident({card: 'active', bound: false, name: '孙玉梅'})
+    await h.signIn(null)
+    const page = await h.open('bind')
+    h.expectLayout(page, mode)
+    await page.type('#name', '孙玉梅')
+    await page.type('#id-number', resident.id_number)
+    await page.tap('#send-code')
+    expect(page.has('#details')).toBe(false)
+    expect(page.text('#message')).toMatch(/验证码/)
+    h.expectLayout(page, mode)
+    await page.type('#code', await h.smsCode(resident))
+    await page.tap('#bind')
+    expect(h.lastNavigation()).toEqual({how: 'reLaunch', url: '/pages/index/index'})
+    expect(h.phone.storage.get('onecard.bound')).toBe(true)
+    expect((await h.open('index')).text('#card-status')).toBe('正常')
+    // The same WeChat signs in bound next time.
+    h.phone.storage.clear()
+    await h.open('login')
+    expect(h.lastNavigation()).toEqual({how: 'reLaunch', url: '/pages/index/index'})
+  })
+
+  test("a wrong code shows the API's message and binds nothing", async () => {
+    const resident = await h.newResident({card: 'none', bound: false, name: '孙玉梅'})
+    await h.signIn(null)
+    const page = await h.open('bind')
+    await page.type('#name', '孙玉梅')
+    await page.type('#id-number', resident.id_number)
+    await page.tap('#send-code')
+    const right = await h.smsCode(resident)
+    await page.type('#code', right === '000000' ? '111111' : '000000')
+    await page.tap('#bind')
+    expect(page.text('#error')).toMatch(/验证码/)
+    h.expectLayout(page, mode)
+    expect(h.phone.storage.get('onecard.bound')).toBe(false)
+    expect(h.phone.navigations.filter(n => n.how === 'reLaunch')).toEqual([])
+  })
+
+  test("an ID number that is not valid is refused in the API's words", async () => {
+    await h.signIn(null)
+    const page = await h.open('bind')
+    await page.type('#name', '孙玉梅')
+    await page.type('#id-number', '123')
+    await page.tap('#send-code')
+    expect(page.text('#error')).toMatch(/身份证号/)
+    expect(page.has('#details')).toBe(true)
+  })
+
+  test('an expired token goes back to sign-in', async () => {
+    await h.signInThenExpire(null)
+    const page = await h.open('bind')
+    await page.type('#name', '孙玉梅')
+    await page.type('#id-number', '110101195003010011')
+    await page.tap('#send-code')
+    h.expectSentToSignIn()
+  })
+})
