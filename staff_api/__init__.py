@@ -29,13 +29,14 @@ def init_app(app: Flask) -> Api:
         lists,
         notices,
         oversight,
+        owed_payments,
         payments,
         projects,
         reference,
         registry,
     )
     for module in (auth, reference, projects, registry, contacts, lists, payments, notices, oversight, card_applications,
-                   complaints, assist):
+                   complaints, assist, owed_payments):
         api.register_blueprint(module.bp)
     app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login
     return api

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from onecard.notices import delivery, texts
 from onecard.people.models import Resident
 from onecard.privacy import encrypt
+from onecard.validation import format_fen
 
 
 # Who receives it: the resident of an arrival event whom a channel addresses (an SQL expression).
@@ -57,6 +58,22 @@ def sms_text(row, templates: dict[str, str], signature: str) -> str:
     """The arrival SMS from the project's template (also the text staff see for a WeChat notice)."""
     return texts.render(templates, signature, project_code=row.project_code, project_name=row.project_name,
                         period=row.period, amount_fen=row.amount_fen, last4=row.account_last4, paid_at=row.paid_at)
+
+
+def return_text(row, templates: dict[str, str], signature: str) -> str:
+    """退汇 in plain words: the money came back, why, that it is owed again and what to do (no template: the
+    bank's reason is part of it)."""
+    return (f"{signature}您{texts.period_cn(row.period)}{row.project_name}{format_fen(row.amount_fen)}元"
+            f"已被银行退回（原因：{row.note or '银行退回'}），未能到账。请带身份证和社保卡到发卡银行网点核实账户，"
+            "账户处理好后会重新发放。")
+
+
+def _arrivals(e):
+    return e.kind == "arrival"
+
+
+def _returns(e):
+    return e.kind == "return"
 
 
 def _always(cfg) -> bool:
@@ -96,9 +113,12 @@ class Channel:
 
 
 CHANNELS: list[Channel] = [
-    Channel("sms", "到账短信", address=sms_address, send=delivery.send_sms, sms_switch=True),
+    Channel("sms", "到账短信", address=sms_address, send=delivery.send_sms, sms_switch=True, only_when=_arrivals),
     Channel("wechat", "微信订阅消息", address=wechat_address, send=delivery.send_wechat,
-            enabled=_wechat_configured, eligible=_wechat_granted),
+            enabled=_wechat_configured, eligible=_wechat_granted, only_when=_arrivals),
+    # 退汇短信: a credited payment came back from the bank (payments.returns), to the listed resident
+    Channel("sms_ret", "退汇短信", address=sms_address, send=delivery.send_sms, render=return_text, sms_switch=True,
+            only_when=_returns),
 ]
 
 

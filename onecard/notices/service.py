@@ -48,7 +48,7 @@ def _new_events(channel: channels.Channel, cfg, limit: int = ENQUEUE_CHUNK):
                       e.account_last4, e.paid_at, p.code.label("project_code"), p.name.label("project_name"),
                       p.department_id, r.town_id, r.village_id,
                       sa.type_coerce(r.mobile, sa.String).label("mobile_ciphertext"), r.mobile_masked,
-                      r.sms_opt_out, r.wechat_openid)
+                      r.sms_opt_out, r.wechat_openid, e.note)
             .join(r, r.id == channel.addressee(e)).join(p, p.id == e.project_id))
     stmt = channel.eligible(stmt, cfg)
     if channel.only_when is not None:

@@ -13,7 +13,7 @@ from onecard.actors import Actor
 from onecard.errors import Conflict, Forbidden, NotFound
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.payments import idempotency, routing
+from onecard.payments import idempotency, owed, routing
 from onecard.payments.agreements import valid_agreement
 from onecard.payments.common import (
     CHUNK,
@@ -29,7 +29,7 @@ from onecard.payments.common import (
     refresh_counts,
 )
 from onecard.payments.lifecycle import BATCH_LABELS, BATCH_MACHINE, move_lines
-from onecard.payments.models import Batch, BatchLine
+from onecard.payments.models import LIVE_LINE_STATES, Batch, BatchLine
 from onecard.payments.results import reconcile
 from onecard.projects.models import Project
 from onecard.staff import permissions
@@ -108,7 +108,7 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
     # on SQLite, whose planner chose the project/period index for each row).
     live = sa.select(_lines.c.resident_id).where(_lines.c.project_id == project.id, _lines.c.period == period,
                                                  _lines.c.resident_id.is_not(None),
-                                                 _lines.c.status.in_(("pending", "sent", "paid", "failed")))
+                                                 _lines.c.status.in_(LIVE_LINE_STATES))
     listed = (sa.select(RecipientRow.id, RecipientRow.resident_id, RecipientRow.match_result, RecipientRow.name,
                         RecipientRow.amount_fen)
               .join(RecipientList, RecipientList.id == RecipientRow.list_id)
@@ -150,6 +150,8 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
     move_lines("rejoined", _lines.c.project_id == project.id, _lines.c.period == period,
                _lines.c.batch_id != batch.id,
                _lines.c.recipient_row_id.in_(sa.select(_lines.c.recipient_row_id).where(_lines.c.batch_id == batch.id)))
+    # Owed lines of earlier periods whose reason went away are paid late in this batch, each in its own period.
+    owed.join_batch(batch, project, today, now)
     refresh_counts(batch)
     if batch.line_count == 0:
         raise Conflict("没有可发放的明细：名单中的人员已在其他批次中，或全部暂缓（见暂缓原因）", code="nothing_to_pay")
@@ -252,7 +254,10 @@ def _restore_superseded(cancelled_line_ids: list[int] | None = None, batch_id: i
     src = sa.select(_lines.c.reissue_of_line_id).where(_lines.c.reissue_of_line_id.is_not(None))
     src = src.where(_lines.c.id.in_(cancelled_line_ids)) if cancelled_line_ids else src.where(
         _lines.c.batch_id == batch_id, _lines.c.status == "cancelled")
-    move_lines("failed", _lines.c.id.in_(src), only_from=("superseded",))
+    # by what the bank said of the original: a failure goes back to the worklist, a paid-then-returned line to owed
+    move_lines("failed", _lines.c.id.in_(src), _lines.c.outcome == "failed", only_from=("superseded",))
+    move_lines("returned", _lines.c.id.in_(src), _lines.c.outcome == "paid", only_from=("superseded",))
+    owed.restore_late(cancelled_line_ids, batch_id)
 
 
 def cancel(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
@@ -260,7 +265,7 @@ def cancel(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
     def work():
         batch = load_batch(actor, batch_id, "batch.cancel", for_update=True)
         BATCH_MACHINE.transition(batch, "cancelled", actor)
-        move_lines("cancelled", _lines.c.batch_id == batch.id)
+        move_lines("cancelled", _lines.c.batch_id == batch.id, only_from=("pending", "held"))
         _restore_superseded(batch_id=batch.id)
         return batch_view(batch)
     return idempotency.run(actor, "batch.cancel", idempotency_key, {"batch_id": batch_id}, work)

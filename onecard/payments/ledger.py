@@ -60,6 +60,30 @@ def record_outcomes(batch_id: int, result_at, *, approved_at) -> int:
     return written
 
 
+def record_reversal(line_id: int, *, occurred_at, recorded_at, failure_code: str | None, failure_reason: str) -> None:
+    """退汇: a reversal entry (outcome 'returned') beside the line's paid entry, which is never edited; the same
+    beneficiary, account, place and amount, with the bank's reason. A second reversal of a line is refused by
+    uq_ledger_line_outcome."""
+    table = LedgerEntry.__table__
+    cols = [c for c in _LEDGER_COLUMNS if c not in ("outcome", "failure_code", "failure_reason", "occurred_at",
+                                                    "recorded_at")]
+    sel = sa.select(*[table.c[c] for c in cols], sa.literal("returned"), sa.literal(failure_code, sa.String),
+                    sa.literal(failure_reason, sa.String), sa.literal(occurred_at, sa.DateTime),
+                    sa.literal(recorded_at, sa.DateTime)).where(table.c.line_id == line_id, table.c.outcome == "paid")
+    written = db.session.execute(sa.insert(table).from_select(
+        cols + ["outcome", "failure_code", "failure_reason", "occurred_at", "recorded_at"], sel)).rowcount
+    if written != 1:
+        raise RuntimeError(f"ledger: line {line_id} has no paid entry to reverse")
+    oversight_summary.record_ledger(table.c.line_id == line_id, table.c.outcome == "returned")
+
+
+def reversal_totals(batch_id: int) -> tuple[int, int]:
+    table = LedgerEntry.__table__
+    n, fen = db.session.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(table.c.amount_fen), 0))
+                                .where(table.c.batch_id == batch_id, table.c.outcome == "returned")).one()
+    return int(n), int(fen)
+
+
 def append_entries(rows: list[dict]) -> int:
     """Insert ready ledger rows (fresh line ids above every earlier one) and count them in the summaries."""
     if not rows:

@@ -20,13 +20,16 @@ from onecard.staff import permissions
 from onecard.timeutil import local_today, utcnow
 from onecard.validation import parse_period
 
+# Lines a re-issue pays again: failed by the bank, or paid and then sent back by it (退汇).
+REISSUABLE = ("failed", "returned")
+
 
 def failures(actor: Actor, *, project_id: int | None = None, period: str | None = None,
              limit: int = 500) -> list[dict]:
-    """The worklist of failed payments (not yet re-issued) with the bank's reason, in the actor's scope."""
+    """The worklist of failed and returned (退汇) payments not yet re-issued, with the bank's reason, in scope."""
     permissions.require(actor, "payment.failures")
     stmt = (sa.select(BatchLine).join(Batch, Batch.id == BatchLine.batch_id)
-            .where(BatchLine.status == "failed",
+            .where(BatchLine.status.in_(REISSUABLE),
                    permissions.scope_filter(actor, BatchLine, bank_col=Batch.bank_id)))
     if project_id:
         stmt = stmt.where(BatchLine.project_id == project_id)
@@ -55,7 +58,8 @@ def reissue(actor: Actor, project_id: int, period: str, *, line_ids: list[int] |
         stmt = (sa.select(BatchLine.id, BatchLine.resident_id, BatchLine.name, BatchLine.amount_fen,
                           BatchLine.recipient_row_id)
                 .join(Batch, Batch.id == BatchLine.batch_id)
-                .where(BatchLine.project_id == project.id, BatchLine.period == period, BatchLine.status == "failed",
+                .where(BatchLine.project_id == project.id, BatchLine.period == period,
+                       BatchLine.status.in_(REISSUABLE),
                        Batch.status.in_(("feedback_received", "reconciled", "closed"))).order_by(BatchLine.id))
         if line_ids:
             stmt = stmt.where(BatchLine.id.in_(line_ids))

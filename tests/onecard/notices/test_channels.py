@@ -73,7 +73,7 @@ def test_a_channel_record_addressing_the_payee_is_the_whole_change(client, db, p
 
     monkeypatch.setattr(channels, "CHANNELS", [*channels.CHANNELS, PAYEE_SMS])
     assert channels.get("payee") is PAYEE_SMS and "payee" in channels.codes()
-    assert [c.code for c in channels.active({})] == ["sms", "payee"]       # on without any configuration
+    assert [c.code for c in channels.active({})] == ["sms", "sms_ret", "payee"]       # on without any configuration
     # The payee channel tells the proxy about the ward's money, by her own phone, in the same words;
     # own-card payments are left alone (the listed resident already gets the SMS).
     [told] = service.new_notices(PAYEE_SMS)
@@ -88,6 +88,6 @@ def test_a_channel_record_addressing_the_payee_is_the_whole_change(client, db, p
 def test_the_registry_is_what_the_database_and_the_api_accept():
     [constraint] = [c for c in Notice.__table__.constraints
                     if isinstance(c, sa.CheckConstraint) and str(c.sqltext).startswith("channel in")]
-    assert str(constraint.sqltext) == "channel in ('sms','wechat')"
-    assert channels.codes() == ["sms", "wechat"]
-    assert channels.switched_by_sms_opt_out() == ["sms"]
+    assert str(constraint.sqltext) == "channel in ('sms','wechat','sms_ret')"
+    assert channels.codes() == ["sms", "wechat", "sms_ret"]
+    assert channels.switched_by_sms_opt_out() == ["sms", "sms_ret"]

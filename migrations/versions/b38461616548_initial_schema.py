@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7b1a6a35d3a6
+Revision ID: b38461616548
 Revises: 
-Create Date: 2026-12-03 08:41:08.738030
+Create Date: 2026-12-03 13:00:47.922773
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '7b1a6a35d3a6'
+revision = 'b38461616548'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -133,6 +133,8 @@ def upgrade():
     sa.Column('reissued_n', sa.BigInteger(), nullable=False),
     sa.Column('days_seconds', sa.BigInteger(), nullable=False),
     sa.Column('days_n', sa.BigInteger(), nullable=False),
+    sa.Column('returned_n', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('returned_fen', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_oversight_ledger_stats')),
     sa.UniqueConstraint('dimension', 'key', 'department_id', 'failure_code', name='uq_oversight_ledger_stats')
@@ -532,6 +534,9 @@ def upgrade():
     sa.Column('route', sa.String(length=12), nullable=True),
     sa.Column('paid_at', sa.DateTime(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('kind', sa.String(length=8), server_default='arrival', nullable=False),
+    sa.Column('note', sa.String(length=200), nullable=True),
+    sa.CheckConstraint("kind in ('arrival','return')", name=op.f('ck_arrival_events_kind')),
     sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_arrival_events_route')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_arrival_events_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_arrival_events_bank_id_banks')),
@@ -696,7 +701,7 @@ def upgrade():
     sa.Column('occurred_at', sa.DateTime(), nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("outcome = 'paid' or failure_reason is not null", name=op.f('ck_ledger_entries_failure_has_reason')),
-    sa.CheckConstraint("outcome in ('paid','failed')", name=op.f('ck_ledger_entries_outcome')),
+    sa.CheckConstraint("outcome in ('paid','failed','returned')", name=op.f('ck_ledger_entries_outcome')),
     sa.CheckConstraint("route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_ledger_entries_route')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_ledger_entries_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_ledger_entries_bank_id_banks')),
@@ -707,7 +712,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_ledger_entries_town_id_towns')),
     sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_ledger_entries_village_id_villages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries')),
-    sa.UniqueConstraint('line_id', name=op.f('uq_ledger_entries_line_id'))
+    sa.UniqueConstraint('line_id', 'outcome', name='uq_ledger_line_outcome')
     )
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_entries_account_bidx'), ['account_bidx'], unique=False)
@@ -909,7 +914,7 @@ def upgrade():
     sa.Column('delivered_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('state_changed_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("channel in ('sms','wechat')", name=op.f('ck_notices_channel')),
+    sa.CheckConstraint("channel in ('sms','wechat','sms_ret')", name=op.f('ck_notices_channel')),
     sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)", name=op.f('ck_notices_claim_has_lease')),
     sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name=op.f('ck_notices_skip_has_reason')),
     sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
@@ -1023,17 +1028,19 @@ def upgrade():
     sa.Column('failure_code', sa.String(length=20), nullable=True),
     sa.Column('failure_reason', sa.String(length=200), nullable=True),
     sa.Column('reissue_of_line_id', sa.Integer(), nullable=True),
+    sa.Column('late_of_line_id', sa.Integer(), nullable=True),
     sa.Column('result_at', sa.DateTime(), nullable=True),
     sa.Column('bank_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name=op.f('ck_batch_lines_outcome')),
     sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_batch_lines_route')),
-    sa.CheckConstraint("status in ('held','pending','sent','paid','failed','superseded','rejoined','cancelled')", name=op.f('ck_batch_lines_status')),
-    sa.CheckConstraint("status in ('held','rejoined','cancelled') or (route is not null and account is not null and resident_id is not null and bank_id is not null)", name=op.f('ck_batch_lines_routed_has_account')),
+    sa.CheckConstraint("status in ('held','pending','sent','paid','failed','superseded','rejoined','cancelled','released','returned','written_off')", name=op.f('ck_batch_lines_status')),
+    sa.CheckConstraint("status in ('held','rejoined','cancelled','released') or (route is not null and account is not null and resident_id is not null and bank_id is not null)", name=op.f('ck_batch_lines_routed_has_account')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_batch_lines_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_batch_lines_bank_id_banks')),
     sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_batch_lines_batch_id_batches')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_batch_lines_department_id_departments')),
+    sa.ForeignKeyConstraint(['late_of_line_id'], ['batch_lines.id'], name=op.f('fk_batch_lines_late_of_line_id_batch_lines')),
     sa.ForeignKeyConstraint(['payee_resident_id'], ['residents.id'], name=op.f('fk_batch_lines_payee_resident_id_residents')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_batch_lines_project_id_projects')),
     sa.ForeignKeyConstraint(['proxy_appointment_id'], ['proxy_appointments.id'], name=op.f('fk_batch_lines_proxy_appointment_id_proxy_appointments')),
@@ -1047,7 +1054,8 @@ def upgrade():
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.create_index('ix_batch_lines_batch', ['batch_id'], unique=False)
         batch_op.create_index('ix_batch_lines_project_period', ['project_id', 'period'], unique=False)
-        batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
+        batch_op.create_index('uq_batch_lines_one_late_payment', ['late_of_line_id'], unique=True, sqlite_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"))
+        batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed','returned')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed','returned')"))
         batch_op.create_index('uq_batch_lines_one_reissue', ['reissue_of_line_id'], unique=True, sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
 
     op.create_table('notice_attempts',
@@ -1066,6 +1074,43 @@ def upgrade():
     with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notice_attempts_notice_id'), ['notice_id'], unique=False)
 
+    op.create_table('payment_returns',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('reason_code', sa.String(length=20), nullable=True),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('returned_on', sa.Date(), nullable=False),
+    sa.Column('source', sa.String(length=8), nullable=False),
+    sa.Column('file_sha256', sa.String(length=64), nullable=True),
+    sa.Column('repaid_line_id', sa.Integer(), nullable=True),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("source in ('file','api')", name=op.f('ck_payment_returns_source')),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_payment_returns_amount_positive')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_payment_returns_bank_id_banks')),
+    sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_payment_returns_batch_id_batches')),
+    sa.ForeignKeyConstraint(['created_by'], ['staff_accounts.id'], name=op.f('fk_payment_returns_created_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_payment_returns_department_id_departments')),
+    sa.ForeignKeyConstraint(['line_id'], ['batch_lines.id'], name=op.f('fk_payment_returns_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_payment_returns_project_id_projects')),
+    sa.ForeignKeyConstraint(['repaid_line_id'], ['batch_lines.id'], name=op.f('fk_payment_returns_repaid_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_payment_returns_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_returns')),
+    sa.UniqueConstraint('line_id', name=op.f('uq_payment_returns_line_id'))
+    )
+    with op.batch_alter_table('payment_returns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_returns_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_returns_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_returns_department_id'), ['department_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_returns_resident_id'), ['resident_id'], unique=False)
+
     # ### end Alembic commands ###
 
     # -- onecard: steps autogenerate cannot see --
@@ -1077,13 +1122,21 @@ def upgrade():
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('payment_returns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_returns_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_payment_returns_department_id'))
+        batch_op.drop_index(batch_op.f('ix_payment_returns_batch_id'))
+        batch_op.drop_index(batch_op.f('ix_payment_returns_bank_id'))
+
+    op.drop_table('payment_returns')
     with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notice_attempts_notice_id'))
 
     op.drop_table('notice_attempts')
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.drop_index('uq_batch_lines_one_reissue', sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
-        batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
+        batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed','returned')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed','returned')"))
+        batch_op.drop_index('uq_batch_lines_one_late_payment', sqlite_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"))
         batch_op.drop_index('ix_batch_lines_project_period')
         batch_op.drop_index('ix_batch_lines_batch')
 
