@@ -7,10 +7,10 @@ from marshmallow import Schema, fields, validate
 from onecard.cards import applications as card_applications
 from onecard.cards.schemas import ApplicationSchema, ApplyForm, CardSchema, PhotoFiles
 from onecard.citizens import assist, codes, preferences, sessions
-from onecard.citizens.schemas import MessageSchema, SubsidyPage
+from onecard.citizens.schemas import MessageSchema, OwedItem, SubsidyPage
 from onecard.complaints import service as complaint_service
 from onecard.complaints.schemas import ComplaintSchema
-from onecard.payments import my_subsidies
+from onecard.payments import my_subsidies, owed
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
 from onecard.web import request_token as _token
@@ -277,6 +277,14 @@ def subsidies(args):
     if page is None:    # no token, a refused one, an unbound phone or an empty page: authenticate says which
         page = my_subsidies.my_subsidies(citizen().require_resident(), **args)
     return jsonify(page)
+
+
+@bp.get("/subsidies/owed")
+@bp.response(200, OwedItem(many=True))
+@bp.doc(security=SECURITY)
+def owed_subsidies():
+    """待发放：还没有发到我卡上的补贴，原因和怎么办；原因消除后显示“将随下一批发放”。"""
+    return owed.for_resident(citizen().require_resident())
 
 
 @bp.get("/policies")

@@ -95,6 +95,9 @@ def append_entries(rows: list[dict]) -> int:
     return len(rows)
 
 
+_OUTCOME_LABELS = {"paid": "成功", "failed": "失败", "returned": "退汇（冲正）"}
+
+
 def department_ledger(actor: Actor, *, project_id: int | None = None, period: str | None = None) -> bytes:
     """台账 of the actor's department (everything for finance/auditors): one row per payment outcome."""
     permissions.require(actor, "ledger.export")
@@ -121,7 +124,7 @@ def department_ledger(actor: Actor, *, project_id: int | None = None, period: st
         for e, pcode, pname, name, idm, town, village, bank, payee_name in db.session.execute(
                 stmt.execution_options(yield_per=2000)):
             yield [pcode, pname, e.period, name, idm, town, village, format_yuan(e.amount_fen), e.amount_fen,
-                   "成功" if e.outcome == "paid" else "失败", e.failure_reason, ROUTE_LABELS.get(e.route, e.route),
+                   _OUTCOME_LABELS[e.outcome], e.failure_reason, ROUTE_LABELS.get(e.route, e.route),
                    payee_name, bank, e.account_last4, e.batch_id, e.reissue_of_line_id or "",
                    local_str(e.approved_at), local_str(e.occurred_at)]
     return write_xlsx(headers, rows(), sheet_name="台账", constant_memory=True, **REPORT_STYLE)
@@ -132,11 +135,12 @@ def supervision_rows(actor: Actor, *, month: str | None = None) -> list[dict]:
     permissions.require(actor, "ledger.supervise")
     m = local_month(LedgerEntry.occurred_at).label("month")
     paid = LedgerEntry.outcome == "paid"
+    failed = LedgerEntry.outcome == "failed"      # a reversal (退汇, 'returned') is neither
     stmt = (sa.select(Project.name, Department.name, Town.name, Bank.name, m,
                       sa.func.count().filter(paid), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)
                                                                      .filter(paid), 0),
-                      sa.func.count().filter(~paid), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)
-                                                                      .filter(~paid), 0))
+                      sa.func.count().filter(failed), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)
+                                                                       .filter(failed), 0))
             .join(Project, Project.id == LedgerEntry.project_id)
             .join(Department, Department.id == LedgerEntry.department_id)
             .join(Town, Town.id == LedgerEntry.town_id)
