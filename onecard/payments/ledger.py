@@ -70,10 +70,12 @@ def record_reversal(line_id: int, *, occurred_at, recorded_at, failure_code: str
     sel = sa.select(*[table.c[c] for c in cols], sa.literal("returned"), sa.literal(failure_code, sa.String),
                     sa.literal(failure_reason, sa.String), sa.literal(occurred_at, sa.DateTime),
                     sa.literal(recorded_at, sa.DateTime)).where(table.c.line_id == line_id, table.c.outcome == "paid")
-    written = db.session.execute(sa.insert(table).from_select(
-        cols + ["outcome", "failure_code", "failure_reason", "occurred_at", "recorded_at"], sel)).rowcount
-    if written != 1:
+    paid = db.session.execute(sa.select(sa.func.count()).select_from(table)
+                              .where(table.c.line_id == line_id, table.c.outcome == "paid")).scalar()
+    if paid != 1:     # (counted first: the driver need not report an INSERT ... SELECT's row count)
         raise RuntimeError(f"ledger: line {line_id} has no paid entry to reverse")
+    db.session.execute(sa.insert(table).from_select(
+        cols + ["outcome", "failure_code", "failure_reason", "occurred_at", "recorded_at"], sel))
     oversight_summary.record_ledger(table.c.line_id == line_id, table.c.outcome == "returned")
 
 
