@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
+from onecard.exclusions import service as exclusions
 from onecard.lists import matching
 from onecard.lists import service as lists
 from onecard.lists.models import MATCH_RESULTS
@@ -49,6 +50,7 @@ class ListSchema(Schema):
     status_label = fields.String()
     created_at = fields.String()
     matched_at = fields.String(allow_none=True)
+    exclusion_warnings = fields.List(fields.Dict(), metadata={"description": "上传时：已在互斥项目同期名单中的人员"})
 
 
 class ListWithdrawArgs(Schema):
@@ -169,7 +171,8 @@ def upload(form, files):
     upload_file = files["file"]
     recipient_list = lists.upload(actor, project_id=form["project_id"], period=form["period"],
                                   file_name=upload_file.filename or "upload", stream=upload_file.stream)
-    return lists.describe(recipient_list)
+    return {**lists.describe(recipient_list),
+            "exclusion_warnings": exclusions.list_warnings(actor, recipient_list.id)}
 
 
 @bp.get("/lists")

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from onecard import audit
 from onecard.actors import Actor
 from onecard.errors import Conflict, Forbidden, NotFound
+from onecard.exclusions import service as exclusions
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
 from onecard.payments import idempotency, owed, routing
@@ -152,8 +153,10 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
                _lines.c.recipient_row_id.in_(sa.select(_lines.c.recipient_row_id).where(_lines.c.batch_id == batch.id)))
     # Owed lines of earlier periods whose reason went away are paid late in this batch, each in its own period.
     owed.join_batch(batch, project, today, now)
+    # Someone listed or paid in a project excluding this one for the period waits for the department's decision.
+    exclusions.hold_conflicts(batch)
     refresh_counts(batch)
-    if batch.line_count == 0:
+    if batch.line_count == 0 and not exclusions.disputed_count(batch.id):   # disputed ones await a decision
         raise Conflict("没有可发放的明细：名单中的人员已在其他批次中，或全部暂缓（见暂缓原因）", code="nothing_to_pay")
     audit.record("batch.created", actor=actor, entity_type="batch", entity_id=batch.id,
                  after={"number": batch.number, "lines": batch.line_count, "fen": batch.total_fen,
@@ -183,6 +186,8 @@ def submit(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
         count, fen = line_totals(batch.id)
         if count == 0:
             raise Conflict("批次没有可发放的明细", code="nothing_to_pay")
+        if exclusions.disputed_count(batch.id):
+            raise Conflict("批次中有互斥待定的明细，请先逐条决定发放或移出", code="batch_has_disputed_lines")
         BATCH_MACHINE.transition(batch, "submitted", actor, extra_values={
             "submitted_by": actor.id, "submitted_count": count, "submitted_fen": fen, "line_count": count,
             "total_fen": fen, "reviewed_by": None, "approved_by": None},
@@ -265,7 +270,7 @@ def cancel(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
     def work():
         batch = load_batch(actor, batch_id, "batch.cancel", for_update=True)
         BATCH_MACHINE.transition(batch, "cancelled", actor)
-        move_lines("cancelled", _lines.c.batch_id == batch.id, only_from=("pending", "held"))
+        move_lines("cancelled", _lines.c.batch_id == batch.id, only_from=("pending", "held", "disputed"))
         _restore_superseded(batch_id=batch.id)
         return batch_view(batch)
     return idempotency.run(actor, "batch.cancel", idempotency_key, {"batch_id": batch_id}, work)

@@ -150,7 +150,7 @@ def _bulk_cache() -> None:
 def refresh_counts(batch: Batch) -> None:
     count, fen = line_totals(batch.id)
     held = db.session.execute(sa.select(sa.func.count()).where(_lines.c.batch_id == batch.id,
-                                                               _lines.c.status == "held")).scalar()
+                                                               _lines.c.status.in_(("held", "disputed")))).scalar()
     batch.line_count, batch.total_fen, batch.held_count = count, fen, int(held)
 
 

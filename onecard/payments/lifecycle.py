@@ -54,14 +54,17 @@ TOTALS_FIXED = frozenset({"submitted", "reviewed", "approved", "sent", "feedback
 
 LINE_LABELS = {"held": "暂缓", "pending": "待发送", "sent": "已发送", "paid": "成功", "failed": "失败",
                "superseded": "已补发", "rejoined": "已并入新批次", "cancelled": "已移出",
-               "released": "待随下一批发放", "returned": "已退汇", "written_off": "已核销"}
+               "released": "待随下一批发放", "returned": "已退汇", "written_off": "已核销",
+               "disputed": "互斥待定"}
 
 LINE_MACHINE = StateMachine(
     name="batch_line",
     state_attr="status",
     transitions={
         "held": frozenset({"rejoined", "cancelled", "released"}),
-        "pending": frozenset({"sent", "cancelled"}),
+        "pending": frozenset({"sent", "cancelled", "disputed"}),
+        # listed in a project excluding this one for the period: the department releases it or takes it out
+        "disputed": frozenset({"pending", "cancelled"}),
         "sent": frozenset({"paid", "failed"}),
         "paid": frozenset({"returned"}),         # the bank sent the credited money back (退汇)
         "failed": frozenset({"superseded", "written_off"}),

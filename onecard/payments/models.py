@@ -155,11 +155,13 @@ BATCH_STATES = ["draft", "submitted", "reviewed", "approved", "sent", "feedback_
 # released: a held line whose reason went away, paid late with the project's next batch (payments.owed);
 # returned: a paid line the bank sent back (退汇, payments.returns), owed again until its re-issue.
 # written_off: a failed or returned payment its department decided not to pay, with a reason (owed.cancel).
+# disputed: a routed line held at batch creation because the person is listed or paid in a project that excludes
+# this one for the period (onecard.exclusions); live, so nothing else pays the period until the department decides.
 LINE_STATES = ["held", "pending", "sent", "paid", "failed", "superseded", "rejoined", "cancelled", "released",
-               "returned", "written_off"]
-LIVE_LINE_STATES = ("pending", "sent", "paid", "failed", "returned")
+               "returned", "written_off", "disputed"]
+LIVE_LINE_STATES = ("pending", "sent", "paid", "failed", "returned", "disputed")
 ROUTES = ("own_card", "head_card", "proxy", "passbook")
-_LIVE_SQL = "status in ('pending','sent','paid','failed','returned')"
+_LIVE_SQL = "status in ('pending','sent','paid','failed','returned','disputed')"
 
 
 class Batch(db.Model):

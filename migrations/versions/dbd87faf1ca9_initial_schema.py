@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b38461616548
+Revision ID: dbd87faf1ca9
 Revises: 
-Create Date: 2026-12-03 13:00:47.922773
+Create Date: 2026-12-03 13:10:31.891899
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'b38461616548'
+revision = 'dbd87faf1ca9'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -410,6 +410,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_disclosures_project_id'), ['project_id'], unique=False)
         batch_op.create_index('uq_disclosures_live', ['project_id', 'period'], unique=True, sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
 
+    op.create_table('exclusion_rules',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('scope', sa.String(length=10), nullable=False),
+    sa.Column('source', sa.String(length=300), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('retired_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("scope in ('person','household')", name=op.f('ck_exclusion_rules_scope')),
+    sa.CheckConstraint("status in ('active','retired')", name=op.f('ck_exclusion_rules_status')),
+    sa.ForeignKeyConstraint(['created_by'], ['staff_accounts.id'], name=op.f('fk_exclusion_rules_created_by_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exclusion_rules'))
+    )
     op.create_table('list_upload_reports',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('department_id', sa.Integer(), nullable=False),
@@ -676,6 +690,16 @@ def upgrade():
     with op.batch_alter_table('citizen_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_citizen_sessions_openid'), ['openid'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_sessions_resident_id'), ['resident_id'], unique=False)
+
+    op.create_table('exclusion_rule_projects',
+    sa.Column('rule_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_exclusion_rule_projects_project_id_projects')),
+    sa.ForeignKeyConstraint(['rule_id'], ['exclusion_rules.id'], name=op.f('fk_exclusion_rule_projects_rule_id_exclusion_rules'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('rule_id', 'project_id', name=op.f('pk_exclusion_rule_projects'))
+    )
+    with op.batch_alter_table('exclusion_rule_projects', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_exclusion_rule_projects_project_id'), ['project_id'], unique=False)
 
     op.create_table('ledger_entries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1034,7 +1058,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name=op.f('ck_batch_lines_outcome')),
     sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_batch_lines_route')),
-    sa.CheckConstraint("status in ('held','pending','sent','paid','failed','superseded','rejoined','cancelled','released','returned','written_off')", name=op.f('ck_batch_lines_status')),
+    sa.CheckConstraint("status in ('held','pending','sent','paid','failed','superseded','rejoined','cancelled','released','returned','written_off','disputed')", name=op.f('ck_batch_lines_status')),
     sa.CheckConstraint("status in ('held','rejoined','cancelled','released') or (route is not null and account is not null and resident_id is not null and bank_id is not null)", name=op.f('ck_batch_lines_routed_has_account')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_batch_lines_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_batch_lines_bank_id_banks')),
@@ -1055,7 +1079,7 @@ def upgrade():
         batch_op.create_index('ix_batch_lines_batch', ['batch_id'], unique=False)
         batch_op.create_index('ix_batch_lines_project_period', ['project_id', 'period'], unique=False)
         batch_op.create_index('uq_batch_lines_one_late_payment', ['late_of_line_id'], unique=True, sqlite_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"))
-        batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed','returned')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed','returned')"))
+        batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed','returned','disputed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed','returned','disputed')"))
         batch_op.create_index('uq_batch_lines_one_reissue', ['reissue_of_line_id'], unique=True, sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
 
     op.create_table('notice_attempts',
@@ -1135,7 +1159,7 @@ def downgrade():
     op.drop_table('notice_attempts')
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.drop_index('uq_batch_lines_one_reissue', sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
-        batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed','returned')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed','returned')"))
+        batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed','returned','disputed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed','returned','disputed')"))
         batch_op.drop_index('uq_batch_lines_one_late_payment', sqlite_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"))
         batch_op.drop_index('ix_batch_lines_project_period')
         batch_op.drop_index('ix_batch_lines_batch')
@@ -1203,6 +1227,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_ledger_entries_account_bidx'))
 
     op.drop_table('ledger_entries')
+    with op.batch_alter_table('exclusion_rule_projects', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_exclusion_rule_projects_project_id'))
+
+    op.drop_table('exclusion_rule_projects')
     with op.batch_alter_table('citizen_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_citizen_sessions_resident_id'))
         batch_op.drop_index(batch_op.f('ix_citizen_sessions_openid'))
@@ -1255,6 +1283,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_list_upload_reports_department_id'))
 
     op.drop_table('list_upload_reports')
+    op.drop_table('exclusion_rules')
     with op.batch_alter_table('disclosures', schema=None) as batch_op:
         batch_op.drop_index('uq_disclosures_live', sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
         batch_op.drop_index(batch_op.f('ix_disclosures_project_id'))
