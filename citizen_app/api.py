@@ -9,7 +9,7 @@ from onecard.cards.schemas import ApplicationSchema, ApplyForm, CardSchema, Phot
 from onecard.citizens import assist, codes, preferences, sessions
 from onecard.citizens.schemas import MessageSchema, OwedItem, SubsidyPage
 from onecard.complaints import service as complaint_service
-from onecard.complaints.schemas import ComplaintSchema
+from onecard.complaints.schemas import ComplaintSchema, ReopenArgs
 from onecard.payments import my_subsidies, owed
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
@@ -93,6 +93,9 @@ class ComplaintArgs(Schema):
     text = fields.String(required=True)
     ledger_entry_id = fields.Integer(load_default=None)
     project_id = fields.Integer(load_default=None)
+    line_id = fields.Integer(load_default=None, metadata={"description": "待发放的明细（尚无到账记录时）"})
+    category = fields.String(load_default="payment", validate=validate.OneOf(["payment", "account", "other"]),
+                             metadata={"description": "account：账户问题，转代发银行办理"})
 
 
 class SmsSettingArgs(Schema):
@@ -303,7 +306,27 @@ def file_complaint(args):
     """投诉咨询：可以针对某一笔发放，转给该项目的主管部门。"""
     ctx = citizen()
     return complaint_service.file_complaint(ctx.actor(), ctx.require_resident(), args["text"],
-                                  ledger_entry_id=args["ledger_entry_id"], project_id=args["project_id"])
+                                  ledger_entry_id=args["ledger_entry_id"], project_id=args["project_id"],
+                                  line_id=args["line_id"], category=args["category"])
+
+
+@bp.post("/complaints/<int:complaint_id>/confirm")
+@bp.response(200, ComplaintSchema)
+@bp.doc(security=SECURITY)
+def confirm_complaint(complaint_id):
+    """对答复满意，确认办结。"""
+    ctx = citizen()
+    return complaint_service.confirm_complaint(ctx.actor(), ctx.require_resident(), complaint_id)
+
+
+@bp.post("/complaints/<int:complaint_id>/reopen")
+@bp.arguments(ReopenArgs)
+@bp.response(200, ComplaintSchema)
+@bp.doc(security=SECURITY)
+def reopen_complaint(args, complaint_id):
+    """对答复不满意，说明原因后重新办理。"""
+    ctx = citizen()
+    return complaint_service.reopen_complaint(ctx.actor(), ctx.require_resident(), complaint_id, args["text"])
 
 
 @bp.get("/complaints")

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: dbd87faf1ca9
+Revision ID: b39ed91d884a
 Revises: 
-Create Date: 2026-12-03 13:10:31.891899
+Create Date: 2026-12-03 13:16:39.621834
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'dbd87faf1ca9'
+revision = 'b39ed91d884a'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -89,6 +89,13 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_departments')),
     sa.UniqueConstraint('code', name=op.f('uq_departments_code')),
     sa.UniqueConstraint('name', name=op.f('uq_departments_name'))
+    )
+    op.create_table('holidays',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.CheckConstraint("kind in ('holiday','workday')", name=op.f('ck_holidays_kind')),
+    sa.PrimaryKeyConstraint('day', name=op.f('pk_holidays'))
     )
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -882,32 +889,6 @@ def upgrade():
     with op.batch_alter_table('card_applications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_card_applications_resident_id'), ['resident_id'], unique=False)
 
-    op.create_table('complaints',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('resident_id', sa.Integer(), nullable=False),
-    sa.Column('ledger_entry_id', sa.Integer(), nullable=True),
-    sa.Column('project_id', sa.Integer(), nullable=True),
-    sa.Column('department_id', sa.Integer(), nullable=False),
-    sa.Column('text', sa.String(length=500), nullable=False),
-    sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('reply', sa.String(length=1000), nullable=True),
-    sa.Column('replied_by_staff_id', sa.Integer(), nullable=True),
-    sa.Column('replied_at', sa.DateTime(), nullable=True),
-    sa.Column('filed_by_staff_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("status in ('open','replied')", name=op.f('ck_complaints_status')),
-    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_complaints_department_id_departments')),
-    sa.ForeignKeyConstraint(['filed_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_filed_by_staff_id_staff_accounts')),
-    sa.ForeignKeyConstraint(['ledger_entry_id'], ['ledger_entries.id'], name=op.f('fk_complaints_ledger_entry_id_ledger_entries')),
-    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_complaints_project_id_projects')),
-    sa.ForeignKeyConstraint(['replied_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_replied_by_staff_id_staff_accounts')),
-    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_complaints_resident_id_residents')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_complaints'))
-    )
-    with op.batch_alter_table('complaints', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_complaints_department_id'), ['department_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_complaints_resident_id'), ['resident_id'], unique=False)
-
     op.create_table('notices',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Integer(), nullable=False),
@@ -1098,6 +1079,47 @@ def upgrade():
     with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notice_attempts_notice_id'), ['notice_id'], unique=False)
 
+    op.create_table('complaints',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('ledger_entry_id', sa.Integer(), nullable=True),
+    sa.Column('line_id', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.Integer(), nullable=True),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('handler', sa.String(length=10), server_default='department', nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=True),
+    sa.Column('category', sa.String(length=10), server_default='payment', nullable=False),
+    sa.Column('text', sa.String(length=500), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('reply', sa.String(length=1000), nullable=True),
+    sa.Column('replied_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('replied_at', sa.DateTime(), nullable=True),
+    sa.Column('filed_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('due_at', sa.DateTime(), nullable=True),
+    sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('reopened_count', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("category in ('payment','account','other')", name=op.f('ck_complaints_category')),
+    sa.CheckConstraint("handler = 'department' or bank_id is not null", name=op.f('ck_complaints_bank_handler_has_bank')),
+    sa.CheckConstraint("handler in ('department','bank')", name=op.f('ck_complaints_handler')),
+    sa.CheckConstraint("status in ('open','replied','closed')", name=op.f('ck_complaints_status')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_complaints_bank_id_banks')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_complaints_department_id_departments')),
+    sa.ForeignKeyConstraint(['filed_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_filed_by_staff_id_staff_accounts')),
+    sa.ForeignKeyConstraint(['ledger_entry_id'], ['ledger_entries.id'], name=op.f('fk_complaints_ledger_entry_id_ledger_entries')),
+    sa.ForeignKeyConstraint(['line_id'], ['batch_lines.id'], name=op.f('fk_complaints_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_complaints_project_id_projects')),
+    sa.ForeignKeyConstraint(['replied_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_replied_by_staff_id_staff_accounts')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_complaints_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_complaints'))
+    )
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_complaints_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_complaints_department_id'), ['department_id'], unique=False)
+        batch_op.create_index('ix_complaints_overdue', ['status', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_complaints_resident_id'), ['resident_id'], unique=False)
+
     op.create_table('payment_returns',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('line_id', sa.Integer(), nullable=False),
@@ -1135,6 +1157,23 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_payment_returns_department_id'), ['department_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_returns_resident_id'), ['resident_id'], unique=False)
 
+    op.create_table('complaint_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('complaint_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('author', sa.String(length=10), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('text', sa.String(length=1000), nullable=True),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("author in ('resident','staff','system')", name=op.f('ck_complaint_messages_author')),
+    sa.CheckConstraint("kind in ('filed','reply','confirm','reopen','escalate')", name=op.f('ck_complaint_messages_kind')),
+    sa.ForeignKeyConstraint(['complaint_id'], ['complaints.id'], name=op.f('fk_complaint_messages_complaint_id_complaints')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_complaint_messages_staff_id_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_complaint_messages'))
+    )
+    with op.batch_alter_table('complaint_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_complaint_messages_complaint_id'), ['complaint_id'], unique=False)
+
     # ### end Alembic commands ###
 
     # -- onecard: steps autogenerate cannot see --
@@ -1146,6 +1185,10 @@ def upgrade():
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('complaint_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_complaint_messages_complaint_id'))
+
+    op.drop_table('complaint_messages')
     with op.batch_alter_table('payment_returns', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payment_returns_resident_id'))
         batch_op.drop_index(batch_op.f('ix_payment_returns_department_id'))
@@ -1153,6 +1196,13 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_payment_returns_bank_id'))
 
     op.drop_table('payment_returns')
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_complaints_resident_id'))
+        batch_op.drop_index('ix_complaints_overdue')
+        batch_op.drop_index(batch_op.f('ix_complaints_department_id'))
+        batch_op.drop_index(batch_op.f('ix_complaints_bank_id'))
+
+    op.drop_table('complaints')
     with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notice_attempts_notice_id'))
 
@@ -1187,11 +1237,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_notices_department_id'))
 
     op.drop_table('notices')
-    with op.batch_alter_table('complaints', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_complaints_resident_id'))
-        batch_op.drop_index(batch_op.f('ix_complaints_department_id'))
-
-    op.drop_table('complaints')
     with op.batch_alter_table('card_applications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_card_applications_resident_id'))
 
@@ -1334,6 +1379,7 @@ def downgrade():
     op.drop_table('oversight_account_payees')
     op.drop_table('notice_templates')
     op.drop_table('idempotency_keys')
+    op.drop_table('holidays')
     op.drop_table('departments')
     op.drop_table('banks')
     with op.batch_alter_table('auth_tokens', schema=None) as batch_op:
