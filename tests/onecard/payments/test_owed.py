@@ -186,3 +186,22 @@ def test_two_batches_made_at_once_pay_a_released_line_once(app, client, db, pay,
     late = db.session.execute(sa.select(sa.func.count(BatchLine.id)).where(
         BatchLine.resident_id == sleeper.id, BatchLine.period == "2026-10", BatchLine.status == "pending")).scalar()
     assert late == 1
+
+
+def test_the_registry_import_activating_a_card_releases_the_owed_line(client, db, pay, sleeper, admin):
+    from tests.staff_api.test_registry import _row, _town_names, _upload
+    from tests.staff_api.test_registry import _csv as registry_csv
+    make_list(pay.pension, [(sleeper, 18300, "not_activated"), (pay.people["王秀英"], 18300, "usable")],
+              period="2026-10")
+    october = post(client, "/batches", pay.operator, project_id=pay.pension.id, period="2026-10").json
+    pay_through(client, pay, october)
+    held = next(x for x in lines_of(client, pay, october["id"]) if x["name"] == "钱桂芝")
+    from onecard.cards.models import Card
+    card = db.session.execute(sa.select(Card).where(Card.resident_id == sleeper.id)).scalar_one()
+    t1, _, _ = _town_names(db, pay.county)
+    r = _upload(client, admin, registry_csv([_row("钱桂芝", sleeper.id_number, card.card_number, status="正常",
+                                                  bank="农商银行", town=t1)]))
+    assert r.status_code in (200, 201), r.json
+    db.session.expire_all()
+    assert db.session.get(Card, card.id).status == "active"
+    assert db.session.get(BatchLine, held["id"]).status == "released"
