@@ -189,8 +189,8 @@ def test_two_batches_made_at_once_pay_a_released_line_once(app, client, db, pay,
 
 
 def test_the_registry_import_activating_a_card_releases_the_owed_line(client, db, pay, sleeper, admin):
-    from tests.staff_api.test_registry import _row, _town_names, _upload
     from tests.staff_api.test_registry import _csv as registry_csv
+    from tests.staff_api.test_registry import _row, _town_names, _upload
     make_list(pay.pension, [(sleeper, 18300, "not_activated"), (pay.people["王秀英"], 18300, "usable")],
               period="2026-10")
     october = post(client, "/batches", pay.operator, project_id=pay.pension.id, period="2026-10").json
