@@ -93,7 +93,8 @@ class ComplaintArgs(Schema):
     text = fields.String(required=True)
     ledger_entry_id = fields.Integer(load_default=None)
     project_id = fields.Integer(load_default=None)
-    line_id = fields.Integer(load_default=None, metadata={"description": "待发放的明细（尚无到账记录时）"})
+    line_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1),
+                             metadata={"description": "待发放的明细（尚无到账记录时）"})
     category = fields.String(load_default="payment", validate=validate.OneOf(["payment", "account", "other"]),
                              metadata={"description": "account：账户问题，转代发银行办理"})
 

@@ -38,7 +38,7 @@ class HolidayIn(Schema):
 
 
 class HolidayQuery(Schema):
-    year = fields.Integer(load_default=None)
+    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
 
 
 class DeadlineIn(Schema):

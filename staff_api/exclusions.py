@@ -19,7 +19,8 @@ class RuleIn(Schema):
     scope = fields.String(load_default="person", validate=validate.OneOf(list(SCOPES)))
     source = fields.String(required=True, validate=validate.Length(min=1, max=300),
                            metadata={"description": "规则依据（文件名称、文号）"})
-    project_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=2))
+    project_ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)), required=True,
+                              validate=validate.Length(min=2, max=20))
 
 
 class RuleOut(Schema):

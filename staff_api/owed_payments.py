@@ -25,8 +25,9 @@ class KeyIn(Schema):
 
 
 class PaymentReturnIn(KeyIn):
-    line_id = fields.Integer(required=True, metadata={"description": "原发放明细号（代发文件中的明细编号）"})
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    line_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1),
+                             metadata={"description": "原发放明细号（代发文件中的明细编号）"})
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**12))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
     reason_code = fields.String(load_default=None, validate=validate.Length(max=20))
     returned_on = fields.Date(required=True, metadata={"description": "退汇日期"})
@@ -51,15 +52,18 @@ class PaymentReturnsOut(Schema):
 
 
 class ReturnsQuery(Schema):
-    batch_id = fields.Integer(load_default=None)
+    batch_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+_ID = validate.Range(min=1, max=2**31 - 1)
 
 
 class OwedQuery(Schema):
-    project_id = fields.Integer(load_default=None)
+    project_id = fields.Integer(load_default=None, validate=_ID)
     period = fields.String(load_default=None)
-    town_id = fields.Integer(load_default=None)
-    village_id = fields.Integer(load_default=None)
-    reason = fields.String(load_default=None)
+    town_id = fields.Integer(load_default=None, validate=_ID)
+    village_id = fields.Integer(load_default=None, validate=_ID)
+    reason = fields.String(load_default=None, validate=validate.Length(max=200))
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
@@ -75,7 +79,7 @@ class OwedOut(LineOut):
 
 class SummaryQuery(Schema):
     by = fields.String(load_default="town", validate=validate.OneOf(["town", "village", "reason"]))
-    project_id = fields.Integer(load_default=None)
+    project_id = fields.Integer(load_default=None, validate=_ID)
     period = fields.String(load_default=None)
 
 

@@ -81,7 +81,7 @@ def _ledger_cube(where):
             # 退汇: a reversal entry of money paid earlier (its paid entry stays counted in paid_n)
             sa.func.sum(sa.case((L.outcome == "returned", 1), else_=0)).label("returned_n"),
             sa.func.sum(sa.case((L.outcome == "returned", L.amount_fen), else_=0)).label("returned_fen"),
-            sa.func.min(sa.case((paid, None), else_=L.failure_reason)).label("reason"),
+            sa.func.min(sa.case((L.outcome == "failed", L.failure_reason), else_=None)).label("reason"),
         )
         .where(*where)
         # Month first: no index yields that order, so SQLite drives from ``where`` (an id range, a batch)
