@@ -143,7 +143,9 @@ def list_warnings(actor: Actor, list_id: int) -> list[dict]:
 # ---------------------------------------------------------------- batch creation and the department's decision
 
 def _household_of():
-    return sa.select(Resident.household_id).where(Resident.id == _lines.c.resident_id).scalar_subquery()
+    """The household of the batch line being checked (correlated explicitly: it sits two subqueries deep)."""
+    return (sa.select(Resident.household_id).where(Resident.id == _lines.c.resident_id)
+            .correlate(_lines).scalar_subquery())
 
 
 def hold_conflicts(batch: Batch) -> int:

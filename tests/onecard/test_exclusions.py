@@ -144,3 +144,15 @@ def test_a_disputed_line_taken_out_leaves_the_batch_and_a_retired_rule_holds_nob
                        json={"reason": "x"}).status_code == 409
     _, lines2 = _batch(client, op, dibao)
     assert lines2["王秀英"]["status"] == "pending"
+
+
+def test_a_household_rule_holds_a_second_member_of_the_same_household(client, db, pay, make_staff, admin):
+    tekun, dibao, op, rev = _setup(pay, make_staff)
+    head, member = pay.people["孔德福"], pay.people["孔春生"]
+    r = client.post(f"{API}/exclusion-rules", headers=admin.auth, json={
+        "name": "一户只享受其一", "scope": "household", "source": "县政府〔2025〕3号", "project_ids": [tekun.id, dibao.id]})
+    assert r.status_code == 201 and r.json["scope_label"] == "同一户"
+    _list(client, op, tekun, [head, pay.people["王秀英"]])
+    _list(client, op, dibao, [member])
+    batch, lines = _batch(client, op, tekun)
+    assert lines["孔德福"]["status"] == "disputed" and lines["王秀英"]["status"] == "pending"
