@@ -205,3 +205,39 @@ def test_the_registry_import_activating_a_card_releases_the_owed_line(client, db
     db.session.expire_all()
     assert db.session.get(Card, card.id).status == "active"
     assert db.session.get(BatchLine, held["id"]).status == "released"
+
+
+def test_a_late_payment_taken_out_waits_again_and_a_card_lost_again_holds_it(client, db, pay, sleeper):
+    from onecard.cards.models import Card
+    make_list(pay.pension, [(sleeper, 18300, "not_activated"), (pay.people["王秀英"], 18300, "usable")],
+              period="2026-10")
+    october = post(client, "/batches", pay.operator, project_id=pay.pension.id, period="2026-10").json
+    pay_through(client, pay, october)
+    held = next(x for x in lines_of(client, pay, october["id"]) if x["name"] == "钱桂芝")
+    card = db.session.execute(sa.select(Card).where(Card.resident_id == sleeper.id)).scalar_one()
+    card.status = "active"
+    db.session.commit()
+    owed.release(db.session, [sleeper.id])
+    db.session.commit()
+    make_list(pay.pension, [(pay.people["王秀英"], 18300, "usable")], period="2026-11")
+    november = post(client, "/batches", pay.operator, project_id=pay.pension.id, period="2026-11").json
+    late = next(x for x in lines_of(client, pay, november["id"]) if x["late_of_line_id"] == held["id"])
+    # Taken out of the draft: the owed line waits for the next batch again (已并入新批次 → 待随下一批发放).
+    r = client.post(f"{API}/batch-lines/{late['id']}/remove", headers=pay.operator.auth, json={"reason": "下月再发"})
+    assert r.status_code == 200, r.json
+    assert db.session.get(BatchLine, held["id"]).status == "released"
+    # The card is lost before the next batch: re-evaluated, it is held again with the new reason.
+    card = db.session.get(Card, card.id)
+    card.status = "lost"
+    db.session.commit()
+    assert owed.release(db.session, [sleeper.id]) == {"released": 0, "held": 1}
+    db.session.commit()
+    line = db.session.get(BatchLine, held["id"])
+    assert line.status == "held" and "挂失" in line.route_reason
+    # Given up by the department while waiting: 已移出 (cancelling a released line, too).
+    card.status = "active"
+    db.session.commit()
+    owed.release(db.session, [sleeper.id])
+    db.session.commit()
+    r = post(client, f"/owed-payments/{held['id']}/cancel", pay.operator, reason="本人书面放弃")
+    assert r.status_code == 200 and r.json["status"] == "cancelled"

@@ -192,3 +192,21 @@ def test_two_return_reports_of_one_line_at_once_reverse_it_once(app, client, db,
     assert db.session.execute(sa.select(sa.func.count(LedgerEntry.id)).where(LedgerEntry.outcome == "returned",
                                                                             LedgerEntry.line_id == line_id)).scalar() == 1
     assert db.session.execute(sa.select(sa.func.count(ArrivalEvent.id)).where(ArrivalEvent.kind == "return")).scalar() == 1
+
+
+def test_a_cancelled_reissue_gives_the_return_back_and_the_department_may_write_it_off(client, db, pay, pension_list):
+    batch, lines = paid_batch(client, pay)
+    wang = lines["王秀英"]["id"]
+    assert give_back(client, pay.rcb, wang).status_code == 201
+    reissue = post(client, "/reissues", pay.operator, project_id=pay.pension.id, period=PERIOD).json
+    assert db.session.get(BatchLine, wang).status == "superseded"
+    assert post(client, f"/batches/{reissue['id']}/cancel", pay.operator).status_code == 200
+    assert db.session.get(BatchLine, wang).status == "returned"        # owed again, not "failed"
+    r = post(client, f"/owed-payments/{wang}/cancel", pay.rcb, reason="x")
+    assert r.status_code == 403
+    r = post(client, f"/owed-payments/{wang}/cancel", pay.operator, reason="经核实本人已于当月死亡，不再补发")
+    assert r.status_code == 200 and r.json["status"] == "written_off"
+    # Written off, it stays in its batch's totals: the batch still reconciles.
+    rec = post(client, f"/batches/{batch['id']}/reconcile", pay.operator)
+    assert rec.status_code == 200 and rec.json["reconciliation"]["balanced"]
+    assert post(client, "/reissues", pay.operator, project_id=pay.pension.id, period=PERIOD).status_code == 409
