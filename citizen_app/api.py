@@ -8,11 +8,11 @@ from onecard.cards import applications as card_applications
 from onecard.cards.schemas import ApplicationSchema, ApplyForm, CardSchema, PhotoFiles
 from onecard.citizens import assist, codes, preferences, sessions
 from onecard.citizens.demo import dev_login_residents
-from onecard.citizens.schemas import MessageSchema, SubsidyPage
+from onecard.citizens.schemas import MessageSchema, OwedItem, SubsidyPage
 from onecard.complaints import service as complaint_service
-from onecard.complaints.schemas import ComplaintSchema
+from onecard.complaints.schemas import ComplaintSchema, ReopenArgs
 from onecard.notices import service as notice_service
-from onecard.payments import my_subsidies
+from onecard.payments import my_subsidies, owed
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
 from onecard.web import request_token as _token
@@ -102,6 +102,10 @@ class ComplaintArgs(Schema):
     text = fields.String(required=True)
     ledger_entry_id = fields.Integer(load_default=None)
     project_id = fields.Integer(load_default=None)
+    line_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1),
+                             metadata={"description": "待发放的明细（尚无到账记录时）"})
+    category = fields.String(load_default="payment", validate=validate.OneOf(["payment", "account", "other"]),
+                             metadata={"description": "account：账户问题，转代发银行办理"})
 
 
 class SmsSettingArgs(Schema):
@@ -305,6 +309,14 @@ def subsidies(args):
     return jsonify(page)
 
 
+@bp.get("/subsidies/owed")
+@bp.response(200, OwedItem(many=True))
+@bp.doc(security=SECURITY)
+def owed_subsidies():
+    """待发放：还没有发到我卡上的补贴，原因和怎么办；原因消除后显示“将随下一批发放”。"""
+    return owed.for_resident(citizen().require_resident())
+
+
 @bp.get("/policies")
 @bp.response(200, PolicySchema(many=True))
 def policies():
@@ -321,7 +333,27 @@ def file_complaint(args):
     """投诉咨询：可以针对某一笔发放，转给该项目的主管部门。"""
     ctx = citizen()
     return complaint_service.file_complaint(ctx.actor(), ctx.require_resident(), args["text"],
-                                  ledger_entry_id=args["ledger_entry_id"], project_id=args["project_id"])
+                                  ledger_entry_id=args["ledger_entry_id"], project_id=args["project_id"],
+                                  line_id=args["line_id"], category=args["category"])
+
+
+@bp.post("/complaints/<int:complaint_id>/confirm")
+@bp.response(200, ComplaintSchema)
+@bp.doc(security=SECURITY)
+def confirm_complaint(complaint_id):
+    """对答复满意，确认办结。"""
+    ctx = citizen()
+    return complaint_service.confirm_complaint(ctx.actor(), ctx.require_resident(), complaint_id)
+
+
+@bp.post("/complaints/<int:complaint_id>/reopen")
+@bp.arguments(ReopenArgs)
+@bp.response(200, ComplaintSchema)
+@bp.doc(security=SECURITY)
+def reopen_complaint(args, complaint_id):
+    """对答复不满意，说明原因后重新办理。"""
+    ctx = citizen()
+    return complaint_service.reopen_complaint(ctx.actor(), ctx.require_resident(), complaint_id, args["text"])
 
 
 @bp.get("/complaints")

@@ -23,7 +23,7 @@ from onecard.citizens.demo import demo_residents
 from onecard.complaints import service as complaint_service
 from onecard.errors import DomainError, Unauthenticated, page_message
 from onecard.extensions import db
-from onecard.payments import my_subsidies
+from onecard.payments import my_subsidies, owed
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
 from onecard.web.http import form_int, refuse_unreadable_text
@@ -275,7 +275,7 @@ def loss(ctx):
 def subsidies(ctx):
     page = request.args.get("page", "1")
     data = my_subsidies.my_subsidies(ctx.resident_id, page=form_int(page) or 1, per_page=10)
-    return _page("m/subsidies.html", data=data)
+    return _page("m/subsidies.html", data=data, owed=owed.for_resident(ctx.resident_id))
 
 
 @bp.get("/policies")

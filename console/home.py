@@ -79,7 +79,16 @@ def home(actor):
                       "rows": [[r["town"], *[_count(r["counts"].get(k, 0)) for k, _ in series], _count(r["total"])]
                                for r in matching]},
         })
+    if board.overdue_complaints:
+        figures.append({
+            "title": "逾期未答复的投诉咨询", "svg": "",
+            "table": {"head": ["编号", "主管部门", "项目", "答复期限", "已提级"],
+                      "rows": [[c["id"], c["department"], c["project"] or "—", c["due_date"],
+                                "是" if c["escalated"] else "否"] for c in board.overdue_complaints]},
+        })
     tiles = []
+    if "overdue_complaints" in board.totals:
+        tiles.append(("逾期投诉（件）", _count(board.totals["overdue_complaints"])))
     if "cards" in board.totals:
         rate = board.totals["active_rate"]
         tiles += [("社保卡（张）", _count(board.totals["cards"])),

@@ -37,6 +37,7 @@ MENU: list[MenuEntry] = [
     MenuEntry("upload", "名单上传", "list.upload", "console.upload", "项目与名单"),
     MenuEntry("matching", "比对结果", "list.read", "console.lists_index", "项目与名单"),
     MenuEntry("followup", "跟进名单", "followup.read", "console.followup", "项目与名单"),
+    MenuEntry("exclusions", "互斥补贴规则", "exclusion.read", "console.exclusion_rules", "项目与名单"),
     MenuEntry("batches", "发放批次", "batch.read", "console.pay_batches", "资金发放"),
     MenuEntry("bank_files", "银行文件", "batch.export", "console.pay_bank_files", "资金发放"),
     MenuEntry("reissue", "失败重发", "payment.reissue", "console.pay_reissue", "资金发放"),

@@ -67,6 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
     passwords.configure(values["PASSWORD_HASH_PROFILE"])
 
     from onecard import models  # noqa: F401  (the whole schema for migrations)
+    from onecard.payments import owed  # noqa: F401  (subscribes to head/proxy registrations: releases owed lines)
 
     _db.init_app(app)
     migrate.init_app(app, _db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))

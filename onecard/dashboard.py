@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from onecard.actors import Actor
 from onecard.cards.lifecycle import CARD_LABELS
 from onecard.cards.models import Card
+from onecard.complaints import cases
 from onecard.db import local_month
 from onecard.extensions import db
 from onecard.payments.models import LedgerEntry
@@ -42,6 +43,7 @@ class Dashboard:
     card_statuses: list[tuple[str, str]] = field(default_factory=list)   # (status, label) present
     paid_by_month: dict | None = None                # {"months": [...], "projects": [(name, [fen...])]}
     failures: list[dict] | None = None               # [{"reason", "count", "amount_fen"}]
+    overdue_complaints: list[dict] | None = None     # complaints.cases.overdue_for_dashboard
     totals: dict = field(default_factory=dict)
 
 
@@ -131,6 +133,9 @@ def for_actor(actor: Actor) -> Dashboard:
         board.failures = failure_reasons(actor)
         board.totals["paid_fen"] = board.paid_by_month["total_fen"]
         board.totals["failed"] = sum(f["count"] for f in board.failures)
+    if permissions.can(actor, "complaint.stats"):
+        board.overdue_complaints = cases.overdue_for_dashboard(actor)
+        board.totals["overdue_complaints"] = len(board.overdue_complaints)
     return board
 
 

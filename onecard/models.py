@@ -2,8 +2,9 @@
 from onecard.audit import AuditEntry, AuditHead  # noqa: F401
 from onecard.cards.models import Card, CardApplication  # noqa: F401
 from onecard.citizens.models import AssistConsent, CitizenSession, VerificationCode  # noqa: F401
-from onecard.complaints.models import Complaint  # noqa: F401
+from onecard.complaints.models import Complaint, ComplaintMessage, Holiday  # noqa: F401
 from onecard.contacts.models import DepartmentContact  # noqa: F401
+from onecard.exclusions.models import ExclusionRule  # noqa: F401
 from onecard.lists.models import ListUploadReport, RecipientList, RecipientRow  # noqa: F401
 from onecard.notices.models import (  # noqa: F401
     Notice,
@@ -21,6 +22,7 @@ from onecard.payments.models import (  # noqa: F401
     IdempotencyKey,
     LedgerEntry,
     PassbookAccount,
+    PaymentReturn,
     ResultStaging,
 )
 from onecard.people.models import Household, ProxyAppointment, Resident, ResidentCategory  # noqa: F401

@@ -26,9 +26,11 @@ def init_app(app: Flask) -> Api:
         card_applications,
         complaints,
         contacts,
+        exclusions,
         lists,
         notices,
         oversight,
+        owed_payments,
         payments,
         people,
         projects,
@@ -36,7 +38,7 @@ def init_app(app: Flask) -> Api:
         registry,
     )
     for module in (auth, reference, people, projects, registry, contacts, lists, payments, notices, oversight, card_applications,
-                   complaints, assist):
+                   complaints, assist, owed_payments, exclusions):
         api.register_blueprint(module.bp)
     app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login
     return api

@@ -1,7 +1,10 @@
 """Complaints and questions (投诉咨询) routed to a department, and its reply."""
 from __future__ import annotations
 
-from onecard.complaints import service
+from flask import jsonify
+from marshmallow import Schema, fields, validate
+
+from onecard.complaints import cases, service
 from onecard.complaints.schemas import ComplaintSchema, ListArgs, ReplyArgs
 from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
@@ -25,3 +28,77 @@ def list_complaints(args):
 def reply(args, complaint_id):
     """答复居民（居民在手机上可以看到）。"""
     return service.reply_complaint(current_actor(), complaint_id, args["reply"])
+
+
+class HolidayIn(Schema):
+    day = fields.Date(required=True)
+    kind = fields.String(load_default="holiday", validate=validate.OneOf(["holiday", "workday"]),
+                         metadata={"description": "holiday 放假；workday 周末调休上班"})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=40))
+
+
+class HolidayQuery(Schema):
+    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
+
+
+class DeadlineIn(Schema):
+    working_days = fields.Integer(required=True, strict=True)
+
+
+@bp.get("/holidays")
+@bp.arguments(HolidayQuery, location="query")
+@bp.doc(security=SECURITY)
+def get_holidays(args):
+    """本县节假日安排（投诉咨询答复期限按工作日计算）。"""
+    current_actor()
+    return jsonify(cases.list_holidays(args["year"]))
+
+
+@bp.put("/holidays")
+@bp.arguments(HolidayIn)
+@bp.doc(security=SECURITY)
+def put_holiday(args):
+    """登记或修改一天的节假日安排（管理员）。"""
+    return jsonify(cases.put_holiday(current_actor(), args["day"], args["kind"], args["name"]))
+
+
+@bp.delete("/holidays/<string:day>")
+@bp.doc(security=SECURITY)
+def delete_holiday(day):
+    """删除一天的节假日安排（管理员）。"""
+    from onecard.validation import parse_date
+    cases.delete_holiday(current_actor(), parse_date(day, field="day"))
+    return "", 204
+
+
+@bp.get("/complaint-settings")
+@bp.doc(security=SECURITY)
+def get_settings():
+    """投诉咨询答复期限（工作日）。"""
+    current_actor()
+    return jsonify({"working_days": cases.deadline_days()})
+
+
+@bp.put("/complaint-settings")
+@bp.arguments(DeadlineIn)
+@bp.doc(security=SECURITY)
+def put_settings(args):
+    """设置投诉咨询答复期限（工作日，管理员）。"""
+    return jsonify({"working_days": cases.set_deadline_days(current_actor(), args["working_days"])})
+
+
+@bp.get("/complaints/stats")
+@bp.doc(security=SECURITY)
+def complaint_stats():
+    """投诉咨询统计：按项目、部门、已等待天数；逾期与提级数。"""
+    return jsonify(cases.stats(current_actor()))
+
+
+@bp.get("/complaints/overdue")
+@bp.doc(security=SECURITY)
+def overdue():
+    """逾期未答复的投诉咨询（工作台）。"""
+    actor = current_actor()
+    from onecard.staff import permissions
+    permissions.require(actor, "complaint.read")
+    return jsonify(cases.overdue_for_dashboard(actor))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
+from onecard.exclusions import service as exclusions
 from onecard.lists import matching
 from onecard.lists import service as lists
 from onecard.lists.models import MATCH_RESULTS
@@ -53,6 +54,7 @@ class ListSchema(Schema):
     skipped_rows = fields.List(fields.Dict(), metadata={"description": "跳过的空行、注释或签章行：[{row, reason}]"})
     warnings = fields.List(fields.Dict(), metadata={
         "description": "不影响导入的提醒：[{row, column, value, message, suggestions}]，如村（社区）不在名录中及相近名称"})
+    exclusion_warnings = fields.List(fields.Dict(), metadata={"description": "上传时：已在互斥项目同期名单中的人员"})
 
 
 class ListWithdrawArgs(Schema):
@@ -173,7 +175,8 @@ def upload(form, files):
     upload_file = files["file"]
     recipient_list = lists.upload(actor, project_id=form["project_id"], period=form["period"],
                                   file_name=upload_file.filename or "upload", stream=upload_file.stream)
-    return lists.describe(recipient_list)
+    return {**lists.describe(recipient_list),
+            "exclusion_warnings": exclusions.list_warnings(actor, recipient_list.id)}
 
 
 @bp.get("/lists")

@@ -200,6 +200,8 @@ def card_action(actor: Actor, resident_id: int, purpose: str, target: str, code:
     if consent is None:
         codes.consume_code(purpose, code or "", [VerificationCode.resident_id == resident_id])
     CARD_MACHINE.transition(card, target, actor, audit_after={"consent_id": consent.id} if consent else None)
+    if target == "active":
+        cards.became_payable(actor, resident_id)
     db.session.commit()
     return card_view(resident_id)
 

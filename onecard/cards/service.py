@@ -12,6 +12,7 @@ from onecard.cards.lifecycle import CARD_LABELS, CARD_MACHINE, NEXT_STEP, PAYABL
 from onecard.cards.models import Card
 from onecard.errors import Conflict, NotFound
 from onecard.extensions import db
+from onecard.payments import owed
 from onecard.privacy import blind_index, last4
 from onecard.validation import normalize_bank_card
 
@@ -47,9 +48,17 @@ def change_status(actor: Actor, card_id: int, target: str, *, note: str | None =
     if card is None:
         raise NotFound("社保卡不存在", code="card_not_found")
     CARD_MACHINE.transition(card, target, actor, note=note)
+    if target == "active":
+        became_payable(actor, card.resident_id)
     if commit:
         db.session.commit()
     return card
+
+
+def became_payable(actor: Actor, resident_id: int) -> None:
+    """A card became usable: payments owed to this resident (or paid through their card) are re-evaluated and,
+    when they can now be paid, join the project's next batch (payments.owed.release), in this transaction."""
+    owed.release(db.session, [resident_id], actor=actor)
 
 
 def start_replacement(actor: Actor, card_id: int, *, bank_id: int | None = None) -> Card:

@@ -31,6 +31,19 @@ class SubsidyItem(Schema):
         "description": "为他人发放到本人卡上时的说明（到户补贴发给户主、代管代领），否则为空"})
 
 
+class OwedItem(Schema):
+    """待发放: a payment owed to the resident (payments.owed.for_resident)."""
+    id = fields.Integer()
+    project_name = fields.String()
+    period = fields.String()
+    amount_fen = fields.Integer()
+    amount = fields.String()
+    status = fields.String()
+    status_label = fields.String()
+    reason = fields.String(allow_none=True)
+    what_to_do = fields.String()
+
+
 class SubsidyPage(Schema):
     items = fields.List(fields.Nested(SubsidyItem))
     page = fields.Integer()

@@ -19,6 +19,22 @@ class ComplaintSchema(Schema):
     ledger_entry_id = fields.Integer(allow_none=True)
     project_id = fields.Integer(allow_none=True)
     department = fields.String(allow_none=True)
+    # the case (onecard.complaints.cases)
+    line_id = fields.Integer(allow_none=True)
+    category = fields.String()
+    category_label = fields.String()
+    handler = fields.String(metadata={"description": "department（主管部门）或 bank（代发银行）"})
+    handler_bank = fields.String(allow_none=True)
+    due_date = fields.String(allow_none=True, metadata={"description": "答复期限（工作日计算）"})
+    overdue = fields.Boolean()
+    escalated = fields.Boolean()
+    closed_at = fields.String(allow_none=True)
+    reopened_count = fields.Integer()
+    messages = fields.List(fields.Dict())
+
+
+class ReopenArgs(Schema):
+    text = fields.String(required=True)
 
 
 class ListArgs(Schema):

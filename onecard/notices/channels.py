@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from onecard.notices import delivery, texts
 from onecard.people.models import Resident
 from onecard.privacy import encrypt
+from onecard.validation import format_fen
 
 
 # Who receives it: the resident of an arrival event whom a channel addresses (an SQL expression).
@@ -76,6 +77,22 @@ def paid_to_someone_else(e):
     return sa.and_(e.payee_resident_id.is_not(None), e.payee_resident_id != e.resident_id)
 
 
+def return_text(row, templates: dict[str, str], signature: str) -> str:
+    """退汇 in plain words: the money came back, why, that it is owed again and what to do (no template: the
+    bank's reason is part of it)."""
+    return (f"{signature}您{texts.period_cn(row.period)}{row.project_name}{format_fen(row.amount_fen)}元"
+            f"已被银行退回（原因：{row.note or '银行退回'}），未能到账。请带身份证和社保卡到发卡银行网点核实账户，"
+            "账户处理好后会重新发放。")
+
+
+def _arrivals(e):
+    return e.kind == "arrival"
+
+
+def _returns(e):
+    return e.kind == "return"
+
+
 def _always(cfg) -> bool:
     return True
 
@@ -113,11 +130,14 @@ class Channel:
 
 
 CHANNELS: list[Channel] = [
-    Channel("sms", "到账短信", address=sms_address, send=delivery.send_sms, sms_switch=True),
+    Channel("sms", "到账短信", address=sms_address, send=delivery.send_sms, sms_switch=True, only_when=_arrivals),
     Channel("wechat", "微信订阅消息", address=wechat_address, send=delivery.send_wechat,
-            enabled=_wechat_configured, eligible=_wechat_granted),
+            enabled=_wechat_configured, eligible=_wechat_granted, only_when=_arrivals),
     Channel("payee", "收款人到账短信", address=sms_address, send=delivery.send_sms, addressee=payee,
-            render=payee_text, sms_switch=True, only_when=paid_to_someone_else),
+            render=payee_text, sms_switch=True, only_when=lambda e: sa.and_(_arrivals(e), paid_to_someone_else(e))),
+    # 退汇短信: a credited payment came back from the bank (payments.returns), to the listed resident
+    Channel("sms_ret", "退汇短信", address=sms_address, send=delivery.send_sms, render=return_text, sms_switch=True,
+            only_when=_returns),
 ]
 
 

@@ -52,7 +52,7 @@ def _new_events(channel: channels.Channel, cfg, limit: int = ENQUEUE_CHUNK):
                       sa.type_coerce(r.mobile, sa.String).label("mobile_ciphertext"), r.mobile_masked,
                       r.sms_opt_out, r.wechat_openid, beneficiary.id.label("beneficiary_id"),
                       beneficiary.name.label("beneficiary_name"), paid.id.label("payee_id"),
-                      paid.name.label("payee_name"))
+                      paid.name.label("payee_name"), e.note)
             .join(r, r.id == channel.addressee(e)).join(p, p.id == e.project_id)
             .join(beneficiary, beneficiary.id == e.resident_id)
             .join(paid, paid.id == channels.payee(e)))

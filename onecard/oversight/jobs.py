@@ -38,6 +38,26 @@ def scheduled_summary_refresh() -> int:
         return work()
 
 
+def _in_app_context(work):
+    if has_app_context():
+        return work()
+    from onecard import create_app
+    with create_app().app_context():
+        return work()
+
+
+def scheduled_complaint_escalation() -> int:
+    """Every working morning: open complaints past their deadline go to 人社局 and finance (逾期提级)."""
+    from onecard.complaints import cases
+    return _in_app_context(cases.escalate_overdue)
+
+
+def scheduled_owed_release() -> dict:
+    """Nightly catch-all: owed payments whose reason went away without a card hook noticing are released."""
+    from onecard.payments import owed
+    return _in_app_context(owed.release_all)
+
+
 # Every night at 02:30 Asia/Shanghai, after the banks' result files of the day are imported.
 JOBS = [
     (scheduled_risk_run, {"trigger": "cron", "hour": 2, "minute": 30, "timezone": "Asia/Shanghai",
@@ -47,4 +67,10 @@ JOBS = [
     (scheduled_summary_refresh, {"trigger": "cron", "hour": 2, "minute": 10, "timezone": "Asia/Shanghai",
                                  "id": "oversight.summary_refresh", "replace_existing": True, "coalesce": True,
                                  "max_instances": 1}),
+    (scheduled_complaint_escalation, {"trigger": "cron", "hour": 8, "minute": 0, "timezone": "Asia/Shanghai",
+                                      "id": "complaints.escalate_overdue", "replace_existing": True,
+                                      "coalesce": True, "max_instances": 1}),
+    (scheduled_owed_release, {"trigger": "cron", "hour": 1, "minute": 30, "timezone": "Asia/Shanghai",
+                              "id": "payments.owed_release", "replace_existing": True, "coalesce": True,
+                              "max_instances": 1}),
 ]

@@ -106,6 +106,8 @@ class LedgerStat(db.Model):
     reissued_n = sa.Column(sa.BigInteger, nullable=False)
     days_seconds = sa.Column(sa.BigInteger, nullable=False)   # approval to arrival, paid rows with an approval
     days_n = sa.Column(sa.BigInteger, nullable=False)
+    returned_n = sa.Column(sa.BigInteger, nullable=False, default=0, server_default="0")    # 退汇 reversals
+    returned_fen = sa.Column(sa.BigInteger, nullable=False, default=0, server_default="0")
     reason = sa.Column(sa.String(200))                        # smallest failure reason seen under this code
     __table_args__ = (sa.UniqueConstraint("dimension", "key", "department_id", "failure_code",
                                           name="uq_oversight_ledger_stats"),)

@@ -24,6 +24,7 @@ from onecard.actors import Actor
 from onecard.cards.models import Card
 from onecard.db import date_of, string_agg, unindexed, upsert
 from onecard.errors import Invalid, NotFound
+from onecard.exclusions import service as exclusions
 from onecard.extensions import db
 from onecard.lifecycle import StateMachine
 from onecard.oversight import reads
@@ -429,6 +430,26 @@ def check_unactivated_card(t: dict) -> list[dict]:
     return out
 
 
+def check_excluded_subsidies(t: dict) -> list[dict]:
+    """同一人（或同一户）同一期间领取了互斥的补贴（exclusions: rules recorded by the bureau), across departments."""
+    out = []
+    names = dict(db.session.execute(sa.select(Project.id, Project.name)).all())
+    for c in exclusions.paid_conflicts():
+        person = db.session.get(Resident, c["resident_id"])
+        projects = "、".join(f"“{names.get(p, p)}”" for p in c["project_ids"])
+        ev = {"resident_id": c["resident_id"], "name": mask_name(person.name), "id_number": person.id_masked,
+              "rule": c["rule"], "source": c["source"], "period": c["period"], "projects": projects,
+              "department_ids": c["department_ids"], "amount_yuan": format_yuan(c["amount_fen"]),
+              "ledger_ids": c["ledger_ids"][:MAX_EVIDENCE_IDS]}
+        who = "同一户" if c["scope"] == "household" else ""
+        out.append({"check_code": "excluded_subsidies", "subject_key": f"{c['rule_id']}:{c['who']}:{c['period']}",
+                    "department_id": None, "project_id": None, "resident_id": c["resident_id"],
+                    "town_id": c["town_id"], "village_id": c["village_id"], "amount_fen": c["amount_fen"],
+                    "summary": f"{mask_name(person.name)}{who}在{c['period']}同时领取互斥的{projects}"[:300],
+                    "evidence": json.dumps(ev, ensure_ascii=False, default=str)})
+    return out
+
+
 CHECKS = [
     Check("duplicate_payment", "同一人同一项目同一期间重复发放", check_duplicate_payment, incremental=True),
     Check("shared_account", "一个账户为多个无关人员收款", check_shared_account),
@@ -440,6 +461,7 @@ CHECKS = [
     Check("above_standard", "金额高于项目标准", check_above_standard),
     Check("category_mismatch", "不符合项目要求的身份类别", check_category_mismatch),
     Check("unactivated_card", "资金滞留在未激活的社保卡", check_unactivated_card),
+    Check("excluded_subsidies", "同一期间领取互斥的补贴", check_excluded_subsidies),
 ]
 CHECK_TITLES = {c.code: c.title for c in CHECKS}
 

@@ -12,6 +12,8 @@ report costs about a few hundred summary rows, not a pass over the ledger. What 
 - 发放成功/失败 (paid/failed), 金额, 补发成功 (paid re-issues), failures by code and reason: ledger rows
   (outcomes), grown in each import's transaction; month is the local (Asia/Shanghai) month of the outcome.
 - 批次数 (batches): distinct batches with ledger rows under the key.
+- 退汇 (returned): reversal entries of the ledger, money paid and later sent back by the bank; it stays in
+  发放成功 (the bank did pay it) and is shown beside it, so paid − returned is what residents kept.
 - 审批至到账平均天数: mean of (outcome time - approval time) over paid rows with an approval, computed from
   whole seconds.
 
@@ -48,7 +50,7 @@ DIMENSIONS = {"department": "部门", "project": "项目", "town": "镇街", "vi
               "month": "月份"}
 LIST_MEASURES = {"recipients": "名单人数", "matched": "比对可用", "activated": "已激活"}
 LEDGER_MEASURES = {"ledger": "发放明细", "paid": "发放成功", "failed": "发放失败", "reissued": "补发成功",
-                   "arrival": "到账用时"}
+                   "arrival": "到账用时", "returned": "退汇"}
 NONE_KEY = summary.NONE_KEY   # the key of rows with no village (or any null grouping value)
 
 
@@ -106,6 +108,7 @@ def _blank_row(dim: str, key: str, names: dict) -> dict:
     return {"key": key, "label": label or ("（未填写）" if key == NONE_KEY else key), "recipients": 0,
             "matched_usable": 0, "matched_share": None, "activated": 0, "activated_share": None, "listed_fen": 0,
             "batches": 0, "paid_count": 0, "paid_fen": 0, "failed_count": 0, "reissued_paid": 0,
+            "returned_count": 0, "returned_fen": 0,
             "avg_days_to_arrival": None, "failures": []}
 
 
@@ -136,7 +139,8 @@ def compute(actor: Actor, dimensions: list[str] | None = None, *, source: str = 
         days_n = int(r.days_n or 0)
         row(r.dimension, r.key).update(
             paid_count=int(r.paid_n or 0), paid_fen=int(r.paid_fen or 0), failed_count=int(r.failed_n or 0),
-            reissued_paid=int(r.reissued_n or 0),
+            reissued_paid=int(r.reissued_n or 0), returned_count=int(r.returned_n or 0),
+            returned_fen=int(r.returned_fen or 0),
             avg_days_to_arrival=round(int(r.days_seconds) / 86400 / days_n, 2) if days_n else None)
     for r in db.session.execute(counts):
         row(r.dimension, r.key)["batches"] = int(r.batches)
@@ -170,7 +174,8 @@ def report(actor: Actor, dimensions: list[str] | None = None) -> dict:
 EXPORT_COLUMNS = [("label", "名称"), ("key", "编号"), ("recipients", "名单人数"), ("matched_usable", "比对可用人数"),
                   ("matched_share", "比对可用比例"), ("activated", "已激活人数"), ("activated_share", "激活比例"),
                   ("batches", "批次数"), ("paid_count", "发放成功笔数"), ("paid_fen", "发放金额（元）"),
-                  ("failed_count", "失败笔数"), ("reissued_paid", "补发成功笔数"), ("avg_days_to_arrival", "审批至到账平均天数")]
+                  ("failed_count", "失败笔数"), ("reissued_paid", "补发成功笔数"), ("returned_count", "退汇笔数"),
+                  ("returned_fen", "退汇金额（元）"), ("avg_days_to_arrival", "审批至到账平均天数")]
 
 
 def export_xlsx(actor: Actor) -> bytes:
@@ -186,7 +191,7 @@ def export_xlsx(actor: Actor) -> bytes:
             line = []
             for field, _ in EXPORT_COLUMNS:
                 value = r[field]
-                line.append(value / 100 if field == "paid_fen" else value)
+                line.append(value / 100 if field in ("paid_fen", "returned_fen") else value)
             body.append(line)
             for f in r["failures"]:
                 failures.append([DIMENSIONS[dim], r["label"], f["code"], f["reason"], f["count"]])
@@ -266,6 +271,8 @@ def _ledger_rows(actor, dim, key, measure, failure_code, page, per_page) -> dict
         stmt = stmt.where(L.outcome == "paid")
     if measure == "reissued":
         stmt = stmt.where(L.reissue_of_line_id.is_not(None))
+    if measure == "returned":
+        stmt = stmt.where(L.outcome == "returned")
     if measure == "arrival":
         stmt = stmt.where(L.approved_at.is_not(None))
     if measure == "failed":

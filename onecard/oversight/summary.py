@@ -45,7 +45,8 @@ NONE_KEY = "none"
 # timestamp than the refresh: changes this close before a refresh count as "after" it.
 CARD_CHANGE_MARGIN = timedelta(minutes=10)
 
-LEDGER_SUMS = ("paid_n", "paid_fen", "failed_n", "reissued_n", "days_seconds", "days_n")
+LEDGER_SUMS = ("paid_n", "paid_fen", "failed_n", "reissued_n", "days_seconds", "days_n", "returned_n",
+               "returned_fen")
 LIST_SUMS = ("recipients", "matched", "activated", "listed_fen")
 
 
@@ -73,11 +74,14 @@ def _ledger_cube(where):
             code.label("failure_code"),
             sa.func.sum(sa.case((paid, 1), else_=0)).label("paid_n"),
             sa.func.sum(sa.case((paid, L.amount_fen), else_=0)).label("paid_fen"),
-            sa.func.sum(sa.case((paid, 0), else_=1)).label("failed_n"),
+            sa.func.sum(sa.case((L.outcome == "failed", 1), else_=0)).label("failed_n"),
             sa.func.sum(sa.case((sa.and_(paid, L.reissue_of_line_id.is_not(None)), 1), else_=0)).label("reissued_n"),
             sa.func.sum(sa.case((timed, seconds_between(L.approved_at, L.occurred_at)), else_=0)).label("days_seconds"),
             sa.func.sum(sa.case((timed, 1), else_=0)).label("days_n"),
-            sa.func.min(sa.case((paid, None), else_=L.failure_reason)).label("reason"),
+            # 退汇: a reversal entry of money paid earlier (its paid entry stays counted in paid_n)
+            sa.func.sum(sa.case((L.outcome == "returned", 1), else_=0)).label("returned_n"),
+            sa.func.sum(sa.case((L.outcome == "returned", L.amount_fen), else_=0)).label("returned_fen"),
+            sa.func.min(sa.case((L.outcome == "failed", L.failure_reason), else_=None)).label("reason"),
         )
         .where(*where)
         # Month first: no index yields that order, so SQLite drives from ``where`` (an id range, a batch)

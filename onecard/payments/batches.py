@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from onecard import audit
 from onecard.actors import Actor
 from onecard.errors import Conflict, Forbidden, NotFound
+from onecard.exclusions import service as exclusions
 from onecard.extensions import db
 from onecard.lists.models import RecipientList, RecipientRow
-from onecard.payments import idempotency, routing
+from onecard.payments import idempotency, owed, routing
 from onecard.payments.agreements import valid_agreement
 from onecard.payments.common import (
     CHUNK,
@@ -29,7 +30,7 @@ from onecard.payments.common import (
     refresh_counts,
 )
 from onecard.payments.lifecycle import BATCH_LABELS, BATCH_MACHINE, move_lines
-from onecard.payments.models import Batch, BatchLine
+from onecard.payments.models import LIVE_LINE_STATES, Batch, BatchLine
 from onecard.payments.results import reconcile
 from onecard.projects.models import Project
 from onecard.staff import permissions
@@ -108,7 +109,7 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
     # on SQLite, whose planner chose the project/period index for each row).
     live = sa.select(_lines.c.resident_id).where(_lines.c.project_id == project.id, _lines.c.period == period,
                                                  _lines.c.resident_id.is_not(None),
-                                                 _lines.c.status.in_(("pending", "sent", "paid", "failed")))
+                                                 _lines.c.status.in_(LIVE_LINE_STATES))
     listed = (sa.select(RecipientRow.id, RecipientRow.resident_id, RecipientRow.match_result, RecipientRow.name,
                         RecipientRow.amount_fen)
               .join(RecipientList, RecipientList.id == RecipientRow.list_id)
@@ -150,8 +151,12 @@ def _create_batch(actor: Actor, project_id: int, period: str, list_id: int | Non
     move_lines("rejoined", _lines.c.project_id == project.id, _lines.c.period == period,
                _lines.c.batch_id != batch.id,
                _lines.c.recipient_row_id.in_(sa.select(_lines.c.recipient_row_id).where(_lines.c.batch_id == batch.id)))
+    # Owed lines of earlier periods whose reason went away are paid late in this batch, each in its own period.
+    owed.join_batch(batch, project, today, now)
+    # Someone listed or paid in a project excluding this one for the period waits for the department's decision.
+    exclusions.hold_conflicts(batch)
     refresh_counts(batch)
-    if batch.line_count == 0:
+    if batch.line_count == 0 and not exclusions.disputed_count(batch.id):   # disputed ones await a decision
         raise Conflict("没有可发放的明细：名单中的人员已在其他批次中，或全部暂缓（见暂缓原因）", code="nothing_to_pay")
     audit.record("batch.created", actor=actor, entity_type="batch", entity_id=batch.id,
                  after={"number": batch.number, "lines": batch.line_count, "fen": batch.total_fen,
@@ -181,6 +186,8 @@ def submit(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
         count, fen = line_totals(batch.id)
         if count == 0:
             raise Conflict("批次没有可发放的明细", code="nothing_to_pay")
+        if exclusions.disputed_count(batch.id):
+            raise Conflict("批次中有互斥待定的明细，请先逐条决定发放或移出", code="batch_has_disputed_lines")
         BATCH_MACHINE.transition(batch, "submitted", actor, extra_values={
             "submitted_by": actor.id, "submitted_count": count, "submitted_fen": fen, "line_count": count,
             "total_fen": fen, "reviewed_by": None, "approved_by": None},
@@ -252,7 +259,10 @@ def _restore_superseded(cancelled_line_ids: list[int] | None = None, batch_id: i
     src = sa.select(_lines.c.reissue_of_line_id).where(_lines.c.reissue_of_line_id.is_not(None))
     src = src.where(_lines.c.id.in_(cancelled_line_ids)) if cancelled_line_ids else src.where(
         _lines.c.batch_id == batch_id, _lines.c.status == "cancelled")
-    move_lines("failed", _lines.c.id.in_(src), only_from=("superseded",))
+    # by what the bank said of the original: a failure goes back to the worklist, a paid-then-returned line to owed
+    move_lines("failed", _lines.c.id.in_(src), _lines.c.outcome == "failed", only_from=("superseded",))
+    move_lines("returned", _lines.c.id.in_(src), _lines.c.outcome == "paid", only_from=("superseded",))
+    owed.restore_late(cancelled_line_ids, batch_id)
 
 
 def cancel(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
@@ -260,7 +270,7 @@ def cancel(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
     def work():
         batch = load_batch(actor, batch_id, "batch.cancel", for_update=True)
         BATCH_MACHINE.transition(batch, "cancelled", actor)
-        move_lines("cancelled", _lines.c.batch_id == batch.id)
+        move_lines("cancelled", _lines.c.batch_id == batch.id, only_from=("pending", "held", "disputed"))
         _restore_superseded(batch_id=batch.id)
         return batch_view(batch)
     return idempotency.run(actor, "batch.cancel", idempotency_key, {"batch_id": batch_id}, work)

@@ -44,7 +44,8 @@ permissions.register({
     "ledger.supervise": {"admin", "finance", "auditor"},
 })
 
-PAYABLE_LINE_STATES = ("pending", "sent", "paid", "failed", "superseded")   # counted in a batch's totals
+# counted in a batch's totals (a returned line was sent and paid: it stays in its batch's totals)
+PAYABLE_LINE_STATES = ("pending", "sent", "paid", "failed", "superseded", "returned", "written_off")
 CHUNK = 5000
 _lines = BatchLine.__table__
 
@@ -115,14 +116,16 @@ def insert_lines(batch: Batch, project: Project, source: list[dict], routed: lis
     for src, r in zip(source, routed, strict=True):
         rows.append({
             "batch_id": batch.id, "recipient_row_id": src.get("recipient_row_id"), "resident_id": src["resident_id"],
-            "project_id": project.id, "department_id": project.department_id, "period": batch.period,
+            "project_id": project.id, "department_id": project.department_id,
+            "period": src.get("period") or batch.period,      # a late payment keeps its own period
             "name": src["name"], "amount_fen": src["amount_fen"], "status": r["status"], "route": r["route"],
             "route_reason": r["route_reason"], "payee_resident_id": r["payee_resident_id"],
             "payee_name": r["payee_name"], "bank_id": r["bank_id"], "account": r["account"],
             "account_last4": r["account_last4"], "account_bidx": r["account_bidx"],
             "proxy_appointment_id": r["proxy_appointment_id"], "household_id": r.get("household_id"),
             "town_id": r["town_id"], "village_id": r["village_id"], "outcome": None, "failure_code": None,
-            "failure_reason": None, "reissue_of_line_id": src.get("reissue_of_line_id"), "result_at": None,
+            "failure_reason": None, "reissue_of_line_id": src.get("reissue_of_line_id"),
+            "late_of_line_id": src.get("late_of_line_id"), "result_at": None,
             "created_at": now})
     if rows:
         columns = list(rows[0])
@@ -147,7 +150,7 @@ def _bulk_cache() -> None:
 def refresh_counts(batch: Batch) -> None:
     count, fen = line_totals(batch.id)
     held = db.session.execute(sa.select(sa.func.count()).where(_lines.c.batch_id == batch.id,
-                                                               _lines.c.status == "held")).scalar()
+                                                               _lines.c.status.in_(("held", "disputed")))).scalar()
     batch.line_count, batch.total_fen, batch.held_count = count, fen, int(held)
 
 
@@ -160,6 +163,6 @@ def line_view(x: BatchLine) -> dict:
             "payee_name": x.payee_name, "bank_id": x.bank_id,
             "account_masked": mask_last4(x.account_last4),
             "outcome": x.outcome, "failure_code": x.failure_code, "failure_reason": x.failure_reason,
-            "reissue_of_line_id": x.reissue_of_line_id, "town_id": x.town_id, "village_id": x.village_id,
+            "reissue_of_line_id": x.reissue_of_line_id, "late_of_line_id": x.late_of_line_id, "town_id": x.town_id, "village_id": x.village_id,
             "bank_date": to_local(x.bank_at).date().isoformat() if x.bank_at else None}
 

@@ -60,6 +60,32 @@ def record_outcomes(batch_id: int, result_at, *, approved_at) -> int:
     return written
 
 
+def record_reversal(line_id: int, *, occurred_at, recorded_at, failure_code: str | None, failure_reason: str) -> None:
+    """退汇: a reversal entry (outcome 'returned') beside the line's paid entry, which is never edited; the same
+    beneficiary, account, place and amount, with the bank's reason. A second reversal of a line is refused by
+    uq_ledger_line_outcome."""
+    table = LedgerEntry.__table__
+    cols = [c for c in _LEDGER_COLUMNS if c not in ("outcome", "failure_code", "failure_reason", "occurred_at",
+                                                    "recorded_at")]
+    sel = sa.select(*[table.c[c] for c in cols], sa.literal("returned"), sa.literal(failure_code, sa.String),
+                    sa.literal(failure_reason, sa.String), sa.literal(occurred_at, sa.DateTime),
+                    sa.literal(recorded_at, sa.DateTime)).where(table.c.line_id == line_id, table.c.outcome == "paid")
+    paid = db.session.execute(sa.select(sa.func.count()).select_from(table)
+                              .where(table.c.line_id == line_id, table.c.outcome == "paid")).scalar()
+    if paid != 1:     # (counted first: the driver need not report an INSERT ... SELECT's row count)
+        raise RuntimeError(f"ledger: line {line_id} has no paid entry to reverse")
+    db.session.execute(sa.insert(table).from_select(
+        cols + ["outcome", "failure_code", "failure_reason", "occurred_at", "recorded_at"], sel))
+    oversight_summary.record_ledger(table.c.line_id == line_id, table.c.outcome == "returned")
+
+
+def reversal_totals(batch_id: int) -> tuple[int, int]:
+    table = LedgerEntry.__table__
+    n, fen = db.session.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(table.c.amount_fen), 0))
+                                .where(table.c.batch_id == batch_id, table.c.outcome == "returned")).one()
+    return int(n), int(fen)
+
+
 def append_entries(rows: list[dict]) -> int:
     """Insert ready ledger rows (fresh line ids above every earlier one) and count them in the summaries."""
     if not rows:
@@ -69,6 +95,9 @@ def append_entries(rows: list[dict]) -> int:
     line_ids = [r["line_id"] for r in rows]
     oversight_summary.record_ledger(table.c.line_id.between(min(line_ids), max(line_ids)))
     return len(rows)
+
+
+_OUTCOME_LABELS = {"paid": "成功", "failed": "失败", "returned": "退汇（冲正）"}
 
 
 def department_ledger(actor: Actor, *, project_id: int | None = None, period: str | None = None) -> bytes:
@@ -97,7 +126,7 @@ def department_ledger(actor: Actor, *, project_id: int | None = None, period: st
         for e, pcode, pname, name, idm, town, village, bank, payee_name in db.session.execute(
                 stmt.execution_options(yield_per=2000)):
             yield [pcode, pname, e.period, name, idm, town, village, format_yuan(e.amount_fen), e.amount_fen,
-                   "成功" if e.outcome == "paid" else "失败", e.failure_reason, ROUTE_LABELS.get(e.route, e.route),
+                   _OUTCOME_LABELS[e.outcome], e.failure_reason, ROUTE_LABELS.get(e.route, e.route),
                    payee_name, bank, e.account_last4, e.batch_id, e.reissue_of_line_id or "",
                    local_str(e.approved_at), local_str(e.occurred_at)]
     return write_xlsx(headers, rows(), sheet_name="台账", constant_memory=True, **REPORT_STYLE)
@@ -108,11 +137,12 @@ def supervision_rows(actor: Actor, *, month: str | None = None) -> list[dict]:
     permissions.require(actor, "ledger.supervise")
     m = local_month(LedgerEntry.occurred_at).label("month")
     paid = LedgerEntry.outcome == "paid"
+    failed = LedgerEntry.outcome == "failed"      # a reversal (退汇, 'returned') is neither
     stmt = (sa.select(Project.name, Department.name, Town.name, Bank.name, m,
                       sa.func.count().filter(paid), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)
                                                                      .filter(paid), 0),
-                      sa.func.count().filter(~paid), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)
-                                                                      .filter(~paid), 0))
+                      sa.func.count().filter(failed), sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen)
+                                                                       .filter(failed), 0))
             .join(Project, Project.id == LedgerEntry.project_id)
             .join(Department, Department.id == LedgerEntry.department_id)
             .join(Town, Town.id == LedgerEntry.town_id)

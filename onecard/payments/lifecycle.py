@@ -6,6 +6,10 @@ Batch: 草稿 → 已提交 → 已审核 (department reviewer) → 已审批 (f
 Line: made 待发送 (routed) or 暂缓 (held); 待发送 → 已发送 at export → 成功 or 失败 from the bank's result;
 失败 → 已补发 when its re-issue is made (and back to 失败 if that re-issue line is taken out); 暂缓 → 已并入新批次 when
 the person joins a later batch; 待发送 or 暂缓 → 已移出 when taken out of a draft or its batch is cancelled.
+The money's whole life (issue 18): 暂缓 → 待随下一批发放 when its reason goes away (payments.owed.release), and
+→ 已并入新批次 when the project's next batch pays it late in its own period; 成功 → 已退汇 when the bank sends the
+money back (payments.returns), → 已补发 by its re-issue; an owed line is given up only by its department with a
+reason: 暂缓 or 待随下一批发放 → 已移出, 失败 or 已退汇 → 已核销 (it stays in its batch's totals: it was sent).
 Lines move many at a time, so they move with set-based UPDATEs, each through ``move_lines``, which takes the
 allowed source states from LINE_MACHINE.
 """
@@ -49,20 +53,30 @@ BATCH_MACHINE = StateMachine(
 TOTALS_FIXED = frozenset({"submitted", "reviewed", "approved", "sent", "feedback_received", "reconciled"})
 
 LINE_LABELS = {"held": "暂缓", "pending": "待发送", "sent": "已发送", "paid": "成功", "failed": "失败",
-               "superseded": "已补发", "rejoined": "已并入新批次", "cancelled": "已移出"}
+               "superseded": "已补发", "rejoined": "已并入新批次", "cancelled": "已移出",
+               "released": "待随下一批发放", "returned": "已退汇", "written_off": "已核销",
+               "disputed": "互斥待定"}
 
 LINE_MACHINE = StateMachine(
     name="batch_line",
     state_attr="status",
     transitions={
-        "held": frozenset({"rejoined", "cancelled"}),
-        "pending": frozenset({"sent", "cancelled"}),
+        "held": frozenset({"rejoined", "cancelled", "released"}),
+        "pending": frozenset({"sent", "cancelled", "disputed"}),
+        # listed in a project excluding this one for the period: the department releases it or takes it out
+        "disputed": frozenset({"pending", "cancelled"}),
         "sent": frozenset({"paid", "failed"}),
-        "paid": frozenset(),
-        "failed": frozenset({"superseded"}),
-        "superseded": frozenset({"failed"}),     # its re-issue line was taken out: back on the worklist
-        "rejoined": frozenset(),
+        "paid": frozenset({"returned"}),         # the bank sent the credited money back (退汇)
+        "failed": frozenset({"superseded", "written_off"}),
+        # its re-issue line was taken out: back on the worklist (failed or returned, by the line's outcome)
+        "superseded": frozenset({"failed", "returned"}),
+        # a late payment's line was taken out of its draft: the owed line waits for the next batch again
+        "rejoined": frozenset({"released"}),
         "cancelled": frozenset(),
+        # the reason for holding it went away (owed.release); it joins the project's next batch (owed.join)
+        "released": frozenset({"rejoined", "held", "cancelled"}),
+        "returned": frozenset({"superseded", "written_off"}),
+        "written_off": frozenset(),
     },
     labels=LINE_LABELS,
 )

@@ -31,9 +31,14 @@ class ArrivalEvent(db.Model):
     route = sa.Column(sa.String(12))
     paid_at = sa.Column(sa.DateTime, nullable=False)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    # 'arrival' (money reached the account) or 'return' (the bank sent a credited payment back, 退汇: key
+    # "return:<line id>", paid_at is when it came back, note the bank's reason); each channel says which it tells.
+    kind = sa.Column(sa.String(8), nullable=False, default="arrival", server_default="arrival")
+    note = sa.Column(sa.String(200))
     __table_args__ = (
         sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
         sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name="route"),
+        sa.CheckConstraint("kind in ('arrival','return')", name="kind"),
     )
 
 
@@ -47,7 +52,9 @@ class LedgerEntry(db.Model):
     """
     __tablename__ = "ledger_entries"
     id = sa.Column(sa.Integer, primary_key=True)
-    line_id = sa.Column(sa.Integer, nullable=False, unique=True)     # the batch line this outcome belongs to
+    # The batch line this outcome belongs to: one paid-or-failed row per line, and at most one reversal
+    # ('returned', the bank's 退汇 of a paid line) beside its 'paid' row (uq_ledger_line_outcome).
+    line_id = sa.Column(sa.Integer, nullable=False)
     batch_id = sa.Column(sa.Integer, nullable=False, index=True)
     project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"), nullable=False)
     department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False, index=True)
@@ -63,7 +70,7 @@ class LedgerEntry(db.Model):
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"), nullable=False)
     village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
     amount_fen = sa.Column(sa.BigInteger, nullable=False)
-    outcome = sa.Column(sa.String(8), nullable=False)      # paid or failed
+    outcome = sa.Column(sa.String(8), nullable=False)      # paid, failed, or returned (a reversal of paid)
     failure_code = sa.Column(sa.String(20))
     failure_reason = sa.Column(sa.String(200))
     reissue_of_line_id = sa.Column(sa.Integer)             # set on a re-issue's outcome
@@ -72,9 +79,12 @@ class LedgerEntry(db.Model):
     recorded_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     __table_args__ = (
         sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
-        sa.CheckConstraint("outcome in ('paid','failed')", name="outcome"),
+        sa.CheckConstraint("outcome in ('paid','failed','returned')", name="outcome"),
         sa.CheckConstraint("route in ('own_card','head_card','proxy','passbook')", name="route"),
         sa.CheckConstraint("outcome = 'paid' or failure_reason is not null", name="failure_has_reason"),
+        # A line's result is recorded once (its status moves sent -> paid/failed once), so line and outcome
+        # unique allows exactly its result and, for a paid line, one reversal.
+        sa.UniqueConstraint("line_id", "outcome", name="uq_ledger_line_outcome"),
         sa.Index("ix_ledger_resident_time", "resident_id", "occurred_at"),
         # Money paid into someone else's card (household head, legal proxy): few rows, read by that payee.
         sa.Index("ix_ledger_payee_time", "payee_resident_id", "occurred_at",
@@ -142,10 +152,16 @@ class PassbookAccount(db.Model):
 BATCH_STATES = ["draft", "submitted", "reviewed", "approved", "sent", "feedback_received", "reconciled", "closed",
                 "returned", "cancelled"]
 # Line states. LIVE_LINE_STATES are the ones the never-twice index covers.
-LINE_STATES = ["held", "pending", "sent", "paid", "failed", "superseded", "rejoined", "cancelled"]
-LIVE_LINE_STATES = ("pending", "sent", "paid", "failed")
+# released: a held line whose reason went away, paid late with the project's next batch (payments.owed);
+# returned: a paid line the bank sent back (退汇, payments.returns), owed again until its re-issue.
+# written_off: a failed or returned payment its department decided not to pay, with a reason (owed.cancel).
+# disputed: a routed line held at batch creation because the person is listed or paid in a project that excludes
+# this one for the period (onecard.exclusions); live, so nothing else pays the period until the department decides.
+LINE_STATES = ["held", "pending", "sent", "paid", "failed", "superseded", "rejoined", "cancelled", "released",
+               "returned", "written_off", "disputed"]
+LIVE_LINE_STATES = ("pending", "sent", "paid", "failed", "returned", "disputed")
 ROUTES = ("own_card", "head_card", "proxy", "passbook")
-_LIVE_SQL = "status in ('pending','sent','paid','failed')"
+_LIVE_SQL = "status in ('pending','sent','paid','failed','returned','disputed')"
 
 
 class Batch(db.Model):
@@ -249,6 +265,8 @@ class BatchLine(db.Model):
     resend_reason = sa.Column(sa.String(200))
     resend_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
     resend_at = sa.Column(sa.DateTime)
+    # A late payment (补发往期): the owed line of an earlier batch this line pays, in its original period.
+    late_of_line_id = sa.Column(sa.Integer, sa.ForeignKey("batch_lines.id"))
     result_at = sa.Column(sa.DateTime)                                  # when the bank's result was imported
     # When the bank paid or refused, by the value date of its result: that day's start (local), but never
     # before the payment file was sent nor after the import. Null when the bank gave no date (then the
@@ -259,7 +277,7 @@ class BatchLine(db.Model):
         sa.CheckConstraint("status in (" + ",".join(f"'{s}'" for s in LINE_STATES) + ")", name="status"),
         sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
         sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name="route"),
-        sa.CheckConstraint("status in ('held','rejoined','cancelled') or (route is not null and account is not null"
+        sa.CheckConstraint("status in ('held','rejoined','cancelled','released') or (route is not null and account is not null"
                            " and resident_id is not null and bank_id is not null)", name="routed_has_account"),
         sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name="outcome"),
         sa.Index("uq_batch_lines_one_live_payment", "resident_id", "project_id", "period", unique=True,
@@ -275,6 +293,9 @@ class BatchLine(db.Model):
         sa.Index("uq_batch_lines_one_reissue", "reissue_of_line_id", unique=True,
                  sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"),
                  postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'")),
+        sa.Index("uq_batch_lines_one_late_payment", "late_of_line_id", unique=True,
+                 sqlite_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"),
+                 postgresql_where=sa.text("late_of_line_id is not null and status <> 'cancelled'")),
     )
 
 
@@ -307,3 +328,37 @@ class IdempotencyKey(db.Model):
     response = sa.Column(sa.Text, nullable=False)          # JSON
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     __table_args__ = (sa.UniqueConstraint("actor", "key"),)
+
+
+# ---------------------------------------------------------------- the money's whole life (issue 18)
+
+class PaymentReturn(db.Model):
+    """退票/退汇: a credited payment the bank later sent back (account closed, frozen after credit, wrong holder).
+
+    One per paid line (unique line_id: a second return of the same line is refused by the database); the
+    ledger gets a reversal entry (outcome 'returned') and the line becomes owed (status returned) until its
+    re-issue; ``repaid_line_id`` is that re-issue once it is made.
+    """
+    __tablename__ = "payment_returns"
+    id = sa.Column(sa.Integer, primary_key=True)
+    line_id = sa.Column(sa.Integer, sa.ForeignKey("batch_lines.id"), nullable=False, unique=True)
+    batch_id = sa.Column(sa.Integer, sa.ForeignKey("batches.id"), nullable=False, index=True)
+    # scope columns copied in (permissions.scope_filter): the agent bank and the paying department
+    bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False, index=True)
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False, index=True)
+    project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"), nullable=False)
+    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), nullable=False, index=True)
+    period = sa.Column(sa.String(7), nullable=False)
+    amount_fen = sa.Column(sa.BigInteger, nullable=False)
+    reason_code = sa.Column(sa.String(20))
+    reason = sa.Column(sa.String(200), nullable=False)
+    returned_on = sa.Column(sa.Date, nullable=False)          # the bank's 退汇日期
+    source = sa.Column(sa.String(8), nullable=False)          # file or api
+    file_sha256 = sa.Column(sa.String(64))
+    repaid_line_id = sa.Column(sa.Integer, sa.ForeignKey("batch_lines.id"))
+    created_by = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
+        sa.CheckConstraint("source in ('file','api')", name="source"),
+    )

@@ -100,6 +100,15 @@ _PROJECTS = Project.__table__
 _BANKS = Bank.__table__
 
 
+# The year's total is what the resident kept: money paid, less money the bank sent back (退汇 reversals).
+# (an OR, not IN: PreparedSelect takes no expanding parameters)
+_KEPT = sa.or_(_LEDGER.c.outcome == "paid", _LEDGER.c.outcome == "returned")
+_NET_FEN = sa.case((_LEDGER.c.outcome == "returned", -_LEDGER.c.amount_fen), else_=_LEDGER.c.amount_fen)
+RETURN_ADVICE = ("这笔钱到账后被银行退回，没有留在您的卡上。请带身份证和社保卡到发卡银行网点核实账户，"
+                 "账户处理好后主管部门会重新发放；也可在本页“投诉咨询”里询问。")
+_OUTCOME_LABELS = {"paid": "已到账", "failed": "未到账", "returned": "已退回"}
+
+
 def mine(resident):
     """Ledger entries a resident may see: listed under their name, or paid into their card for someone else."""
     return (_LEDGER.c.resident_id == resident) | (_LEDGER.c.payee_resident_id == resident)
@@ -116,8 +125,8 @@ def _page_statement(resident) -> sa.Select:
     """
     beneficiary = (sa.select(_RESIDENTS.c.name).where(_RESIDENTS.c.id == _LEDGER.c.resident_id)
                    .scalar_subquery())
-    year_total = (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
-                  .where(_LEDGER.c.resident_id == resident, _LEDGER.c.outcome == "paid",
+    year_total = (sa.select(sa.func.coalesce(sa.func.sum(_NET_FEN), 0))
+                  .where(_LEDGER.c.resident_id == resident, _KEPT,
                          _LEDGER.c.occurred_at >= sa.bindparam("start"), _LEDGER.c.occurred_at < sa.bindparam("end")))
     return (
         sa.select(_LEDGER.c.id, _LEDGER.c.period, _LEDGER.c.amount_fen, _LEDGER.c.outcome, _LEDGER.c.failure_code,
@@ -134,8 +143,8 @@ def _page_statement(resident) -> sa.Select:
 
 
 # Built once with bind parameters (statement construction and cache keys cost more than the query).
-_YEAR_TOTAL = (sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.amount_fen), 0))
-               .where(_LEDGER.c.resident_id == sa.bindparam("rid"), _LEDGER.c.outcome == "paid",
+_YEAR_TOTAL = (sa.select(sa.func.coalesce(sa.func.sum(_NET_FEN), 0))
+               .where(_LEDGER.c.resident_id == sa.bindparam("rid"), _KEPT,
                       _LEDGER.c.occurred_at >= sa.bindparam("start"), _LEDGER.c.occurred_at < sa.bindparam("end")))
 _SUBSIDY_PAGE = _page_statement(sa.bindparam("rid"))
 # The resident of a live citizen token (citizens.sessions.live_session, the statement authenticate() runs):
@@ -225,14 +234,15 @@ def _subsidy_page(rows: list[tuple], resident_id: int | None, args: dict) -> dic
     items = []
     for (id_, period, amount_fen, outcome, failure_code, failure_reason, occurred_at, account_last4, project_id,
          project_name, bank_name, route, for_name, _total) in rows[:per_page]:
-        failed = outcome == "failed"
+        failed = outcome != "paid"
         items.append({
             "id": id_, "project_id": project_id, "project_name": project_name, "period": period,
             "amount_fen": amount_fen, "amount": _yuan(amount_fen), "outcome": outcome,
-            "outcome_label": "未到账" if failed else "已到账", "date": _local_date(occurred_at),
+            "outcome_label": _OUTCOME_LABELS[outcome], "date": _local_date(occurred_at),
             "bank_name": bank_name, "account_last4": account_last4,
             "failure_reason": failure_reason if failed else None,
-            "what_to_do": FAILURE_ADVICE.get(failure_code or "", FAILURE_DEFAULT) if failed else None,
+            "what_to_do": (RETURN_ADVICE if outcome == "returned" else
+                           FAILURE_ADVICE.get(failure_code or "", FAILURE_DEFAULT) if failed else None),
             "received_for": _received_for(route, for_name) if for_name is not None else None,
         })
     return {"items": items, "page": args["page"], "per_page": per_page, "has_next": len(rows) > per_page,

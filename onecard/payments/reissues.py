@@ -76,17 +76,20 @@ def _routed_now(lines: list[BatchLine], on: date) -> dict[int, dict]:
             out[x.id] = r
     return out
 
+# Lines a re-issue pays again: failed by the bank, or paid and then sent back by it (退汇).
+REISSUABLE = ("failed", "returned")
+
 
 def failures(actor: Actor, *, project_id: int | None = None, period: str | None = None,
              limit: int = 500) -> list[dict]:
-    """The worklist of failed payments (not yet re-issued) with the bank's reason, in the actor's scope.
+    """The worklist of failed and returned (退汇) payments not yet re-issued, with the bank's reason, in scope.
 
     Each line says whether it can go now: ``account_unchanged`` (with ``blocked_reason``) when the bank refused
     the account and it has not changed since; ``resend_reason`` when staff recorded why it may go anyway.
     """
     permissions.require(actor, "payment.failures")
     stmt = (sa.select(BatchLine).join(Batch, Batch.id == BatchLine.batch_id)
-            .where(BatchLine.status == "failed",
+            .where(BatchLine.status.in_(REISSUABLE),
                    permissions.scope_filter(actor, BatchLine, bank_col=Batch.bank_id)))
     if project_id:
         stmt = stmt.where(BatchLine.project_id == project_id)
@@ -145,7 +148,8 @@ def reissue(actor: Actor, project_id: int, period: str, *, line_ids: list[int] |
         agreement = valid_agreement(project, on)
         stmt = (sa.select(BatchLine)
                 .join(Batch, Batch.id == BatchLine.batch_id)
-                .where(BatchLine.project_id == project.id, BatchLine.period == period, BatchLine.status == "failed",
+                .where(BatchLine.project_id == project.id, BatchLine.period == period,
+                       BatchLine.status.in_(REISSUABLE),
                        Batch.status.in_(("feedback_received", "reconciled", "closed"))).order_by(BatchLine.id))
         if line_ids:
             stmt = stmt.where(BatchLine.id.in_(line_ids))

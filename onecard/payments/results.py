@@ -12,7 +12,7 @@ from onecard.actors import Actor
 from onecard.db import bulk_insert
 from onecard.errors import Conflict
 from onecard.extensions import db
-from onecard.payments import bankformats, idempotency, ledger
+from onecard.payments import bankformats, idempotency, ledger, returns
 from onecard.payments.common import (
     CHUNK,
     _bulk_cache,
@@ -210,31 +210,45 @@ def _write_ledger(batch: Batch, now) -> None:
 
 
 
+def reconciliation_figures(batch: Batch) -> dict:
+    """The batch's reconciliation (对账) figures, at any time after its results: sent = paid + failed (the bank's
+    answers), equal to the totals fixed at submission and to the ledger's results; its returns (退汇) each with a
+    reversal entry in the ledger; what reached residents = paid − returned + returned-and-repaid; ``balanced``."""
+    sent_count, sent_fen = db.session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_lines.c.amount_fen), 0))
+        .where(_lines.c.batch_id == batch.id,
+               _lines.c.status.in_(("sent", "paid", "failed", "superseded", "returned", "written_off")))
+    ).one()
+    paid_count, paid_fen, failed_count, failed_fen = _outcomes(batch.id)
+    lt = LedgerEntry.__table__
+    ledger_count, ledger_fen = db.session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(lt.c.amount_fen), 0))
+        .where(lt.c.batch_id == batch.id, lt.c.outcome.in_(("paid", "failed")))).one()
+    figures = {"sent_count": int(sent_count), "sent_fen": int(sent_fen), "paid_count": paid_count,
+               "paid_fen": paid_fen, "failed_count": failed_count, "failed_fen": failed_fen,
+               "ledger_count": int(ledger_count), "ledger_fen": int(ledger_fen), **returns.figures(batch.id)}
+    figures["received_count"] = paid_count - figures["returned_count"] + figures["returned_repaid_count"]
+    figures["received_fen"] = paid_fen - figures["returned_fen"] + figures["returned_repaid_fen"]
+    figures["balanced"] = (
+        figures["sent_count"] == paid_count + failed_count == batch.submitted_count == figures["ledger_count"]
+        and figures["sent_fen"] == paid_fen + failed_fen == batch.submitted_fen == figures["ledger_fen"]
+        and (figures["returned_count"], figures["returned_fen"])
+        == (figures["ledger_returned_count"], figures["ledger_returned_fen"]))
+    return figures
+
+
 def reconcile(actor: Actor, batch_id: int, *, idempotency_key: str | None) -> dict:
-    """对账: sent = paid + failed in count and fen, equal to the totals fixed at submission and to the ledger."""
+    """对账: sent = paid + failed in count and fen, equal to the totals fixed at submission and to the ledger,
+    and every return (退汇) reversed in the ledger."""
     def work():
         batch = load_batch(actor, batch_id, "batch.reconcile", for_update=True)
         if batch.status != "feedback_received":
             BATCH_MACHINE.check(batch.status, "reconciled")
         check_totals(batch)
-        sent_count, sent_fen = db.session.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_lines.c.amount_fen), 0))
-            .where(_lines.c.batch_id == batch.id, _lines.c.status.in_(("sent", "paid", "failed", "superseded")))
-        ).one()
-        paid_count, paid_fen, failed_count, failed_fen = _outcomes(batch.id)
-        lt = LedgerEntry.__table__
-        ledger_count, ledger_fen = db.session.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(lt.c.amount_fen), 0))
-            .where(lt.c.batch_id == batch.id)).one()
-        figures = {"sent_count": int(sent_count), "sent_fen": int(sent_fen), "paid_count": paid_count,
-                   "paid_fen": paid_fen, "failed_count": failed_count, "failed_fen": failed_fen,
-                   "ledger_count": int(ledger_count), "ledger_fen": int(ledger_fen)}
-        ok = (figures["sent_count"] == paid_count + failed_count == batch.submitted_count == ledger_count
-              and figures["sent_fen"] == paid_fen + failed_fen == batch.submitted_fen == ledger_fen)
-        if not ok:
+        figures = reconciliation_figures(batch)
+        if not figures["balanced"]:
             raise Conflict("对账不平：发送笔数金额与成功加失败或台账不一致，请核查", code="reconcile_mismatch",
                            details=figures)
         BATCH_MACHINE.transition(batch, "reconciled", actor, audit_after=figures)
         return {**batch_view(batch), "reconciliation": figures}
     return idempotency.run(actor, "batch.reconcile", idempotency_key, {"batch_id": batch_id}, work)
-

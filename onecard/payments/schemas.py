@@ -86,6 +86,7 @@ class LineOut(Schema):
     failure_code = fields.String(allow_none=True)
     failure_reason = fields.String(allow_none=True)
     reissue_of_line_id = fields.Integer(allow_none=True)
+    late_of_line_id = fields.Integer(allow_none=True, metadata={"description": "补发往期：所补的原暂缓明细"})
     town_id = fields.Integer(allow_none=True)
     village_id = fields.Integer(allow_none=True)
     bank_date = fields.String(allow_none=True, metadata={"description": "银行回盘的入账日期"})

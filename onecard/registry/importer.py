@@ -39,6 +39,7 @@ from onecard.cards.models import Card
 from onecard.db import bulk_insert
 from onecard.errors import Invalid
 from onecard.extensions import db
+from onecard.payments import owed
 from onecard.people.models import Resident
 from onecard.privacy import Encrypted, blind_index, last4, mask_id, mask_mobile
 from onecard.reference import service as reference
@@ -337,6 +338,7 @@ def apply_chunk(rows: list[Row], report: Report, now: datetime) -> None:
         live[rec.resident_id] = state or _CardState(*rec)
     # 3. decide, row by row, in plain Python
     status_updates, account_updates, number_updates, inserts = [], [], [], []
+    activated: set[int] = set()      # people whose card became active: their owed payments are re-evaluated
     touched: set[str] = set()
     for r in rows:
         resident_id = residents[r.id_bidx]
@@ -373,6 +375,8 @@ def apply_chunk(rows: list[Row], report: Report, now: datetime) -> None:
                 status_updates.append({"b_id": card.id, "b_old": card.status, "b_status": r.status, "b_now": now,
                                        **{f"b_{k}": v for k, v in stamps.items()}})
                 report.status_changes[f"{card.status}→{r.status}"] += 1
+                if r.status == "active":
+                    activated.add(resident_id)
                 if r.status == "cancelled" and live.get(resident_id) is card:
                     del live[resident_id]
                 card.status = r.status
@@ -405,6 +409,8 @@ def apply_chunk(rows: list[Row], report: Report, now: datetime) -> None:
             current.status = "cancelled"
             replaces = current.id
         stamps = _timestamps(r, r.status, now)
+        if r.status == "active":
+            activated.add(resident_id)
         inserts.append((resident_id, r.bank_id, r.status, r.card_number, r.card_bidx, last4(r.card_number),
                         r.account, r.account_bidx, last4(r.account), replaces, now, "registry", now,
                         *(stamps[c] for c in _STAMP_COLUMNS)))
@@ -429,6 +435,8 @@ def apply_chunk(rows: list[Row], report: Report, now: datetime) -> None:
                         .values(bank_id=sa.bindparam("b_bank_id")), bank_only)
     if inserts:
         bulk_insert(_cards, _CARD_COLUMNS, inserts, convert=True)
+    if activated:
+        owed.release(session, sorted(activated))
 
 
 def run(stream, filename: str, report: Report) -> None:

@@ -387,7 +387,7 @@ def test_complaint_round_trip_routed_to_the_department(client, citizen_login, re
                     json={"reply": "账户已销户，请到农商银行补卡后重新发放"})
     assert r.status_code == 200
     mine = client.get(f"{API}/complaints", headers=auth).json
-    assert mine[0]["reply"].startswith("账户已销户") and mine[0]["status_label"] == "已答复"
+    assert mine[0]["reply"].startswith("账户已销户") and mine[0]["status_label"] == "已答复，待确认"
     # Someone else's payment cannot be complained about through my session.
     stranger = make_resident(county["towns"][0], county["villages"][0])
     their = add_ledger(stranger, project, county["banks"]["RCB"])

@@ -44,8 +44,9 @@ def test_menus_show_the_oversight_entries_by_role(app, make_staff, county):
              ("auditor", {}, {"stats", "audit", "risk"}, set()),
              ("dept_reviewer", {"department_id": dept}, {"stats", "progress", "complaints", "disclosure"},
               {"card_applications", "audit"}),
-             ("bank_operator", {"bank_id": county["banks"]["ICBC"]}, {"card_applications"},
-              {"stats", "risk", "complaints", "disclosure", "progress"})]
+             # a bank answers the account problems routed to it (complaints as cases)
+             ("bank_operator", {"bank_id": county["banks"]["ICBC"]}, {"card_applications", "complaints"},
+              {"stats", "risk", "disclosure", "progress"})]
     for role, scope, has, lacks in cases:
         client = app.test_client()
         signed_in(client, make_staff, role, **scope)

@@ -28,7 +28,7 @@ def test_granted_resident_gets_a_subscribe_message_and_the_sms(wechat_app, db, c
     service.grant_wechat_subscription(Actor(kind="citizen", id=r.id), r.id, "TPL_ARRIVAL")
     fake_wechat.grant_subscription("o_user_1", "TPL_ARRIVAL")
     arrive(r)
-    assert service.enqueue_arrivals() == {"sms": 1, "sms_skipped": 0, "wechat": 1, "payee": 0, "payee_skipped": 0}
+    assert service.enqueue_arrivals() == {"sms": 1, "sms_skipped": 0, "wechat": 1, "payee": 0, "payee_skipped": 0, "sms_ret": 0, "sms_ret_skipped": 0}
     drain_once()
     notices = _by_channel(db)
     assert notices["sms"].state == "sent" and notices["wechat"].state == "sent"
@@ -65,7 +65,7 @@ def test_refused_subscription_43101_is_failed_not_retried_and_uses_up_the_grant(
 def test_resident_without_grant_gets_only_the_sms(wechat_app, db, county, arrive):
     r = _resident_with_openid(db, county, "o_user_3")
     arrive(r)
-    assert service.enqueue_arrivals() == {"sms": 1, "sms_skipped": 0, "wechat": 0, "payee": 0, "payee_skipped": 0}
+    assert service.enqueue_arrivals() == {"sms": 1, "sms_skipped": 0, "wechat": 0, "payee": 0, "payee_skipped": 0, "sms_ret": 0, "sms_ret_skipped": 0}
 
 
 def test_expired_shared_token_is_refreshed_through_stable_token(wechat_app, db, county, arrive, fake_wechat):

@@ -22,7 +22,7 @@ def _notices(db, channel="sms"):
 def test_arrival_event_becomes_one_sms_notice_with_the_pension_text(db, arrive):
     arrive()
     counts = service.enqueue_arrivals()
-    assert counts == {"sms": 1, "sms_skipped": 0, "wechat": 0, "payee": 0, "payee_skipped": 0}
+    assert counts == {"sms": 1, "sms_skipped": 0, "wechat": 0, "payee": 0, "payee_skipped": 0, "sms_ret": 0, "sms_ret_skipped": 0}
     [n] = _notices(db)
     assert n.body == EXAMPLE
     assert n.state == "pending"
@@ -33,7 +33,7 @@ def test_replayed_enqueue_adds_nothing(db, arrive):
     for _ in range(3):
         arrive()
     service.enqueue_arrivals()
-    assert service.enqueue_arrivals() == {"sms": 0, "sms_skipped": 0, "wechat": 0, "payee": 0, "payee_skipped": 0}
+    assert service.enqueue_arrivals() == {"sms": 0, "sms_skipped": 0, "wechat": 0, "payee": 0, "payee_skipped": 0, "sms_ret": 0, "sms_ret_skipped": 0}
     assert len(_notices(db)) == 3
 
 

@@ -156,3 +156,29 @@ def test_a_household_paid_twice_planted_by_sql_is_found_by_the_risk_check(client
     assert len(found) == 1 and found[0]["resident_id"] == head.id
     assert found[0]["evidence"]["household_code"] == home.code and found[0]["evidence"]["payments"] == 2
     assert found[0]["amount_fen"] == 52000 and "到户资金每户只发一份" in found[0]["summary"]
+
+
+def test_registering_a_new_head_through_the_api_releases_the_households_held_line(client, db, pay, family, admin):
+    """The owed line of a household whose head died waits as 暂缓; the new head's registration (master data)
+    makes it 待随下一批发放 at once, without the department remembering it."""
+    home, head, members = family
+    r = client.post(f"{API}/deaths", headers=admin.auth, json={
+        "id_number": head.id_number, "name": head.name, "died_on": "2026-09-01", "source": "民政部门通知",
+        "document": "泗民死〔2026〕8号"})
+    assert r.status_code == 201, r.json
+    make_list(pay.household, [(pay.people["孔德福"], 26000, "usable"), (members[0], 26000, "usable")])
+    r = _create_batch(client, pay)
+    assert r.status_code == 201
+    r = client.post(f"{API}/batches/{r.json['id']}/submit", headers=pay.agri_operator.auth,
+                    json={"idempotency_key": uuid.uuid4().hex})
+    assert r.status_code == 200, r.json     # a submitted batch's held lines are owed (应发未发)
+    line = db.session.execute(sa.select(BatchLine).where(BatchLine.resident_id == members[0].id)).scalar_one()
+    assert line.status == "held"
+    make_card(members[0], pay.county["banks"]["ABC"])
+    assert line.status == "held"
+    r = client.post(f"{API}/households/{home.id}/head", headers=admin.auth,
+                    json={"new_head": members[0].id, "reason": "原户主死亡"})
+    assert r.status_code == 200, r.json
+    db.session.expire_all()
+    got = db.session.get(BatchLine, line.id)
+    assert got.status == "released", got.route_reason

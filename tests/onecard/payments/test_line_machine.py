@@ -20,9 +20,9 @@ def test_machine_covers_every_line_state_with_a_label():
 
 
 def test_sources_are_the_states_allowed_to_reach_a_target():
-    assert LINE_MACHINE.sources("cancelled") == ("held", "pending")
+    assert LINE_MACHINE.sources("cancelled") == ("held", "pending", "disputed", "released")
     assert LINE_MACHINE.sources("sent") == ("pending",)
-    assert LINE_MACHINE.sources("pending") == ()
+    assert LINE_MACHINE.sources("pending") == ("disputed",)     # made pending; back only by a department's decision
     assert BATCH_MACHINE.sources("returned") == ("submitted", "reviewed", "approved")
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c5f91bb8014d
+Revision ID: 5dac151f9ee6
 Revises: 
-Create Date: 2026-12-03 13:50:24.223052
+Create Date: 2026-12-03 14:05:00.197468
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'c5f91bb8014d'
+revision = '5dac151f9ee6'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -90,6 +90,13 @@ def upgrade():
     sa.UniqueConstraint('code', name=op.f('uq_departments_code')),
     sa.UniqueConstraint('name', name=op.f('uq_departments_name'))
     )
+    op.create_table('holidays',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.CheckConstraint("kind in ('holiday','workday')", name=op.f('ck_holidays_kind')),
+    sa.PrimaryKeyConstraint('day', name=op.f('pk_holidays'))
+    )
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=80), nullable=False),
@@ -133,6 +140,8 @@ def upgrade():
     sa.Column('reissued_n', sa.BigInteger(), nullable=False),
     sa.Column('days_seconds', sa.BigInteger(), nullable=False),
     sa.Column('days_n', sa.BigInteger(), nullable=False),
+    sa.Column('returned_n', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('returned_fen', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_oversight_ledger_stats')),
     sa.UniqueConstraint('dimension', 'key', 'department_id', 'failure_code', name='uq_oversight_ledger_stats')
@@ -410,6 +419,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_disclosures_project_id'), ['project_id'], unique=False)
         batch_op.create_index('uq_disclosures_live', ['project_id', 'period'], unique=True, sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
 
+    op.create_table('exclusion_rules',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('scope', sa.String(length=10), nullable=False),
+    sa.Column('source', sa.String(length=300), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('retired_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("scope in ('person','household')", name=op.f('ck_exclusion_rules_scope')),
+    sa.CheckConstraint("status in ('active','retired')", name=op.f('ck_exclusion_rules_status')),
+    sa.ForeignKeyConstraint(['created_by'], ['staff_accounts.id'], name=op.f('fk_exclusion_rules_created_by_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exclusion_rules'))
+    )
     op.create_table('list_upload_reports',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('department_id', sa.Integer(), nullable=False),
@@ -538,6 +561,9 @@ def upgrade():
     sa.Column('route', sa.String(length=12), nullable=True),
     sa.Column('paid_at', sa.DateTime(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('kind', sa.String(length=8), server_default='arrival', nullable=False),
+    sa.Column('note', sa.String(length=200), nullable=True),
+    sa.CheckConstraint("kind in ('arrival','return')", name=op.f('ck_arrival_events_kind')),
     sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_arrival_events_route')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_arrival_events_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_arrival_events_bank_id_banks')),
@@ -678,6 +704,16 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_citizen_sessions_openid'), ['openid'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_sessions_resident_id'), ['resident_id'], unique=False)
 
+    op.create_table('exclusion_rule_projects',
+    sa.Column('rule_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_exclusion_rule_projects_project_id_projects')),
+    sa.ForeignKeyConstraint(['rule_id'], ['exclusion_rules.id'], name=op.f('fk_exclusion_rule_projects_rule_id_exclusion_rules'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('rule_id', 'project_id', name=op.f('pk_exclusion_rule_projects'))
+    )
+    with op.batch_alter_table('exclusion_rule_projects', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_exclusion_rule_projects_project_id'), ['project_id'], unique=False)
+
     op.create_table('household_memberships',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('household_id', sa.Integer(), nullable=False),
@@ -723,7 +759,7 @@ def upgrade():
     sa.Column('occurred_at', sa.DateTime(), nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("outcome = 'paid' or failure_reason is not null", name=op.f('ck_ledger_entries_failure_has_reason')),
-    sa.CheckConstraint("outcome in ('paid','failed')", name=op.f('ck_ledger_entries_outcome')),
+    sa.CheckConstraint("outcome in ('paid','failed','returned')", name=op.f('ck_ledger_entries_outcome')),
     sa.CheckConstraint("route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_ledger_entries_route')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_ledger_entries_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_ledger_entries_bank_id_banks')),
@@ -734,7 +770,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_ledger_entries_town_id_towns')),
     sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_ledger_entries_village_id_villages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries')),
-    sa.UniqueConstraint('line_id', name=op.f('uq_ledger_entries_line_id'))
+    sa.UniqueConstraint('line_id', 'outcome', name='uq_ledger_line_outcome')
     )
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_entries_account_bidx'), ['account_bidx'], unique=False)
@@ -889,32 +925,6 @@ def upgrade():
     with op.batch_alter_table('card_applications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_card_applications_resident_id'), ['resident_id'], unique=False)
 
-    op.create_table('complaints',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('resident_id', sa.Integer(), nullable=False),
-    sa.Column('ledger_entry_id', sa.Integer(), nullable=True),
-    sa.Column('project_id', sa.Integer(), nullable=True),
-    sa.Column('department_id', sa.Integer(), nullable=False),
-    sa.Column('text', sa.String(length=500), nullable=False),
-    sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('reply', sa.String(length=1000), nullable=True),
-    sa.Column('replied_by_staff_id', sa.Integer(), nullable=True),
-    sa.Column('replied_at', sa.DateTime(), nullable=True),
-    sa.Column('filed_by_staff_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("status in ('open','replied')", name=op.f('ck_complaints_status')),
-    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_complaints_department_id_departments')),
-    sa.ForeignKeyConstraint(['filed_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_filed_by_staff_id_staff_accounts')),
-    sa.ForeignKeyConstraint(['ledger_entry_id'], ['ledger_entries.id'], name=op.f('fk_complaints_ledger_entry_id_ledger_entries')),
-    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_complaints_project_id_projects')),
-    sa.ForeignKeyConstraint(['replied_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_replied_by_staff_id_staff_accounts')),
-    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_complaints_resident_id_residents')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_complaints'))
-    )
-    with op.batch_alter_table('complaints', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_complaints_department_id'), ['department_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_complaints_resident_id'), ['resident_id'], unique=False)
-
     op.create_table('notices',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Integer(), nullable=False),
@@ -945,7 +955,7 @@ def upgrade():
     sa.Column('delivered_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('state_changed_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("channel in ('sms','wechat','payee')", name=op.f('ck_notices_channel')),
+    sa.CheckConstraint("channel in ('sms','wechat','payee','sms_ret')", name=op.f('ck_notices_channel')),
     sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)", name=op.f('ck_notices_claim_has_lease')),
     sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name=op.f('ck_notices_skip_has_reason')),
     sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
@@ -1067,18 +1077,20 @@ def upgrade():
     sa.Column('resend_reason', sa.String(length=200), nullable=True),
     sa.Column('resend_by', sa.Integer(), nullable=True),
     sa.Column('resend_at', sa.DateTime(), nullable=True),
+    sa.Column('late_of_line_id', sa.Integer(), nullable=True),
     sa.Column('result_at', sa.DateTime(), nullable=True),
     sa.Column('bank_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("outcome is null or outcome in ('paid','failed')", name=op.f('ck_batch_lines_outcome')),
     sa.CheckConstraint("route is null or route in ('own_card','head_card','proxy','passbook')", name=op.f('ck_batch_lines_route')),
-    sa.CheckConstraint("status in ('held','pending','sent','paid','failed','superseded','rejoined','cancelled')", name=op.f('ck_batch_lines_status')),
-    sa.CheckConstraint("status in ('held','rejoined','cancelled') or (route is not null and account is not null and resident_id is not null and bank_id is not null)", name=op.f('ck_batch_lines_routed_has_account')),
+    sa.CheckConstraint("status in ('held','pending','sent','paid','failed','superseded','rejoined','cancelled','released','returned','written_off','disputed')", name=op.f('ck_batch_lines_status')),
+    sa.CheckConstraint("status in ('held','rejoined','cancelled','released') or (route is not null and account is not null and resident_id is not null and bank_id is not null)", name=op.f('ck_batch_lines_routed_has_account')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_batch_lines_amount_positive')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_batch_lines_bank_id_banks')),
     sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_batch_lines_batch_id_batches')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_batch_lines_department_id_departments')),
     sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_batch_lines_household_id_households')),
+    sa.ForeignKeyConstraint(['late_of_line_id'], ['batch_lines.id'], name=op.f('fk_batch_lines_late_of_line_id_batch_lines')),
     sa.ForeignKeyConstraint(['payee_resident_id'], ['residents.id'], name=op.f('fk_batch_lines_payee_resident_id_residents')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_batch_lines_project_id_projects')),
     sa.ForeignKeyConstraint(['proxy_appointment_id'], ['proxy_appointments.id'], name=op.f('fk_batch_lines_proxy_appointment_id_proxy_appointments')),
@@ -1093,8 +1105,9 @@ def upgrade():
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.create_index('ix_batch_lines_batch', ['batch_id'], unique=False)
         batch_op.create_index('ix_batch_lines_project_period', ['project_id', 'period'], unique=False)
-        batch_op.create_index('uq_batch_lines_one_live_household', ['household_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"))
-        batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
+        batch_op.create_index('uq_batch_lines_one_late_payment', ['late_of_line_id'], unique=True, sqlite_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"))
+        batch_op.create_index('uq_batch_lines_one_live_household', ['household_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed','returned','disputed')"), postgresql_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed','returned','disputed')"))
+        batch_op.create_index('uq_batch_lines_one_live_payment', ['resident_id', 'project_id', 'period'], unique=True, sqlite_where=sa.text("status in ('pending','sent','paid','failed','returned','disputed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed','returned','disputed')"))
         batch_op.create_index('uq_batch_lines_one_reissue', ['reissue_of_line_id'], unique=True, sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
 
     op.create_table('notice_attempts',
@@ -1113,6 +1126,101 @@ def upgrade():
     with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notice_attempts_notice_id'), ['notice_id'], unique=False)
 
+    op.create_table('complaints',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('ledger_entry_id', sa.Integer(), nullable=True),
+    sa.Column('line_id', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.Integer(), nullable=True),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('handler', sa.String(length=10), server_default='department', nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=True),
+    sa.Column('category', sa.String(length=10), server_default='payment', nullable=False),
+    sa.Column('text', sa.String(length=500), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('reply', sa.String(length=1000), nullable=True),
+    sa.Column('replied_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('replied_at', sa.DateTime(), nullable=True),
+    sa.Column('filed_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('due_at', sa.DateTime(), nullable=True),
+    sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('reopened_count', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("category in ('payment','account','other')", name=op.f('ck_complaints_category')),
+    sa.CheckConstraint("handler = 'department' or bank_id is not null", name=op.f('ck_complaints_bank_handler_has_bank')),
+    sa.CheckConstraint("handler in ('department','bank')", name=op.f('ck_complaints_handler')),
+    sa.CheckConstraint("status in ('open','replied','closed')", name=op.f('ck_complaints_status')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_complaints_bank_id_banks')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_complaints_department_id_departments')),
+    sa.ForeignKeyConstraint(['filed_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_filed_by_staff_id_staff_accounts')),
+    sa.ForeignKeyConstraint(['ledger_entry_id'], ['ledger_entries.id'], name=op.f('fk_complaints_ledger_entry_id_ledger_entries')),
+    sa.ForeignKeyConstraint(['line_id'], ['batch_lines.id'], name=op.f('fk_complaints_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_complaints_project_id_projects')),
+    sa.ForeignKeyConstraint(['replied_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_complaints_replied_by_staff_id_staff_accounts')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_complaints_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_complaints'))
+    )
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_complaints_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_complaints_department_id'), ['department_id'], unique=False)
+        batch_op.create_index('ix_complaints_overdue', ['status', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_complaints_resident_id'), ['resident_id'], unique=False)
+
+    op.create_table('payment_returns',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('reason_code', sa.String(length=20), nullable=True),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('returned_on', sa.Date(), nullable=False),
+    sa.Column('source', sa.String(length=8), nullable=False),
+    sa.Column('file_sha256', sa.String(length=64), nullable=True),
+    sa.Column('repaid_line_id', sa.Integer(), nullable=True),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("source in ('file','api')", name=op.f('ck_payment_returns_source')),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_payment_returns_amount_positive')),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_payment_returns_bank_id_banks')),
+    sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_payment_returns_batch_id_batches')),
+    sa.ForeignKeyConstraint(['created_by'], ['staff_accounts.id'], name=op.f('fk_payment_returns_created_by_staff_accounts')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_payment_returns_department_id_departments')),
+    sa.ForeignKeyConstraint(['line_id'], ['batch_lines.id'], name=op.f('fk_payment_returns_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_payment_returns_project_id_projects')),
+    sa.ForeignKeyConstraint(['repaid_line_id'], ['batch_lines.id'], name=op.f('fk_payment_returns_repaid_line_id_batch_lines')),
+    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_payment_returns_resident_id_residents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_returns')),
+    sa.UniqueConstraint('line_id', name=op.f('uq_payment_returns_line_id'))
+    )
+    with op.batch_alter_table('payment_returns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_returns_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_returns_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_returns_department_id'), ['department_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_returns_resident_id'), ['resident_id'], unique=False)
+
+    op.create_table('complaint_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('complaint_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('author', sa.String(length=10), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('text', sa.String(length=1000), nullable=True),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("author in ('resident','staff','system')", name=op.f('ck_complaint_messages_author')),
+    sa.CheckConstraint("kind in ('filed','reply','confirm','reopen','escalate')", name=op.f('ck_complaint_messages_kind')),
+    sa.ForeignKeyConstraint(['complaint_id'], ['complaints.id'], name=op.f('fk_complaint_messages_complaint_id_complaints')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_complaint_messages_staff_id_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_complaint_messages'))
+    )
+    with op.batch_alter_table('complaint_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_complaint_messages_complaint_id'), ['complaint_id'], unique=False)
+
     # ### end Alembic commands ###
 
     # -- onecard: steps autogenerate cannot see --
@@ -1124,14 +1232,33 @@ def upgrade():
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('complaint_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_complaint_messages_complaint_id'))
+
+    op.drop_table('complaint_messages')
+    with op.batch_alter_table('payment_returns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_returns_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_payment_returns_department_id'))
+        batch_op.drop_index(batch_op.f('ix_payment_returns_batch_id'))
+        batch_op.drop_index(batch_op.f('ix_payment_returns_bank_id'))
+
+    op.drop_table('payment_returns')
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_complaints_resident_id'))
+        batch_op.drop_index('ix_complaints_overdue')
+        batch_op.drop_index(batch_op.f('ix_complaints_department_id'))
+        batch_op.drop_index(batch_op.f('ix_complaints_bank_id'))
+
+    op.drop_table('complaints')
     with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notice_attempts_notice_id'))
 
     op.drop_table('notice_attempts')
     with op.batch_alter_table('batch_lines', schema=None) as batch_op:
         batch_op.drop_index('uq_batch_lines_one_reissue', sqlite_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("reissue_of_line_id is not null and status <> 'cancelled'"))
-        batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed')"))
-        batch_op.drop_index('uq_batch_lines_one_live_household', sqlite_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"), postgresql_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed')"))
+        batch_op.drop_index('uq_batch_lines_one_live_payment', sqlite_where=sa.text("status in ('pending','sent','paid','failed','returned','disputed')"), postgresql_where=sa.text("status in ('pending','sent','paid','failed','returned','disputed')"))
+        batch_op.drop_index('uq_batch_lines_one_live_household', sqlite_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed','returned','disputed')"), postgresql_where=sa.text("household_id is not null and status in ('pending','sent','paid','failed','returned','disputed')"))
+        batch_op.drop_index('uq_batch_lines_one_late_payment', sqlite_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"), postgresql_where=sa.text("late_of_line_id is not null and status <> 'cancelled'"))
         batch_op.drop_index('ix_batch_lines_project_period')
         batch_op.drop_index('ix_batch_lines_batch')
 
@@ -1158,11 +1285,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_notices_department_id'))
 
     op.drop_table('notices')
-    with op.batch_alter_table('complaints', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_complaints_resident_id'))
-        batch_op.drop_index(batch_op.f('ix_complaints_department_id'))
-
-    op.drop_table('complaints')
     with op.batch_alter_table('card_applications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_card_applications_resident_id'))
 
@@ -1206,6 +1328,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_household_memberships_household_id'))
 
     op.drop_table('household_memberships')
+    with op.batch_alter_table('exclusion_rule_projects', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_exclusion_rule_projects_project_id'))
+
+    op.drop_table('exclusion_rule_projects')
     with op.batch_alter_table('citizen_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_citizen_sessions_resident_id'))
         batch_op.drop_index(batch_op.f('ix_citizen_sessions_openid'))
@@ -1258,6 +1384,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_list_upload_reports_department_id'))
 
     op.drop_table('list_upload_reports')
+    op.drop_table('exclusion_rules')
     with op.batch_alter_table('disclosures', schema=None) as batch_op:
         batch_op.drop_index('uq_disclosures_live', sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'"))
         batch_op.drop_index(batch_op.f('ix_disclosures_project_id'))
@@ -1308,6 +1435,7 @@ def downgrade():
     op.drop_table('oversight_account_payees')
     op.drop_table('notice_templates')
     op.drop_table('idempotency_keys')
+    op.drop_table('holidays')
     op.drop_table('departments')
     op.drop_table('banks')
     with op.batch_alter_table('auth_tokens', schema=None) as batch_op:
