@@ -224,7 +224,8 @@ def test_a_countys_first_day_pays_each_household_once_into_the_right_account_wit
     [to_chen] = by_phone[chen.mobile]
     assert f"您家的{period}（到户资金，归全户所有）{when}发放至您（户主）本人的社保卡（尾号{chen.account[-4:]}）" in to_chen
     [to_proxy] = by_phone[li.mobile]
-    assert f"您代管的王老五的{period}{when}发放至您的账户（尾号{li.account[-4:]}）" in to_proxy
+    assert f"您代管的王老五家的{period}（到户资金，归全户所有）{when}发放至您的账户（尾号{li.account[-4:]}）" in to_proxy
+    assert "专款用于本人" not in to_proxy       # the household's money, not the ward's alone
     [to_ward] = by_phone[wang.mobile]      # the ward's own number is told who received it
     assert f"您家的{period}（到户资金，归全户所有）{when}发放至代管人李秀英的账户（尾号{li.account[-4:]}）" in to_ward
     assert set(by_phone) == {xiao.mobile, zhang.mobile, chen.mobile, li.mobile, wang.mobile}
