@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 
 from notifications.jobs import drain_once, tick
 from onecard.payments import bankformats
-from onecard.reference.models import Bank, Department, Town
+from onecard.reference.models import Town
 from onecard.sheets import write_csv
 from onecard.timeutil import local_today
 from onecard.validation import luhn_check_digit, make_id_number
@@ -85,8 +85,8 @@ def test_a_countys_first_day_pays_each_household_once_into_the_right_account_wit
     result = app.test_cli_runner().invoke(args=["create-admin", "--username", "admin", "--password", PASSWORD])
     assert result.exit_code == 0, result.output
     admin = login(client, "admin")
-    dept = dict(db.session.execute(sa.select(Department.code, Department.id)).all())
-    banks = dict(db.session.execute(sa.select(Bank.code, Bank.id)).all())
+    dept = {d["code"]: d["id"] for d in client.get(f"{API}/departments", headers=admin.auth).json}
+    banks = {b["code"]: b["id"] for b in client.get(f"{API}/banks", headers=admin.auth).json}
     civil_id, farm_id = dept["03"], dept["06"]
 
     def open_account(username: str, role: str, **scope) -> Staff:
