@@ -42,6 +42,9 @@ PAYEE_TEXTS = {
                  "（尾号{last4}），请注意查收。",
     "proxy": "您代管的{beneficiary}的{period}{project}{amount}元已于{date}发放至{account}（尾号{last4}），"
              "请依法代为管理，专款用于本人。",
+    # A ward's household's 到户 money paid to the proxy: it is the household's, not the ward's alone.
+    "household_proxy": "您代管的{beneficiary}家的{period}{project}{amount}元（到户资金，归全户所有）已于{date}发放至"
+                       "{account}（尾号{last4}），请依法代为管理，用于全户。",
     "other": "{beneficiary}的{period}{project}{amount}元已于{date}发放至{account}（尾号{last4}），请注意查收。",
 }
 _QUARTERS = {"1": "一", "2": "二", "3": "三", "4": "四"}
@@ -104,7 +107,7 @@ def render(templates: dict[str, str], signature: str, *, project_code: str | Non
     goes to the payee (head or proxy) about someone else's money."""
     kind = "proxy" if route == "proxy" else ("household" if per_household or route == "head_card" else "other")
     if to_payee:
-        body = PAYEE_TEXTS[kind]
+        body = PAYEE_TEXTS["household_proxy" if kind == "proxy" and per_household else kind]
     else:
         project_body = templates.get(project_code or "")
         body = project_body or templates.get(DEFAULT_KEY) or DEFAULT_TEMPLATE
