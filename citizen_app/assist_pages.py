@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import current_app, redirect, request, url_for
 
-from citizen_app.pages import STAFF_COOKIE, _form_photo, _page, bp
+from citizen_app.pages import STAFF_COOKIE, _form_photo, _page, application_form, bp, field_errors
 from onecard.cards import applications as card_applications
 from onecard.citizens import assist
 from onecard.errors import DomainError, Unauthenticated
@@ -71,7 +71,7 @@ def assist_resident(resident_id):
     actor = _staff()
     if actor is None:
         return redirect(url_for("citizen_pages.assist_login"))
-    consent_id, error, message, dev_code = _consent_id(), None, None, None
+    consent_id, errors, message, dev_code = _consent_id(), {}, None, None
     if request.method == "POST":
         step = request.form.get("step")
         try:
@@ -86,14 +86,11 @@ def assist_resident(resident_id):
                 assist.assist_activate(actor, resident_id, consent_id)
                 message = "已为居民激活社保卡"
             elif step == "apply":
-                f = request.form
-                assist.assist_apply(actor, resident_id, consent_id, bank_id=form_int(f.get("bank_id")) or 0,
-                                     delivery=f.get("delivery", "branch"), branch=f.get("branch"),
-                                     postal_address=f.get("postal_address"), photo=_form_photo())
+                assist.assist_apply(actor, resident_id, consent_id, **application_form())
                 message = "已为居民提交申领"
         except DomainError as exc:
             db.session.rollback()
-            error = exc.message
+            errors = field_errors(exc)
     view = assist.assist_view(actor, resident_id)
     subsidies = None
     if consent_id and request.args.get("show") == "subsidies":
@@ -101,7 +98,7 @@ def assist_resident(resident_id):
             subsidies = assist.assist_subsidies(actor, resident_id, consent_id)
         except DomainError as exc:
             db.session.rollback()
-            error = exc.message
+            errors = field_errors(exc)
     return _page("m/assist_resident.html", actor=actor, resident_id=resident_id, card=view, consent_id=consent_id,
-                 error=error, message=message, dev_code=dev_code, banks=card_applications.list_banks(),
+                 errors=errors, form=request.form, message=message, dev_code=dev_code, banks=card_applications.list_banks(),
                  subsidies=subsidies)

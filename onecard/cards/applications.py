@@ -18,7 +18,13 @@ from flask import current_app
 from onecard import audit
 from onecard.actors import Actor
 from onecard.cards import service as cards
-from onecard.cards.lifecycle import APPLICATION_LABELS, APPLICATION_MACHINE, CARD_LABELS, CARD_MACHINE
+from onecard.cards.lifecycle import (
+    APPLICATION_LABELS,
+    APPLICATION_MACHINE,
+    APPLIED_CARD_WORDS,
+    CARD_LABELS,
+    CARD_MACHINE,
+)
 from onecard.cards.models import Card, CardApplication
 from onecard.citizens import codes
 from onecard.citizens.codes import CodeSent
@@ -27,7 +33,8 @@ from onecard.errors import Conflict, Invalid, NotFound
 from onecard.extensions import db
 from onecard.people.models import Resident
 from onecard.privacy import mask_last4, mask_name, mask_tail
-from onecard.reference.models import Bank
+from onecard.reference import branches
+from onecard.reference.models import Bank, BankBranch
 from onecard.staff import permissions
 from onecard.timeutil import local_str
 from onecard.validation import normalize_bank_card, normalize_text
@@ -49,11 +56,27 @@ def _bank_names() -> dict[int, str]:
 def _application_dict(a: CardApplication, banks: dict[int, str]) -> dict:
     return {"id": a.id, "kind": a.kind, "kind_label": "补换卡" if a.kind == "replacement" else "新申领",
             "status": a.status, "status_label": APPLICATION_LABELS[a.status], "bank_id": a.bank_id,
-            "bank_name": banks.get(a.bank_id), "branch": a.branch, "delivery": a.delivery,
+            "bank_name": banks.get(a.bank_id), "branch": a.branch, "branch_id": a.branch_id, "delivery": a.delivery,
             "delivery_label": "邮寄到家" if a.delivery == "post" else "到网点领取",
             "status_note": a.status_note, "created_at": local_str(a.created_at),
             "status_changed_at": local_str(a.status_changed_at),
             "assisted": a.submitted_by_staff_id is not None}
+
+
+def _making(card: Card | None) -> CardApplication | None:
+    """The application behind a card that is being made, if any."""
+    if card is None or card.status != "applied":
+        return None
+    return db.session.execute(sa.select(CardApplication).where(CardApplication.card_id == card.id)
+                              .order_by(CardApplication.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def card_label(card: Card | None) -> str:
+    """The card's status in words, following its application's step while it is being made."""
+    application = _making(card)
+    if application is not None and application.status in APPLIED_CARD_WORDS:
+        return APPLIED_CARD_WORDS[application.status][0]
+    return CARD_LABELS[card.status if card else "not_applied"]
 
 
 def card_view(resident_id: int) -> dict:
@@ -65,6 +88,9 @@ def card_view(resident_id: int) -> dict:
     banks = _bank_names()
     view = cards.status_view(card)
     status = view["status"]
+    making = _making(card)
+    if making is not None and making.status in APPLIED_CARD_WORDS:
+        view["label"], view["next_step"] = APPLIED_CARD_WORDS[making.status]
     latest = db.session.execute(sa.select(CardApplication).where(CardApplication.resident_id == resident_id)
                                 .order_by(CardApplication.id.desc()).limit(1)).scalar_one_or_none()
     view.update({
@@ -92,8 +118,12 @@ def list_applications(resident_id: int) -> list[dict]:
 
 
 def list_banks() -> list[dict]:
-    """The issuing banks a resident may choose (可选的发卡银行)."""
-    return [{"id": b.id, "code": b.code, "name": b.name, "branch_name": b.branch_name}
+    """The issuing banks a resident may choose (可选的发卡银行), each with its open collection branches (网点)."""
+    by_bank: dict[int, list[dict]] = {}
+    for b in branches.list_branches():
+        by_bank.setdefault(b["bank_id"], []).append({"id": b["id"], "name": b["name"], "address": b["address"]})
+    return [{"id": b.id, "code": b.code, "name": b.name, "branch_name": b.branch_name,
+             "branches": by_bank.get(b.id, [])}
             for b in db.session.execute(sa.select(Bank).order_by(Bank.id)).scalars()]
 
 
@@ -104,9 +134,8 @@ def _photo_dir() -> str:
     return current_app.config.get("PHOTO_DIR") or os.path.join(current_app.instance_path, "photos")
 
 
-def save_upload(data: bytes | None, *, field: str = "photo", what: str = "照片", required: bool = True,
-                subdir: str = "") -> str | None:
-    """Check an uploaded picture (JPEG or PNG by its first bytes, at most 2 MB) and store it under a random name."""
+def check_upload(data: bytes | None, *, field: str = "photo", what: str = "照片", required: bool = True) -> str | None:
+    """The extension of an acceptable picture (JPEG or PNG by its first bytes, at most 2 MB), None when absent."""
     if not data:
         if required:
             raise Invalid(f"请上传{what}（JPG或PNG格式）", code=f"{field}_required", field=field)
@@ -117,6 +146,15 @@ def save_upload(data: bytes | None, *, field: str = "photo", what: str = "照片
     ext = next((e for magic, e in _MAGIC.items() if data.startswith(magic)), None)
     if ext is None:
         raise Invalid(f"{what}格式不对，只能上传JPG或PNG图片", code=f"{field}_type", field=field)
+    return ext
+
+
+def save_upload(data: bytes | None, *, field: str = "photo", what: str = "照片", required: bool = True,
+                subdir: str = "") -> str | None:
+    """Check an uploaded picture (check_upload) and store it under a random name."""
+    ext = check_upload(data, field=field, what=what, required=required)
+    if ext is None:
+        return None
     folder = os.path.join(_photo_dir(), subdir) if subdir else _photo_dir()
     os.makedirs(folder, exist_ok=True)
     name = f"{secrets.token_hex(16)}.{ext}"
@@ -125,26 +163,60 @@ def save_upload(data: bytes | None, *, field: str = "photo", what: str = "照片
     return os.path.join(subdir, name) if subdir else name
 
 
-def _application_args(bank_id: int, branch: str | None, delivery: str, address: str | None) -> dict:
-    if db.session.get(Bank, bank_id or 0) is None:
-        raise Invalid("请选择发卡银行", code="bank_required", field="bank_id")
+def _application_args(bank_id: int, branch_id: int | None, branch: str | None, delivery: str, address: str | None,
+                      photo: bytes | None, photo_required: bool) -> dict:
+    """Every field of the application form checked at once: one Invalid naming each faulty field in
+    details["fields"] (the pages show each beside its field), the first as the error's own field."""
+    errors: dict[str, str] = {}
+    codes_: list[str] = []
+
+    def check(fn):
+        try:
+            return fn()
+        except Invalid as exc:
+            if (exc.field or "") not in errors:
+                errors[exc.field or ""] = exc.message
+                codes_.append(exc.code)
+            return None
+
+    def refuse(message: str, code: str, field: str):
+        raise Invalid(message, code=code, field=field)
+
+    bank = db.session.get(Bank, bank_id or 0)
+    if bank is None:
+        check(lambda: refuse("请选择发卡银行", "bank_required", "bank_id"))
     if delivery not in ("branch", "post"):
-        raise Invalid("请选择领卡方式：到网点领取或邮寄到家", code="delivery_invalid", field="delivery")
-    branch = normalize_text(branch, field="branch", max_len=100, required=delivery == "branch", label="领卡网点")
-    address = normalize_text(address, field="postal_address", max_len=200, required=delivery == "post",
-                             label="邮寄地址")
-    return {"bank_id": bank_id, "branch": branch, "delivery": delivery,
-            "postal_address": address if delivery == "post" else None}
+        check(lambda: refuse("请选择领卡方式：到网点领取或邮寄到家", "delivery_invalid", "delivery"))
+    chosen = None
+    if delivery == "branch" and bank is not None:
+        if not branch_id and branch:   # a client that sends the branch's name: it must be one on the list
+            branch_id = _branch_id_by_name(bank.id, branch)
+        chosen = check(lambda: branches.open_branch_of(bank.id, branch_id))
+    elif delivery == "branch" and not branch_id:
+        check(lambda: refuse("请从列表中选择领卡网点", "branch_required", "branch_id"))
+    address = check(lambda: normalize_text(address, field="postal_address", max_len=200,
+                                           required=delivery == "post", label="邮寄地址"))
+    check(lambda: check_upload(photo, required=photo_required))
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise Invalid(message, code=codes_[0], field=field, details={"fields": errors})
+    return {"bank_id": bank.id, "branch_id": chosen.id if chosen else None, "branch": chosen.name if chosen else None,
+            "delivery": delivery, "postal_address": address if delivery == "post" else None}
+
+
+def _branch_id_by_name(bank_id: int, name: str) -> int | None:
+    return db.session.execute(sa.select(BankBranch.id).where(BankBranch.bank_id == bank_id,
+                                                             BankBranch.name == name.strip())).scalar()
 
 
 def apply_for_card(actor: Actor, resident_id: int, *, bank_id: int, delivery: str, branch: str | None = None,
-                   postal_address: str | None = None, photo: bytes | None = None) -> dict:
+                   postal_address: str | None = None, photo: bytes | None = None, branch_id: int | None = None) -> dict:
     """申领: a new card. Refused (409) while the resident has a live card; a lost card is replaced instead."""
-    args = _application_args(bank_id, branch, delivery, postal_address)
+    args = _application_args(bank_id, branch_id, branch, delivery, postal_address, photo, True)
     existing = cards.live_card(resident_id)
     if existing is not None:
         hint = "请使用“补换卡”" if existing.status == "lost" else "无需重复申领"
-        raise Conflict(f"您已有社保卡（{CARD_LABELS[existing.status]}），{hint}", code="card_exists")
+        raise Conflict(f"您已经有一张社保卡，当前状态：{card_label(existing)}。{hint}", code="card_exists")
     photo_path = save_upload(photo)
     card = Card(resident_id=resident_id, bank_id=args["bank_id"], status="not_applied", source="citizen")
     db.session.add(card)
@@ -216,12 +288,12 @@ def report_loss(actor: Actor, resident_id: int, code: str) -> dict:
 
 def request_replacement(actor: Actor, resident_id: int, *, bank_id: int | None = None, delivery: str = "branch",
                         branch: str | None = None, postal_address: str | None = None,
-                        photo: bytes | None = None) -> dict:
+                        photo: bytes | None = None, branch_id: int | None = None) -> dict:
     """补换卡 after a loss: the lost card is cancelled and a new one is made (with its application to follow)."""
     card = cards.live_card(resident_id)
     if card is None or card.status != "lost":
         raise Conflict("只有已挂失的社保卡可以在这里补卡；请先挂失", code="card_not_lost")
-    args = _application_args(bank_id or card.bank_id, branch, delivery, postal_address)
+    args = _application_args(bank_id or card.bank_id, branch_id, branch, delivery, postal_address, photo, False)
     photo_path = save_upload(photo, required=False)
     new = cards.start_replacement(actor, card.id, bank_id=args["bank_id"])
     application = CardApplication(resident_id=resident_id, card_id=new.id, kind="replacement",
