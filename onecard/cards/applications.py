@@ -45,7 +45,12 @@ if TYPE_CHECKING:
 permissions.register({
     "card_application.read": {"admin", "bank_operator", "finance", "auditor"},
     "card_application.process": {"admin", "bank_operator"},
+    # The applicant's full details (to make and hand over the card): the issuing bank's own clerk only.
+    "card_application.applicant": {"bank_operator"},
 })
+
+# The steps in which the bank works on an application and so may read who the applicant is.
+APPLICANT_VISIBLE = frozenset({"submitted", "accepted", "in_production", "ready", "posted"})
 
 PHOTO_MAX_BYTES = 2 * 1024 * 1024
 
@@ -360,3 +365,46 @@ def process_application(actor: Actor, application_id: int, action: str, *, accou
     db.session.commit()
     return _application_dict(application, _bank_names())
 
+
+
+def _applicant_application(actor: Actor, application_id: int) -> CardApplication:
+    application = _load_application(actor, application_id, "card_application.applicant")
+    if actor.bank_id is None or application.bank_id != actor.bank_id:   # never another bank's, never the bureau
+        raise NotFound("申领记录不存在", code="application_not_found")
+    if application.status not in APPLICANT_VISIBLE:
+        raise Conflict(f"该申领已{APPLICATION_LABELS[application.status]}，不再显示申请人信息",
+                       code="applicant_not_visible")
+    return application
+
+
+def applicant_for_bank(actor: Actor, application_id: int) -> dict:
+    """What the issuing bank needs to make and hand over the card: name, ID number, phone, photo, chosen branch
+    or postal address. Decrypted only for the clerk of the bank handling the application and only while the
+    bank works on it (submitted .. posted); every view is audited."""
+    application = _applicant_application(actor, application_id)
+    resident = db.session.get(Resident, application.resident_id)
+    branch = db.session.get(BankBranch, application.branch_id) if application.branch_id else None
+    audit.record("card_application.applicant_viewed", actor=actor, entity_type="card_application",
+                 entity_id=application.id, after={"status": application.status})
+    db.session.commit()
+    return {**_application_dict(application, _bank_names()), "name": resident.name,
+            "id_number": resident.id_number, "mobile": resident.mobile,
+            "has_photo": bool(application.photo_path),
+            "branch_address": branch.address if branch else None,
+            "postal_address": application.postal_address}
+
+
+def applicant_photo(actor: Actor, application_id: int) -> tuple[bytes, str]:
+    """The applicant's photo for the bank making the card (same rule as applicant_for_bank; the view is audited)."""
+    application = _applicant_application(actor, application_id)
+    if not application.photo_path:
+        raise NotFound("该申领没有上传照片（补卡可沿用原照片）", code="photo_not_found")
+    path = os.path.join(_photo_dir(), application.photo_path)
+    if not os.path.isfile(path):
+        raise NotFound("照片文件不存在", code="photo_not_found")
+    with open(path, "rb") as fh:
+        data = fh.read()
+    audit.record("card_application.photo_viewed", actor=actor, entity_type="card_application",
+                 entity_id=application.id)
+    db.session.commit()
+    return data, "image/png" if application.photo_path.endswith(".png") else "image/jpeg"

@@ -29,6 +29,16 @@ class ApplicationSchema(Schema):
     assisted = fields.Boolean()
 
 
+class ApplicantSchema(ApplicationSchema):
+    """One application with its applicant, for the issuing bank making the card."""
+    name = fields.String()
+    id_number = fields.String(metadata={"description": "身份证号（仅经办银行制卡时可见，查看留痕）"})
+    mobile = fields.String(allow_none=True)
+    has_photo = fields.Boolean()
+    branch_address = fields.String(allow_none=True)
+    postal_address = fields.String(allow_none=True)
+
+
 class CardSchema(Schema):
     status = fields.String()
     label = fields.String(metadata={"description": "状态（白话）"})
