@@ -146,7 +146,8 @@ def _form_photo(name: str = "photo") -> bytes | None:
 def home():
     ctx = _ctx(optional=True)
     card = card_applications.card_view(ctx.resident_id) if ctx and ctx.resident_id else None
-    return _page("m/home.html", ctx=ctx, card=card)
+    latest = assist.latest_assisted_action(ctx.resident_id) if card else None
+    return _page("m/home.html", ctx=ctx, card=card, latest_assist=latest)
 
 
 def _signed_in(result: sessions.LoginResult):

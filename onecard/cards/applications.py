@@ -135,7 +135,8 @@ def list_banks() -> list[dict]:
 _MAGIC = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png"}
 
 
-def _photo_dir() -> str:
+def photo_dir() -> str:
+    """Where uploaded pictures (application photos, consent forms) are kept."""
     return current_app.config.get("PHOTO_DIR") or os.path.join(current_app.instance_path, "photos")
 
 
@@ -160,7 +161,7 @@ def save_upload(data: bytes | None, *, field: str = "photo", what: str = "照片
     ext = check_upload(data, field=field, what=what, required=required)
     if ext is None:
         return None
-    folder = os.path.join(_photo_dir(), subdir) if subdir else _photo_dir()
+    folder = os.path.join(photo_dir(), subdir) if subdir else photo_dir()
     os.makedirs(folder, exist_ok=True)
     name = f"{secrets.token_hex(16)}.{ext}"
     with open(os.path.join(folder, name), "wb") as fh:
@@ -399,7 +400,7 @@ def applicant_photo(actor: Actor, application_id: int) -> tuple[bytes, str]:
     application = _applicant_application(actor, application_id)
     if not application.photo_path:
         raise NotFound("该申领没有上传照片（补卡可沿用原照片）", code="photo_not_found")
-    path = os.path.join(_photo_dir(), application.photo_path)
+    path = os.path.join(photo_dir(), application.photo_path)
     if not os.path.isfile(path):
         raise NotFound("照片文件不存在", code="photo_not_found")
     with open(path, "rb") as fh:

@@ -74,20 +74,33 @@ def test_village_staff_assist_pages_apply_for_a_resident_with_consent(client, co
     r = client.post("/m/assist/login", data={"csrf_token": _csrf(page), "username": staff.username,
                                              "password": TEST_PASSWORD})
     assert r.headers["Location"].endswith("/m/assist/")
-    html = client.get("/m/assist/?q=孟庆云").get_data(as_text=True)
-    assert f"/m/assist/r/{mine.id}" in html and f"/m/assist/r/{other.id}" not in html
+    home = client.get("/m/assist/").get_data(as_text=True)
+    assert 'method="post"' in home.split('id="q"')[0][-400:]        # the search form posts: no ID in a URL
+    html = client.post("/m/assist/", data={"csrf_token": _csrf(home), "q": "孟庆云"}).get_data(as_text=True)
+    # One match in my village: its page at once (the other 孟庆云 lives elsewhere).
+    r = client.post("/m/assist/", data={"csrf_token": _csrf(home), "q": mine.id_number})
+    assert r.headers["Location"].endswith(f"/m/assist/r/{mine.id}")
     assert "没有办成" in client.get(f"/m/assist/r/{other.id}").get_data(as_text=True)
     html = client.get(f"/m/assist/r/{mine.id}").get_data(as_text=True)
+    assert "孟庆云" not in html and 'id="card-status"' not in html      # before consent: the mask only
     token = _csrf(html)
     client.post(f"/m/assist/r/{mine.id}", data={"csrf_token": token, "step": "send"})
-    html = client.post(f"/m/assist/r/{mine.id}", data={"csrf_token": token, "step": "consent",
-                                                       "code": last_code(mine.mobile)}).get_data(as_text=True)
-    consent = re.search(r'name="consent_id" value="(\d+)"', html).group(1)
+    r = client.post(f"/m/assist/r/{mine.id}", data={"csrf_token": token, "step": "consent",
+                                                    "code": last_code(mine.mobile)})
+    assert r.headers["Location"].endswith(f"/m/assist/r/{mine.id}")
+    client.get("/m/assist/")                                           # 返回查找 and back: the consent stays
+    html = client.get(f"/m/assist/r/{mine.id}").get_data(as_text=True)
+    assert 'id="consent-live"' in html and 'id="card-status"' in html
     html = client.post(f"/m/assist/r/{mine.id}", content_type="multipart/form-data", data={
-        "csrf_token": token, "step": "apply", "consent_id": consent, "bank_id": str(county["banks"]["RCB"]),
-        "delivery": "branch", "branch_id": str(branch_id(county["banks"]["RCB"])), "photo": (io.BytesIO(JPEG), "p.jpg")}).get_data(as_text=True)
+        "csrf_token": token, "step": "apply", "bank_id": str(county["banks"]["RCB"]), "delivery": "branch",
+        "branch_id": str(branch_id(county["banks"]["RCB"])), "photo": (io.BytesIO(JPEG), "p.jpg")}
+    ).get_data(as_text=True)
     assert "已为居民提交申领" in html and "已提交" in html
     assert not re.search(r"\d{17}[\dX]", html)
+    # Sign-out ends the staff session.
+    r = client.post("/m/assist/logout", data={"csrf_token": token})
+    assert "/m/assist/login" in r.headers["Location"]
+    assert client.get(f"/m/assist/r/{mine.id}").headers["Location"].endswith("/m/assist/login")
 
 
 def test_demo_step_offers_demo_residents_on_the_dev_login_and_binding_pages(client, county, make_staff):

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e0bad06ce59e
+Revision ID: 7595a775c709
 Revises: 
-Create Date: 2026-12-03 12:59:20.443249
+Create Date: 2026-12-03 13:09:48.012462
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'e0bad06ce59e'
+revision = '7595a775c709'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -565,7 +565,12 @@ def upgrade():
     sa.Column('form_path', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('confirmed_at', sa.DateTime(), nullable=True),
+    sa.Column('confirmed_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('refused_at', sa.DateTime(), nullable=True),
     sa.CheckConstraint("method in ('sms','form')", name=op.f('ck_assist_consents_method')),
+    sa.CheckConstraint('confirmed_at is null or refused_at is null', name=op.f('ck_assist_consents_confirmed_or_refused')),
+    sa.ForeignKeyConstraint(['confirmed_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_assist_consents_confirmed_by_staff_id_staff_accounts')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_assist_consents_resident_id_residents')),
     sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_assist_consents_staff_id_staff_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assist_consents'))
