@@ -236,3 +236,47 @@ def test_code_step_survives_reload_back_and_mode_switch(live_server, page, count
     _submit(page, "#confirm")
     assert page.url.endswith("/m/card?done=loss")
     assert page.inner_text("#card-status") == "挂失"
+
+
+# ---------------------------------------------------------------- the assisted mode, as a village helper meets it
+
+
+@pytest.mark.parametrize("elderly", [False, True], ids=["standard", "elderly"])
+def test_helper_goes_from_sign_in_to_a_submitted_application_in_five_screens(live_server, page, county, make_staff,
+                                                                              tmp_path, elderly):
+    from tests.conftest import TEST_PASSWORD
+    base = live_server
+    staff = make_staff("village_staff", village_id=county["villages"][0])
+    resident = make_resident(county["towns"][0], county["villages"][0], name="孔令芬")
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(JPEG)
+    page.goto(f"{base}/m/assist/login")
+    if elderly:
+        _submit(page, "#elderly-switch")
+    _measure(page, "assist_login", elderly)
+    page.fill("#username", staff.username)
+    page.fill("#password", TEST_PASSWORD)
+    screens: list[str] = []
+    page.on("framenavigated", lambda frame: screens.append(frame.url) if frame == page.main_frame else None)
+    _submit(page, "#staff-login")                                      # 1: search
+    _measure(page, "assist_home", elderly)
+    page.fill("#q", resident.id_number)
+    _submit(page, "#search")                                           # 2: the resident (one match), masked
+    assert "孔令芬" not in page.inner_text("main") and not page.is_visible("#card-status")
+    _measure(page, "assist_resident_consent", elderly)
+    _submit(page, "#send-consent")                                     # 3: the code was sent
+    _measure(page, "assist_code_sent", elderly)
+    page.fill("#code", last_code(resident.mobile))
+    _submit(page, "#give-consent")                                     # 4: consent given: card and the form
+    assert page.is_visible("#consent-live") and page.inner_text("#card-status") == "未申领"
+    _measure(page, "assist_apply", elderly)
+    page.select_option("#bank_id", label="农商银行")
+    page.select_option("#branch_id", label="泗水县农商银行营业部")
+    page.set_input_files("#photo", str(photo))
+    _submit(page, "#assist-apply")                                     # 5: submitted
+    assert "已为居民提交申领" in page.inner_text("main") and page.inner_text(".app-status") == "已提交"
+    assert len(screens) <= 5, screens
+    assert all(resident.id_number not in url for url in screens)      # the ID never in a URL
+    _measure(page, "assist_done", elderly)
+    _submit(page, "#assist-logout")
+    assert page.is_visible("#signed-out")

@@ -97,6 +97,11 @@ def test_village_staff_assist_pages_apply_for_a_resident_with_consent(client, co
     ).get_data(as_text=True)
     assert "已为居民提交申领" in html and "已提交" in html
     assert not re.search(r"\d{17}[\dX]", html)
+    # The resident sees the latest act on 首页.
+    phone = client.application.test_client()
+    _dev_login(phone, mine)
+    home = phone.get("/m/").get_data(as_text=True)
+    assert 'id="latest-assist"' in home and "提交社保卡申领" in home
     # Sign-out ends the staff session.
     r = client.post("/m/assist/logout", data={"csrf_token": token})
     assert "/m/assist/login" in r.headers["Location"]
