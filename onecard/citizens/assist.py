@@ -63,17 +63,22 @@ ACTION_LABELS = {
 }
 
 
+READS = ("assist.viewed", "assist.subsidies_read", "assist.consent_form_viewed")
+
+
 def latest_assisted_action(resident_id: int) -> dict | None:
-    """The newest act staff did for me (首页 shows it), or None."""
-    rows = assisted_actions(resident_id, limit=1)
+    """The newest act (not a look) staff did for me, which 首页 shows, or None."""
+    rows = assisted_actions(resident_id, limit=1, acts_only=True)
     return rows[0] if rows else None
 
 
-def assisted_actions(resident_id: int, limit: int = 100) -> list[dict]:
+def assisted_actions(resident_id: int, limit: int = 100, *, acts_only: bool = False) -> list[dict]:
     """Everything staff did on my behalf (from the audit trail), newest first."""
-    rows = db.session.execute(
-        sa.select(AuditEntry.at, AuditEntry.actor_label, AuditEntry.action, AuditEntry.channel)
-        .where(AuditEntry.on_behalf_of == resident_id).order_by(AuditEntry.seq.desc()).limit(limit)).all()
+    stmt = (sa.select(AuditEntry.at, AuditEntry.actor_label, AuditEntry.action, AuditEntry.channel)
+            .where(AuditEntry.on_behalf_of == resident_id))
+    if acts_only:
+        stmt = stmt.where(AuditEntry.action.not_in(READS))
+    rows = db.session.execute(stmt.order_by(AuditEntry.seq.desc()).limit(limit)).all()
     return [{"at": local_str(r.at), "who": r.actor_label, "action": r.action,
              "what": ACTION_LABELS.get(r.action, r.action)} for r in rows]
 
