@@ -50,6 +50,8 @@ MENU: list[MenuEntry] = [
     MenuEntry("complaints", "投诉咨询", "complaint.read", "console.oversight_complaints", "居民服务"),
     MenuEntry("card_applications", "制卡申请", "card_application.read", "console.oversight_card_applications",
               "居民服务"),
+    # The village-assisted mode lives on the H5 pages (a phone or tablet beside the resident).
+    MenuEntry("assist", "代办（手机/平板）", "resident.assist", "citizen_pages.assist_home", "居民服务"),
     MenuEntry("accounts", "账号管理", "staff.read", "console.accounts", "系统"),
     MenuEntry("reference", "基础数据", "registry.read", "console.reference", "系统"),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -82,6 +83,29 @@ def card_label(card: Card | None) -> str:
     if application is not None and application.status in APPLIED_CARD_WORDS:
         return APPLIED_CARD_WORDS[application.status][0]
     return CARD_LABELS[card.status if card else "not_applied"]
+
+
+def progress_since(since: dict[int, datetime]) -> dict[int, str]:
+    """For follow-up lists: what changed for each resident since a moment (their list's match), in words.
+
+    ``since`` maps resident id -> that moment. A resident who applied after it shows 已申请 with where the
+    application stands; one whose card became usable shows so; the others are absent.
+    """
+    if not since:
+        return {}
+    out: dict[int, str] = {}
+    ids = list(since)
+    apps = db.session.execute(sa.select(CardApplication).where(CardApplication.resident_id.in_(ids))
+                              .order_by(CardApplication.id)).scalars().all()
+    for a in apps:
+        if since[a.resident_id] is None or a.created_at > since[a.resident_id]:
+            out[a.resident_id] = f"已申请（{APPLICATION_LABELS[a.status]}，{local_str(a.created_at, '%m-%d')}）"
+    for card in db.session.execute(sa.select(Card).where(Card.resident_id.in_(ids),
+                                                         Card.status == "active")).scalars():
+        moment = since[card.resident_id]
+        if moment is None or card.status_changed_at > moment:
+            out[card.resident_id] = "社保卡已可用（待下次比对）"
+    return out
 
 
 def card_view(resident_id: int) -> dict:
