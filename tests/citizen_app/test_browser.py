@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser import SHOTS, needs_chromium
+from tests.browser import SHOTS, axe_problems, needs_chromium
 from tests.factories import make_card, make_resident
 from tests.fixtures_citizen import JPEG, add_ledger, last_code, make_project
 
@@ -33,9 +33,12 @@ def page(browser):
 
 
 def _check(page, name: str) -> str:
+    """Every page the tests pass through: no full ID, no critical or serious axe-core finding, a screenshot."""
     html = page.content()
     assert not FULL_ID.search(html), f"{name} shows a full ID number"
     page.screenshot(path=str(SHOTS / f"citizen_{name}.png"), full_page=True)
+    problems = axe_problems(page, name)
+    assert not problems, "\n".join(problems)
     return html
 
 
@@ -280,3 +283,11 @@ def test_helper_goes_from_sign_in_to_a_submitted_application_in_five_screens(liv
     _measure(page, "assist_done", elderly)
     _submit(page, "#assist-logout")
     assert page.is_visible("#signed-out")
+
+
+def test_the_axe_check_finds_a_real_problem(page):
+    """The accessibility check itself can fail: a picture without alt text and an unlabelled field."""
+    page.set_content('<html lang="zh-CN"><title>t</title><main><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+                     '<input type="text"></main></html>')
+    problems = axe_problems(page, "bad")
+    assert any("image-alt" in p for p in problems) and any("label" in p for p in problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import SHOTS, needs_chromium
+from tests.browser import SHOTS, axe_problems, needs_chromium
 from tests.factories import make_resident
 
 pytestmark = needs_chromium
@@ -33,6 +33,7 @@ def test_public_disclosure_on_a_phone(live_server, browser, client, finance, ov,
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
                             has_touch=True)
     page.goto(live_server + "/public/disclosures")
+    assert not axe_problems(page, "public_list")
     if big:
         page.click("#mode-switch")
         page.wait_for_url("**big=1")
@@ -44,6 +45,7 @@ def test_public_disclosure_on_a_phone(live_server, browser, client, finance, ov,
     page.wait_for_url("**page=2")
     assert page.locator("#rows li").count() == 14
     assert page.evaluate(SMALLEST_TEXT) >= (20 if big else 16)
+    assert not axe_problems(page, "public_disclosure")                    # contrast included
     assert page.evaluate("document.documentElement.scrollWidth") <= 390      # no sideways scrolling
     page.select_option("#village", label="济河街道东庄村")
     page.click("#filter")
