@@ -71,3 +71,10 @@ def axe_problems(page, name: str) -> list[str]:
     }""")
     return [f"{name}: {v['impact']} {v['id']} ({v['help']}) at {json.dumps(v['nodes'], ensure_ascii=False)}"
             for v in result if v["impact"] in AXE_FAILS_ON]
+
+
+def checked_screenshot(page, path, **options) -> None:
+    """A screenshot for review, and the page's axe-core check (no critical or serious violation)."""
+    page.screenshot(path=str(path), **options)
+    problems = axe_problems(page, pathlib.Path(str(path)).stem)
+    assert not problems, "\n".join(problems)
