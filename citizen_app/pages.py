@@ -306,7 +306,7 @@ def policies():
 @bp.route("/complaints", methods=["GET", "POST"])
 @resident_page
 def complaints(ctx):
-    error = done = None
+    errors, done = {}, None
     if request.method == "POST":
         entry = request.form.get("ledger_entry_id", "")
         try:
@@ -315,8 +315,9 @@ def complaints(ctx):
             done = "您的问题已提交，主管部门答复后会显示在这里。"
         except DomainError as exc:
             db.session.rollback()
-            error = exc.message
-    return _page("m/complaints.html", items=complaint_service.my_complaints(ctx.resident_id), error=error, done=done,
+            errors = field_errors(exc)
+    return _page("m/complaints.html", items=complaint_service.my_complaints(ctx.resident_id), errors=errors,
+                 done=done,
                  ledger_entry_id=request.values.get("ledger_entry_id", ""))
 
 

@@ -88,3 +88,13 @@ def test_bureau_adds_a_branch_the_resident_picks_and_only_that_bank_reads_the_ap
         assert r.status_code == 200, r.json
     r = client.get(f"{STAFF}/card-applications/{app_id}/applicant", headers=bank_clerk.auth)
     assert r.status_code == 409 and r.json["error"]["code"] == "applicant_not_visible"
+
+
+def test_the_demo_gives_every_bank_branches_to_pick(db):
+    from onecard.reference import demo as reference_demo
+    from onecard.reference.models import Bank
+    reference_demo.run(None)
+    counts = dict(db.session.execute(sa.select(BankBranch.bank_id, sa.func.count(BankBranch.id))
+                                     .group_by(BankBranch.bank_id)).all())
+    banks = db.session.execute(sa.select(Bank.id)).scalars().all()
+    assert banks and all(counts.get(b, 0) >= 2 for b in banks)
