@@ -140,11 +140,18 @@ class AssistedActionSchema(Schema):
     what = fields.String()
 
 
+class BranchSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    address = fields.String()
+
+
 class BankSchema(Schema):
     id = fields.Integer()
     code = fields.String()
     name = fields.String()
     branch_name = fields.String()
+    branches = fields.List(fields.Nested(BranchSchema), metadata={"description": "可选的领卡网点"})
 
 
 # ---- login and binding

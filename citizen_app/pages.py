@@ -97,6 +97,14 @@ def _page(template: str, status: int = 200, **context):
     return make_response(body, status)
 
 
+def field_errors(exc: DomainError) -> dict[str, str]:
+    """A refusal as {field: message} for the form (every field at once where the rule says so); "" is the page."""
+    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
+    if fields:
+        return dict(fields)
+    return {exc.field or "": exc.message}
+
+
 def resident_page(view):
     """A page for a bound resident: unknown sessions go to login, unbound ones to binding."""
     @wraps(view)
@@ -139,7 +147,8 @@ def _form_photo(name: str = "photo") -> bytes | None:
 def home():
     ctx = _ctx(optional=True)
     card = card_applications.card_view(ctx.resident_id) if ctx and ctx.resident_id else None
-    return _page("m/home.html", ctx=ctx, card=card)
+    latest = assist.latest_assisted_action(ctx.resident_id) if card else None
+    return _page("m/home.html", ctx=ctx, card=card, latest_assist=latest)
 
 
 def _signed_in(result: sessions.LoginResult):
@@ -192,11 +201,10 @@ def bind():
     ctx = _ctx(optional=True)
     if ctx is None:
         return redirect(url_for("citizen_pages.login"))
-    step, error, message, dev_code = "details", None, None, None
+    errors, message, dev_code = {}, None, None
     if request.method == "POST":
         try:
             if request.form.get("step") == "code":
-                step = "code"
                 codes.bind(ctx, None, None, request.form.get("code", ""))
                 return redirect(url_for("citizen_pages.card"))
             if request.form.get("step") == "demo":
@@ -204,11 +212,18 @@ def bind():
             else:
                 sent = codes.request_binding_code(ctx, request.form.get("name", ""),
                                                     request.form.get("id_number", ""))
-            step, message, dev_code = "code", sent.message, sent.dev_code
+            message, dev_code = sent.message, sent.dev_code
         except DomainError as exc:
             db.session.rollback()
-            error = exc.message
-    return _page("m/bind.html", demo=demo_residents() if sessions.dev_login_allowed() else [], step=step, error=error, message=message, dev_code=dev_code,
+            errors = field_errors(exc)
+    # The code step is whatever the server knows: a live binding code for this session shows the code field,
+    # after a reload, a back or a mode switch too (?again=1 goes back to the details on purpose).
+    pending = codes.pending_code("bind", session_id=ctx.session_id)
+    again = request.args.get("again") == "1" or (request.method == "POST" and request.form.get("step") != "code"
+                                                  and not message)
+    step = "code" if pending and not again else "details"
+    return _page("m/bind.html", demo=demo_residents() if sessions.dev_login_allowed() else [], step=step,
+                 errors=errors, message=message, dev_code=dev_code, pending=pending,
                  name=request.form.get("name", "") if step == "details" else "")
 
 
@@ -219,43 +234,49 @@ def card(ctx):
                  applications=card_applications.list_applications(ctx.resident_id))
 
 
+def application_form() -> dict:
+    """The card application form's fields as the service takes them (the resident's and the assisted page)."""
+    f = request.form
+    return dict(bank_id=form_int(f.get("bank_id")) or 0, delivery=f.get("delivery", "branch"),
+                branch_id=form_int(f.get("branch_id")), postal_address=f.get("postal_address"),
+                photo=_form_photo())
+
+
 @bp.route("/apply", methods=["GET", "POST"])
 @resident_page
 def apply(ctx):
     card = card_applications.card_view(ctx.resident_id)
-    error = None
+    errors = {}
     if request.method == "POST":
-        f = request.form
-        kwargs = dict(bank_id=form_int(f.get("bank_id")) or 0, delivery=f.get("delivery", "branch"),
-                      branch=f.get("branch"), postal_address=f.get("postal_address"), photo=_form_photo())
         try:
             if card["can_replace"]:
-                card_applications.request_replacement(ctx.actor(), ctx.resident_id, **kwargs)
+                card_applications.request_replacement(ctx.actor(), ctx.resident_id, **application_form())
             else:
-                card_applications.apply_for_card(ctx.actor(), ctx.resident_id, **kwargs)
+                card_applications.apply_for_card(ctx.actor(), ctx.resident_id, **application_form())
             return redirect(url_for("citizen_pages.card", done="apply"))
         except DomainError as exc:
             db.session.rollback()
-            error = exc.message
-    return _page("m/apply.html", card=card, banks=card_applications.list_banks(), error=error, form=request.form)
+            errors = field_errors(exc)
+    return _page("m/apply.html", card=card, banks=card_applications.list_banks(), errors=errors, form=request.form)
 
 
 def _code_page(ctx, purpose: str, template: str, action):
     card = card_applications.card_view(ctx.resident_id)
-    error = message = dev_code = None
-    step = "start"
+    errors, message, dev_code = {}, None, None
     if request.method == "POST":
         try:
             if request.form.get("step") == "code":
-                step = "code"
                 action(ctx.actor(), ctx.resident_id, request.form.get("code", ""))
                 return redirect(url_for("citizen_pages.card", done=purpose))
             sent = card_applications.request_card_code(ctx.actor(), ctx.resident_id, purpose, session_id=ctx.session_id)
-            step, message, dev_code = "code", sent.message, sent.dev_code
+            message, dev_code = sent.message, sent.dev_code
         except DomainError as exc:
             db.session.rollback()
-            error = exc.message
-    return _page(template, card=card, step=step, error=error, message=message, dev_code=dev_code)
+            errors = field_errors(exc)
+    # The code step is the server's state (a live code of this purpose for this session), not the last answer.
+    pending = codes.pending_code(purpose, session_id=ctx.session_id, resident_id=ctx.resident_id)
+    return _page(template, card=card, step="code" if pending else "start", errors=errors, message=message,
+                 dev_code=dev_code, pending=pending)
 
 
 @bp.route("/activate", methods=["GET", "POST"])
@@ -286,7 +307,7 @@ def policies():
 @bp.route("/complaints", methods=["GET", "POST"])
 @resident_page
 def complaints(ctx):
-    error = done = None
+    errors, done = {}, None
     if request.method == "POST":
         entry = request.form.get("ledger_entry_id", "")
         try:
@@ -295,8 +316,9 @@ def complaints(ctx):
             done = "您的问题已提交，主管部门答复后会显示在这里。"
         except DomainError as exc:
             db.session.rollback()
-            error = exc.message
-    return _page("m/complaints.html", items=complaint_service.my_complaints(ctx.resident_id), error=error, done=done,
+            errors = field_errors(exc)
+    return _page("m/complaints.html", items=complaint_service.my_complaints(ctx.resident_id), errors=errors,
+                 done=done,
                  ledger_entry_id=request.values.get("ledger_entry_id", ""))
 
 

@@ -277,7 +277,8 @@ def followup(actor):
     choices = [lists.describe(x) for x in matching.followup_lists(actor)]
     list_id = _int_arg(request.args, "list_id")
     data = matching.followup(actor, list_id, **_followup_filters()) if list_id else None
-    return render_template("console/followup.html", choices=choices, list_id=list_id, data=data)
+    return render_template("console/followup.html", choices=choices, list_id=list_id, data=data,
+                           can_assist=permissions.can(actor, "resident.assist"))
 
 
 @bp.get("/followup/<int:list_id>.xlsx")

@@ -56,6 +56,8 @@ MENU: list[MenuEntry] = [
     MenuEntry("proxies", "代管代持", "people.read", "console.people_proxies", "基础信息"),
     MenuEntry("residents", "居民与死亡登记", "people.read", "console.people_residents", "基础信息"),
     MenuEntry("places", "镇街与村（社区）", "place.manage", "console.places", "系统"),
+    # The village-assisted mode lives on the H5 pages (a phone or tablet beside the resident).
+    MenuEntry("assist", "代办（手机/平板）", "resident.assist", "citizen_pages.assist_home", "居民服务"),
     MenuEntry("accounts", "账号管理", "staff.read", "console.accounts", "系统"),
     MenuEntry("reference", "基础数据", "registry.read", "console.reference", "系统"),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import render_template, request, url_for
+from flask import Response, render_template, request, url_for
 from marshmallow import EXCLUDE, ValidationError
 
 from onecard.cards import applications as card_applications
@@ -261,7 +261,9 @@ def oversight_card_applications(actor):
                            status=args["status"],
                            labels=APPLICATION_LABELS, moves=card_applications.STAFF_MOVES, move_labels=MOVE_LABELS,
                            machine=APPLICATION_MACHINE,
-                           can_process=permissions.can(actor, "card_application.process"))
+                           can_process=permissions.can(actor, "card_application.process"),
+                           can_see_applicant=permissions.can(actor, "card_application.applicant"),
+                           applicant_visible=card_applications.APPLICANT_VISIBLE)
 
 
 @bp.post("/card-applications/<int:application_id>/move")
@@ -274,3 +276,18 @@ def oversight_card_application_move(actor, application_id):
         actor, application_id, args["action"], account=args["account"], card_number=args["card_number"],
         note=args["note"]), done=lambda a: f"申领 {a['id']} 现为“{a['status_label']}”。",
         then=url_for("console.oversight_card_applications"))
+
+
+@bp.get("/card-applications/<int:application_id>")
+@page("card_application.applicant")
+def oversight_card_application_applicant(actor, application_id):
+    """The bank clerk's 制卡 view of one application: who the applicant is (decrypted, audited)."""
+    return render_template("console/card_application_applicant.html",
+                           a=card_applications.applicant_for_bank(actor, application_id))
+
+
+@bp.get("/card-applications/<int:application_id>/photo")
+@page("card_application.applicant")
+def oversight_card_application_photo(actor, application_id):
+    data, mimetype = card_applications.applicant_photo(actor, application_id)
+    return Response(data, mimetype=mimetype, headers={"Cache-Control": "no-store"})

@@ -30,7 +30,7 @@ from onecard.timeutil import utcnow
 from onecard.validation import id_birth_date, id_gender, luhn_check_digit, make_id_number
 
 DEMO_PASSWORD = "Demo2026pass"
-DOMAIN_STEPS = ["onecard.lists.demo", "onecard.payments.demo", "onecard.notices.demo", "onecard.oversight.demo",
+DOMAIN_STEPS = ["onecard.reference.demo", "onecard.lists.demo", "onecard.payments.demo", "onecard.notices.demo", "onecard.oversight.demo",
                 "onecard.citizens.demo"]
 
 SURNAMES = list("王张李刘孔孟颜曾赵陈杨黄周吴徐孙朱马胡郭林何高梁郑罗宋谢唐韩曹许邓冯彭")

@@ -144,6 +144,7 @@ class FollowupItem(Schema):
     card_bank = fields.String(allow_none=True)
     match_result = fields.String()
     match_label = fields.String()
+    since_match = fields.String(allow_none=True, metadata={"description": "比对后进展：比对之后已申请社保卡等"})
     action = fields.String()
 
 

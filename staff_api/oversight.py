@@ -135,25 +135,35 @@ def _page_number() -> int:
     return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
 
 
+def _village() -> int | None:
+    raw = request.args.get("village", "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 10**9 else None
+
+
+def _big() -> bool:
+    """长辈版 of the public pages: ?big=1, or the resident's 长辈版 choice on the H5 pages (its cookie)."""
+    return request.args.get("big", request.cookies.get("oc_elderly", "0")) == "1"
+
+
 @public_bp.get("/disclosures")
 def public_index():
-    return render_template("public/disclosures.html", items=disclosure.public_list())
+    return render_template("public/disclosures.html", items=disclosure.public_list(), big=_big())
 
 
 @public_bp.get("/disclosures/<int:disclosure_id>")
 def public_page(disclosure_id):
     try:
-        view = disclosure.public_view(disclosure_id, page=_page_number())
+        view = disclosure.public_view(disclosure_id, page=_page_number(), village_id=_village())
     except Gone as exc:
-        return render_template("public/withdrawn.html", message=exc.message), 410
+        return render_template("public/withdrawn.html", message=exc.message, big=_big()), 410
     except DomainError as exc:
-        return render_template("public/withdrawn.html", message=exc.message), exc.status
-    return render_template("public/disclosure.html", d=view)
+        return render_template("public/withdrawn.html", message=exc.message, big=_big()), exc.status
+    return render_template("public/disclosure.html", d=view, big=_big())
 
 
 @public_bp.get("/disclosures/<int:disclosure_id>.json")
 def public_json(disclosure_id):
-    return jsonify(disclosure.public_view(disclosure_id, page=_page_number()))
+    return jsonify(disclosure.public_view(disclosure_id, page=_page_number(), village_id=_village()))
 
 
 @public_bp.get("/disclosures/<int:disclosure_id>.xlsx")

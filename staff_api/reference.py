@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from onecard import audit
 from onecard.extensions import db
-from onecard.reference import places
+from onecard.reference import branches, places
 from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff import permissions
 from onecard.web import send_xlsx
@@ -49,6 +49,30 @@ class BankSchema(Schema):
     code = fields.String()
     name = fields.String()
     branch_name = fields.String()
+
+
+class BranchSchema(Schema):
+    id = fields.Integer()
+    bank_id = fields.Integer()
+    bank_name = fields.String()
+    name = fields.String()
+    address = fields.String()
+    active = fields.Boolean()
+
+
+class BranchArgs(Schema):
+    bank_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    address = fields.String(load_default=None)
+
+
+class BranchListArgs(Schema):
+    bank_id = fields.Integer(load_default=None)
+    include_closed = fields.Boolean(load_default=False)
+
+
+class BranchActiveArgs(Schema):
+    active = fields.Boolean(required=True, metadata={"description": "false：网点停办新申领"})
 
 
 class DepartmentSchema(Schema):
@@ -144,6 +168,34 @@ def banks():
     """合作银行。"""
     current_actor()
     return db.session.execute(sa.select(Bank).order_by(Bank.id)).scalars().all()
+
+
+@bp.get("/branches")
+@bp.arguments(BranchListArgs, location="query")
+@bp.response(200, BranchSchema(many=True))
+@bp.doc(security=SECURITY)
+def list_branches(args):
+    """银行领卡网点（默认只列在办的）。"""
+    current_actor()
+    return branches.list_branches(bank_id=args["bank_id"], active_only=not args["include_closed"])
+
+
+@bp.post("/branches")
+@bp.arguments(BranchArgs)
+@bp.response(201, BranchSchema)
+@bp.doc(security=SECURITY)
+def add_branch(args):
+    """人社局管理员新增银行网点。"""
+    return branches.add_branch(current_actor(), args["bank_id"], args["name"], args["address"])
+
+
+@bp.post("/branches/<int:branch_id>/active")
+@bp.arguments(BranchActiveArgs)
+@bp.response(200, BranchSchema)
+@bp.doc(security=SECURITY)
+def set_branch_active(args, branch_id):
+    """停办或恢复一个网点（已有申领不受影响）。"""
+    return branches.set_branch_active(current_actor(), branch_id, args["active"])
 
 
 @bp.get("/departments")

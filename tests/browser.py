@@ -6,6 +6,7 @@ with a reason where /usr/bin/chromium is missing; CI installs it) and take the `
 """
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import threading
@@ -15,6 +16,9 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = pathlib.Path(__file__).parent / "screenshots"
+# axe-core from the npm registry (tests/browser_assets/package.json, installed by .ci/run with npm ci).
+AXE = pathlib.Path(__file__).parent / "browser_assets" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_FAILS_ON = ("critical", "serious")
 
 needs_chromium = [
     pytest.mark.browser,
@@ -48,3 +52,29 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+def axe_problems(page, name: str) -> list[str]:
+    """The critical and serious accessibility violations axe-core finds on the page ([] when none).
+
+    axe is evaluated through the DevTools protocol, so the console's Content-Security-Policy (script-src
+    'self') neither blocks it nor has to be loosened. Skips (with the reason) where axe-core is not installed.
+    """
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed: npm ci --prefix tests/browser_assets (.ci/run does it)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""")
+    return [f"{name}: {v['impact']} {v['id']} ({v['help']}) at {json.dumps(v['nodes'], ensure_ascii=False)}"
+            for v in result if v["impact"] in AXE_FAILS_ON]
+
+
+def checked_screenshot(page, path, **options) -> None:
+    """A screenshot for review, and the page's axe-core check (no critical or serious violation)."""
+    page.screenshot(path=str(path), **options)
+    problems = axe_problems(page, pathlib.Path(str(path)).stem)
+    assert not problems, "\n".join(problems)

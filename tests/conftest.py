@@ -166,6 +166,11 @@ def county(db):
     _db.session.commit()
     depts = {d.name: d.id for d in _db.session.execute(sa.select(Department)).scalars()}
     banks = {b.code: b.id for b in _db.session.execute(sa.select(Bank)).scalars()}
+    from onecard.reference.models import BankBranch
+    for b in _db.session.execute(sa.select(Bank)).scalars().all():   # collection branches (网点) to pick from
+        _db.session.add_all([BankBranch(bank_id=b.id, name=f"{b.branch_name}营业部", address="泗水县城"),
+                             BankBranch(bank_id=b.id, name=f"{b.name}营业部", address="泗水县城")])
+    _db.session.commit()
     return {"towns": [towns[0].id, towns[1].id], "villages": [v1.id, v2.id], "departments": depts, "banks": banks}
 
 

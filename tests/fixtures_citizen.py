@@ -27,6 +27,13 @@ def citizen_env(app, db, tmp_path, monkeypatch):
     limiter.reset()
 
 
+def branch_id(bank_id: int) -> int:
+    """The first collection branch (网点) of a bank (the county fixture gives each bank two)."""
+    from onecard.reference.models import BankBranch
+    return _db.session.execute(sa.select(BankBranch.id).where(BankBranch.bank_id == bank_id)
+                               .order_by(BankBranch.id)).scalars().first()
+
+
 def last_code(mobile: str | None = None) -> str:
     from onecard.citizens import sms
     for message in reversed(sms.console_outbox):

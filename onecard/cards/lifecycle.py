@@ -56,6 +56,14 @@ APPLICATION_LABELS = {
     "posted": "已邮寄", "collected": "已领取", "rejected": "未通过", "withdrawn": "已撤回",
 }
 
+# While a card is being made (card status "applied"), what the resident reads follows its application's real
+# step, so the card never says 制卡中 while the application still says 已提交.
+APPLIED_CARD_WORDS = {
+    "submitted": ("申领已提交", "您的申领已提交，等待银行受理；受理和开始制卡时都会短信通知您。"),
+    "accepted": ("银行已受理", "银行已受理您的申领，即将开始制卡，做好后短信通知您领取。"),
+    "in_production": ("制卡中", "社保卡正在制作中，制作完成后会短信通知您领取。"),
+}
+
 APPLICATION_MACHINE = StateMachine(
     name="card_application",
     state_attr="status",

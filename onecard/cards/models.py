@@ -58,7 +58,8 @@ class CardApplication(db.Model):
     card_id = sa.Column(sa.Integer, sa.ForeignKey("cards.id"))          # the card being made
     kind = sa.Column(sa.String(12), nullable=False, default="new")       # new, replacement
     bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False)
-    branch = sa.Column(sa.String(100))
+    branch = sa.Column(sa.String(100))                                   # the branch's name when chosen
+    branch_id = sa.Column(sa.Integer, sa.ForeignKey("bank_branches.id"))  # the 网点 picked from the list
     delivery = sa.Column(sa.String(10), nullable=False, default="branch")  # branch or post
     postal_address = sa.Column(sa.String(200))
     photo_path = sa.Column(sa.String(200))

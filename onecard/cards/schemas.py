@@ -20,12 +20,23 @@ class ApplicationSchema(Schema):
     bank_id = fields.Integer()
     bank_name = fields.String()
     branch = fields.String(allow_none=True)
+    branch_id = fields.Integer(allow_none=True)
     delivery = fields.String()
     delivery_label = fields.String()
     status_note = fields.String(allow_none=True)
     created_at = fields.String()
     status_changed_at = fields.String()
     assisted = fields.Boolean()
+
+
+class ApplicantSchema(ApplicationSchema):
+    """One application with its applicant, for the issuing bank making the card."""
+    name = fields.String()
+    id_number = fields.String(metadata={"description": "身份证号（仅经办银行制卡时可见，查看留痕）"})
+    mobile = fields.String(allow_none=True)
+    has_photo = fields.Boolean()
+    branch_address = fields.String(allow_none=True)
+    postal_address = fields.String(allow_none=True)
 
 
 class CardSchema(Schema):
@@ -50,7 +61,8 @@ class CardSchema(Schema):
 class ApplyForm(Schema):
     bank_id = fields.Integer(required=True)
     delivery = fields.String(required=True, validate=validate.OneOf(["branch", "post"]))
-    branch = fields.String(load_default=None)
+    branch_id = fields.Integer(load_default=None, metadata={"description": "领卡网点（/banks 列出的网点 id）"})
+    branch = fields.String(load_default=None, metadata={"description": "旧客户端：网点名称，须是列表中的网点"})
     postal_address = fields.String(load_default=None)
 
 

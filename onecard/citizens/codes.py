@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,7 +26,7 @@ from onecard.errors import Invalid, NotFound, RateLimited
 from onecard.extensions import db
 from onecard.people.models import Resident
 from onecard.privacy import blind_index, mask_name
-from onecard.timeutil import utcnow
+from onecard.timeutil import local_str, utcnow
 from onecard.validation import normalize_id_number, normalize_name
 
 CODE_TTL = timedelta(minutes=5)
@@ -130,6 +131,39 @@ def consume_code(purpose: str, code: str, where: list) -> VerificationCode:
     if done != 1:
         raise Invalid("验证码已使用，请重新获取", code="code_used", field="code")
     return row
+
+
+@dataclass
+class PendingCode:
+    """A code step waiting for its digits: what the page needs to show it again after a reload or a back."""
+    expires_in: int          # seconds the code stays valid
+    resend_in: int           # seconds until a new code may be sent (0: now)
+    resend_at: str           # local clock time from which a new code may be sent (HH:MM:SS)
+
+
+def pending_code(purpose: str, *, session_id: int | None, resident_id: int | None = None) -> PendingCode | None:
+    """The newest live, unused code for ``purpose`` matching ``where`` (a session, a resident), if any.
+
+    The H5 pages show the code field whenever this exists, so a reload, a back or a mode switch
+    never loses a code the resident already holds.
+    """
+    if session_id is None:
+        return None
+    where = [VerificationCode.session_id == session_id]
+    if resident_id is not None:
+        where.append(VerificationCode.resident_id == resident_id)
+    row = db.session.execute(
+        sa.select(VerificationCode).where(VerificationCode.purpose == purpose, VerificationCode.used_at.is_(None),
+                                          *where)
+        .order_by(VerificationCode.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    now = utcnow()
+    if row is None or row.expires_at <= now or row.attempts >= CODE_MAX_ATTEMPTS:
+        return None
+    resend = row.created_at + RESEND_AFTER
+    return PendingCode(expires_in=math.ceil((row.expires_at - now).total_seconds()),
+                       resend_in=max(0, math.ceil((resend - now).total_seconds())),
+                       resend_at=local_str(resend, "%H:%M:%S"))
 
 
 def dev_code(code: str) -> str | None:

@@ -55,8 +55,9 @@ class VerificationCode(db.Model):
 class AssistConsent(db.Model):
     """The resident's consent to a village staff member acting for them (代办授权).
 
-    Given by the SMS code on the resident's phone (method "sms") or a photographed
-    signed form (method "form"); valid for a short while, covering the actions of one sitting.
+    Given by the SMS code on the resident's phone (method "sms", confirmed at once) or a photographed
+    signed form (method "form"), which counts only once a second person, town staff, has looked at the
+    picture and confirmed it (confirmed_at); valid for a short while, covering the actions of one sitting.
     """
     __tablename__ = "assist_consents"
     id = sa.Column(sa.Integer, primary_key=True)
@@ -66,4 +67,10 @@ class AssistConsent(db.Model):
     form_path = sa.Column(sa.String(200))
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     expires_at = sa.Column(sa.DateTime, nullable=False)
-    __table_args__ = (sa.CheckConstraint("method in ('sms','form')", name="method"),)
+    confirmed_at = sa.Column(sa.DateTime)                  # from then on the consent counts
+    confirmed_by_staff_id = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))   # the town's checker
+    refused_at = sa.Column(sa.DateTime)                    # the checker found the form wanting
+    __table_args__ = (
+        sa.CheckConstraint("method in ('sms','form')", name="method"),
+        sa.CheckConstraint("confirmed_at is null or refused_at is null", name="confirmed_or_refused"),
+    )

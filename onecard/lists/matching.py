@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from onecard import audit
 from onecard.actors import Actor
+from onecard.cards import applications as card_applications
 from onecard.cards.models import Card
 from onecard.errors import Conflict, NotFound
 from onecard.extensions import db
@@ -252,7 +253,7 @@ def followup(actor: Actor, list_id: int, *, village_id: int | None = None, town_
         conditions.append(sa.or_(RecipientRow.bank_id == bank_id, Card.bank_id == bank_id))
     stmt = (sa.select(RecipientRow.row_no, RecipientRow.name, RecipientRow.id_number, RecipientRow.mobile,
                       RecipientRow.mobile_last4, Town.name, Village.name, Bank.name, card_bank.name,
-                      RecipientRow.match_result)
+                      RecipientRow.match_result, RecipientRow.resident_id, RecipientRow.matched_at)
             .select_from(RecipientRow)
             .join(Town, Town.id == RecipientRow.town_id)
             .outerjoin(Village, Village.id == RecipientRow.village_id)
@@ -263,9 +264,14 @@ def followup(actor: Actor, list_id: int, *, village_id: int | None = None, town_
             .order_by(RecipientRow.town_id, RecipientRow.village_id, RecipientRow.row_no))
     full_mobile = actor.role in FULL_MOBILE_ROLES
     items = []
-    for row_no, name, id_number, mobile, mobile_last4, town, village, bank, card_bank_name, result in \
-            db.session.execute(stmt):
+    fetched = db.session.execute(stmt).all()
+    # What happened since the match (an application made, a card now usable), so nobody chases it again.
+    changes = card_applications.progress_since(
+        {r.resident_id: r.matched_at or recipient_list.matched_at for r in fetched if r.resident_id})
+    for (row_no, name, id_number, mobile, mobile_last4, town, village, bank, card_bank_name, result, resident_id,
+         _) in fetched:
         items.append({
+            "since_match": changes.get(resident_id),
             "row_no": row_no, "name": name, "id_number": mask_id(id_number),
             "mobile": mobile if full_mobile else ("*******" + mobile_last4 if mobile_last4 else None),
             "town": town, "village": village, "bank": bank, "card_bank": card_bank_name,

@@ -36,7 +36,7 @@ DISCLOSURE_MACHINE = StateMachine(
     name="disclosure", state_attr="status", transitions={"published": frozenset({"withdrawn"})},
     labels=DISCLOSURE_STATES, timestamps={"withdrawn": "withdrawn_at"}, changed_at_attr="status_changed_at",
 )
-PUBLIC_PAGE_SIZE = 100
+PUBLIC_PAGE_SIZE = 30     # rows per public page: readable on a phone
 
 
 class Gone(DomainError):
@@ -141,13 +141,14 @@ def _public_disclosure(disclosure_id: int) -> Disclosure:
     return d
 
 
-def _public_rows_statement(d: Disclosure):
+def _public_rows_statement(d: Disclosure, village_id: int | None = None):
     L = LedgerEntry
+    where = [L.village_id == village_id] if village_id else []
     return (sa.select(Resident.name, Resident.id_masked, Town.name.label("town"), Village.name.label("village"),
                       sa.func.sum(L.amount_fen).label("fen"))
             .join(Resident, Resident.id == L.resident_id)
             .join(Town, Town.id == L.town_id).outerjoin(Village, Village.id == L.village_id)
-            .where(*_paid_rows(d.project_id, d.period))
+            .where(*_paid_rows(d.project_id, d.period), *where)
             .group_by(L.resident_id, Resident.name, Resident.id_masked, Town.name, Village.name)
             .order_by(Town.name, Village.name, L.resident_id))
 
@@ -157,17 +158,31 @@ def _public_row(r) -> dict:
             "amount_fen": int(r.fen), "amount_yuan": format_fen(int(r.fen))}
 
 
-def public_view(disclosure_id: int, *, page: int = 1) -> dict:
-    """A published disclosure for the public page: masked rows, paged; Gone (410) once withdrawn."""
+def _public_villages(d: Disclosure) -> list[dict]:
+    """The villages (with their town) that have rows in a disclosure: the public page's village picker."""
+    L = LedgerEntry
+    rows = db.session.execute(
+        sa.select(Village.id, Village.name, Town.name).join(Town, Town.id == Village.town_id)
+        .where(Village.id.in_(sa.select(L.village_id).where(*_paid_rows(d.project_id, d.period))))
+        .order_by(Town.name, Village.name)).all()
+    return [{"id": vid, "name": f"{town}{name}"} for vid, name, town in rows]
+
+
+def public_view(disclosure_id: int, *, page: int = 1, village_id: int | None = None) -> dict:
+    """A published disclosure for the public page: masked rows, paged, optionally one village's;
+    Gone (410) once withdrawn."""
     d = _public_disclosure(disclosure_id)
     if page < 1:
         raise Invalid("页码应从 1 开始", code="page_invalid", field="page")
-    total, rows = reads.paged(_public_rows_statement(d), page, PUBLIC_PAGE_SIZE)
+    villages = _public_villages(d)
+    if village_id is not None and village_id not in {v["id"] for v in villages}:
+        raise Invalid("该村（社区）没有公示名单", code="village_invalid", field="village")
+    total, rows = reads.paged(_public_rows_statement(d, village_id), page, PUBLIC_PAGE_SIZE)
     project = db.session.get(Project, d.project_id)
     dept = db.session.get(Department, d.department_id)
     return {**to_dict(d), "department": dept.name, "project": project.name, "project_code": project.code,
             "total": total, "page": page, "pages": max(1, -(-total // PUBLIC_PAGE_SIZE)),
-            "rows": [_public_row(r) for r in rows]}
+            "villages": villages, "village_id": village_id, "rows": [_public_row(r) for r in rows]}
 
 
 def public_xlsx(disclosure_id: int) -> tuple[str, bytes]:

@@ -46,3 +46,18 @@ class Department(db.Model):
     name = sa.Column(sa.String(60), nullable=False, unique=True)
     kind = sa.Column(sa.String(12), nullable=False, default="business")
     __table_args__ = (sa.CheckConstraint("kind in ('business','hrss','finance')", name="kind"),)
+
+
+class BankBranch(db.Model):
+    """网点: a branch of a cooperating bank where residents collect their card, kept by the bureau (人社局).
+
+    A resident who collects at a branch picks one from this list; a closed branch is switched off,
+    never deleted, because applications keep pointing at it.
+    """
+    __tablename__ = "bank_branches"
+    id = sa.Column(sa.Integer, primary_key=True)
+    bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"), nullable=False, index=True)
+    name = sa.Column(sa.String(80), nullable=False)
+    address = sa.Column(sa.String(200), nullable=False, default="")
+    active = sa.Column(sa.Boolean, nullable=False, default=True)
+    __table_args__ = (sa.UniqueConstraint("bank_id", "name"),)

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from onecard.cards.models import Card, CardApplication
-from onecard.citizens.models import AssistConsent, VerificationCode
+from onecard.citizens.models import VerificationCode
 from onecard.extensions import db
 from onecard.people.models import Resident
 from tests.factories import make_card, make_resident
@@ -427,77 +427,6 @@ def test_arrival_subscription_counts_each_accept_for_the_configured_template_onl
     # An unbound phone has nobody to notify.
     r = client.post(f"{API}/settings/wechat-subscription", headers=citizen_login(), json={"template_id": "TPL_ARRIVAL"})
     assert r.status_code == 403 and r.json["error"]["code"] == "binding_required"
-
-
-# ---------------------------------------------------------------- village-assisted mode
-
-
-@pytest.fixture
-def village_staff(make_staff, county):
-    return make_staff("village_staff", village_id=county["villages"][0])
-
-
-def test_assist_sees_only_own_village(client, village_staff, resident, county):
-    other = make_resident(county["towns"][1], county["villages"][1], name="王秀英")
-    found = client.get("/api/staff/v1/assist/residents?q=王秀英", headers=village_staff.auth).json
-    assert [f["id"] for f in found] == [resident.id]
-    assert found[0]["id_masked"] != resident.id_number
-    by_id = client.get(f"/api/staff/v1/assist/residents?q={other.id_number}", headers=village_staff.auth).json
-    assert by_id == []
-    assert client.get(f"/api/staff/v1/assist/residents/{other.id}", headers=village_staff.auth).status_code == 404
-    assert client.post(f"/api/staff/v1/assist/residents/{other.id}/consent/code",
-                       headers=village_staff.auth).status_code == 404
-    r = client.get(f"/api/staff/v1/assist/residents/{resident.id}", headers=village_staff.auth)
-    assert r.status_code == 200 and r.json["status"] == "not_applied"
-
-
-def test_assisted_application_needs_consent_and_is_visible_to_the_resident(client, village_staff, resident, county,
-                                                                           citizen_login):
-    base = f"/api/staff/v1/assist/residents/{resident.id}"
-    data = {"bank_id": str(county["banks"]["RCB"]), "delivery": "post", "postal_address": "东庄村12号",
-            "consent_id": "999", "photo": (io.BytesIO(JPEG), "p.jpg")}
-    r = client.post(f"{base}/applications", headers=village_staff.auth, data=data, content_type="multipart/form-data")
-    assert r.status_code == 403 and r.json["error"]["code"] == "consent_required"
-    assert client.post(f"{base}/consent/code", headers=village_staff.auth).status_code == 200
-    r = client.post(f"{base}/consent", headers=village_staff.auth, data={"code": last_code(resident.mobile)},
-                    content_type="multipart/form-data")
-    assert r.status_code == 201 and r.json["method"] == "sms"
-    data.update(consent_id=str(r.json["consent_id"]), photo=(io.BytesIO(JPEG), "p.jpg"))
-    r = client.post(f"{base}/applications", headers=village_staff.auth, data=data, content_type="multipart/form-data")
-    assert r.status_code == 201 and r.json["assisted"] is True
-    auth = citizen_login(resident)
-    actions = client.get(f"{API}/assisted-actions", headers=auth).json
-    assert {a["action"] for a in actions} >= {"assist.consent", "card_application.submitted"}
-    assert all(a["who"].startswith(village_staff.username) for a in actions)
-    assert client.get(f"{API}/card", headers=auth).json["status"] == "applied"
-
-
-def test_consent_by_signed_form_then_activation_and_arrivals(client, village_staff, resident, county):
-    make_card(resident, county["banks"]["RCB"], status="issued")
-    add_ledger(resident, make_project(county["departments"]["县民政局"]), county["banks"]["RCB"])
-    base = f"/api/staff/v1/assist/residents/{resident.id}"
-    r = client.post(f"{base}/consent", headers=village_staff.auth, data={"form": (io.BytesIO(b"not an image"),
-                                                                                  "f.jpg")},
-                    content_type="multipart/form-data")
-    assert r.status_code == 422
-    r = client.post(f"{base}/consent", headers=village_staff.auth, data={"form": (io.BytesIO(PNG), "f.png")},
-                    content_type="multipart/form-data")
-    assert r.status_code == 201 and r.json["method"] == "form"
-    consent = r.json["consent_id"]
-    assert db.session.get(AssistConsent, consent).form_path.startswith("consents")
-    r = client.post(f"{base}/activate", headers=village_staff.auth, json={"consent_id": consent})
-    assert r.status_code == 200 and r.json["status"] == "active"
-    r = client.get(f"{base}/subsidies?consent_id={consent}", headers=village_staff.auth)
-    assert r.status_code == 200 and len(r.json["items"]) == 1
-    from onecard.audit import AuditEntry
-    acts = db.session.execute(sa.select(AuditEntry.action).where(AuditEntry.on_behalf_of == resident.id)).scalars()
-    assert {"card.active", "assist.subsidies_read", "assist.consent"} <= set(acts)
-    # Consent of one staff member is not another's.
-    from onecard.extensions import db as _db  # noqa: F401
-    db.session.execute(sa.update(AssistConsent).values(expires_at=datetime(2000, 1, 1)))
-    db.session.commit()
-    r = client.get(f"{base}/subsidies?consent_id={consent}", headers=village_staff.auth)
-    assert r.status_code == 403
 
 
 def test_openapi_document(client):

@@ -4,7 +4,7 @@ Screenshots of the main pages go to tests/screenshots/ (git-ignored) for review.
 """
 from __future__ import annotations
 
-from tests.browser import SHOTS, needs_chromium
+from tests.browser import SHOTS, checked_screenshot, needs_chromium
 from tests.conftest import TEST_PASSWORD
 from tests.console.test_dashboard import _county_data
 
@@ -23,7 +23,7 @@ def test_admin_signs_in_opens_an_account_and_reads_the_dashboard(live_server, br
 
     page.goto(f"{live_server}/console/login")
     assert page.evaluate("document.activeElement.id") == "username"     # ready to type
-    page.screenshot(path=str(SHOTS / "console_login.png"))
+    checked_screenshot(page, SHOTS / "console_login.png")
     page.fill("#username", "chief")
     page.fill("#password", TEST_PASSWORD)
     page.click("button[type=submit].primary")
@@ -36,7 +36,7 @@ def test_admin_signs_in_opens_an_account_and_reads_the_dashboard(live_server, br
     charts = page.locator("svg.chart")
     assert charts.count() == 4
     assert "济河街道" in charts.first.inner_html()
-    page.screenshot(path=str(SHOTS / "console_dashboard.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_dashboard.png", full_page=True)
 
     page.click("a[data-menu=accounts]")
     page.wait_for_url(f"{live_server}/console/accounts")
@@ -51,10 +51,10 @@ def test_admin_signs_in_opens_an_account_and_reads_the_dashboard(live_server, br
     page.wait_for_selector(".msg-success")
     assert "已开通账号 mz_browser" in page.inner_text(".msg-success")
     assert "民政经办（浏览器）" in page.inner_text("#accounts-table")
-    page.screenshot(path=str(SHOTS / "console_accounts.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_accounts.png", full_page=True)
 
     page.click("a[data-menu=guide]")
-    page.screenshot(path=str(SHOTS / "console_guide.png"))
+    checked_screenshot(page, SHOTS / "console_guide.png")
     page.click("a[data-menu=audit_verify]")
     page.click("text=开始校验")
     assert "校验通过" in page.inner_text("#chain-result")
@@ -67,6 +67,6 @@ def test_admin_signs_in_opens_an_account_and_reads_the_dashboard(live_server, br
     tab.fill("#password", "Initial2026pw")
     tab.click("button[type=submit].primary")
     tab.wait_for_url(f"{live_server}/console/password")
-    tab.screenshot(path=str(SHOTS / "console_password_tablet.png"), full_page=True)
+    checked_screenshot(tab, SHOTS / "console_password_tablet.png", full_page=True)
     tablet.close()
     context.close()

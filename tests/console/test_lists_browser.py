@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.browser import SHOTS, needs_chromium
+from tests.browser import SHOTS, checked_screenshot, needs_chromium
 from tests.conftest import TEST_PASSWORD
 from tests.factories import make_card, make_resident, new_account, new_id_number, new_mobile
 from tests.fixtures_lists import csv_bytes
@@ -58,7 +58,7 @@ def test_operator_fixes_an_upload_from_the_inline_report_and_matches_it(live_ser
     assert "身份证号" in rows.nth(0).inner_text() and "镇街" in rows.nth(1).inner_text()
     assert wrong_id not in page.content()
     assert page.is_visible("#report-link")
-    page.screenshot(path=str(SHOTS / "console_upload_errors.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_upload_errors.png", full_page=True)
 
     # The page the server answered still carries the chosen project and period: only the file changes.
     fixed = csv_bytes([_row("甲正常", person.id_number), _row("乙错号", good_id)])
@@ -68,17 +68,17 @@ def test_operator_fixes_an_upload_from_the_inline_report_and_matches_it(live_ser
     assert re.search(r"/console/lists/\d+$", page.url)
     assert page.inner_text("#list-total") == "200.00 元"
     assert "名单已保存：2 人" in page.content()
-    page.screenshot(path=str(SHOTS / "console_list_stored.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_list_stored.png", full_page=True)
     assert uploads == ["xhr", "xhr"]      # both uploads went through lists.js (progress, then 正在校验…)
 
     page.click("#match-button")
     page.wait_for_selector("#summary-counts")
     assert "比对完成" in page.content()
     assert page.inner_text("#match-button") == "重新比对"
-    page.screenshot(path=str(SHOTS / "console_matching_summary.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_matching_summary.png", full_page=True)
     page.click("a[data-menu=home]")
     page.wait_for_selector("svg.chart")
     assert "比对进度（按镇街" in page.content()
-    page.screenshot(path=str(SHOTS / "console_home_matching_progress.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_home_matching_progress.png", full_page=True)
     assert not problems, problems
     context.close()

@@ -2,7 +2,7 @@
 the public page from the console. Screenshots go to tests/screenshots/."""
 from __future__ import annotations
 
-from tests.browser import SHOTS, needs_chromium
+from tests.browser import SHOTS, checked_screenshot, needs_chromium
 from tests.conftest import TEST_PASSWORD
 from tests.console.test_oversight import _paid_data
 
@@ -32,18 +32,18 @@ def test_finance_runs_risk_checks_and_publishes_a_disclosure(live_server, browse
     assert finding.count() >= 1
     finding.first.locator("summary").click()
     assert "孔*" in finding.first.inner_text() and "孔令秀" not in page.content()
-    page.screenshot(path=str(SHOTS / "console_oversight_risk.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_oversight_risk.png", full_page=True)
 
     page.click("a[data-menu=stats]")
     assert page.locator("svg.chart").count() == 2
-    page.screenshot(path=str(SHOTS / "console_oversight_stats.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_oversight_stats.png", full_page=True)
 
     page.click("a[data-menu=disclosure]")
     page.select_option("#project_id", str(elder.id))
     page.fill("#period", "2026-03")
     page.click("#publish")
     page.wait_for_selector(".msg-success")
-    page.screenshot(path=str(SHOTS / "console_oversight_disclosure.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_oversight_disclosure.png", full_page=True)
     with context.expect_page() as opened:
         page.click("a.public-link")
     public = opened.value
@@ -51,6 +51,6 @@ def test_finance_runs_risk_checks_and_publishes_a_disclosure(live_server, browse
     assert "/public/disclosures/" in public.url
     text = public.inner_text("body")
     assert "高龄津贴" in text and "孔令秀" not in text
-    public.screenshot(path=str(SHOTS / "console_oversight_public.png"), full_page=True)
+    checked_screenshot(public, SHOTS / "console_oversight_public.png", full_page=True)
     assert not problems, problems
     context.close()

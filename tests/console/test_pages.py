@@ -34,9 +34,11 @@ def test_each_role_sees_its_own_menu(app, make_staff, county):
                                                             {"upload", "accounts", "risk", "audit_verify"}),
         ("dept_operator", (("department_id", depts["县民政局"]),)): ({"upload", "matching", "batches", "projects"},
                                                                    {"accounts", "bank_files", "audit_verify"}),
-        ("admin", ()): ({"accounts", "reference", "audit", "audit_verify", "projects"}, {"upload", "bank_files"}),
-        ("village_staff", (("village_id", county["villages"][0]),)): ({"followup", "home", "guide"},
+        ("admin", ()): ({"accounts", "reference", "audit", "audit_verify", "projects"},
+                        {"upload", "bank_files", "assist"}),
+        ("village_staff", (("village_id", county["villages"][0]),)): ({"followup", "home", "guide", "assist"},
                                                                        {"batches", "accounts", "upload"}),
+        ("town_staff", (("town_id", county["towns"][0]),)): ({"followup", "assist"}, {"batches", "accounts"}),
         ("auditor", ()): ({"audit", "audit_verify", "accounts", "ledger"}, {"upload", "bank_files"}),
     }
     for (role, scope), (has, lacks) in cases.items():

@@ -6,7 +6,7 @@ import pathlib
 import sqlalchemy as sa
 
 from onecard.payments.models import Batch
-from tests.browser import SHOTS, needs_chromium
+from tests.browser import SHOTS, checked_screenshot, needs_chromium
 from tests.conftest import TEST_PASSWORD
 from tests.console.test_payments import result_file
 
@@ -42,7 +42,7 @@ def test_batch_goes_from_operator_to_bank_through_pages(live_server, browser, pa
     url = f"{base}/console/batches/{batch_id}"
     page.goto(url)
     assert page.is_visible("#held-table")
-    page.screenshot(path=str(SHOTS / "console_pay_batch_draft.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_pay_batch_draft.png", full_page=True)
     page.click("#step-submit")
     page.wait_for_selector(".msg-success")
     assert page.get_attribute("#batch-status", "data-status") == "submitted"
@@ -60,7 +60,7 @@ def test_batch_goes_from_operator_to_bank_through_pages(live_server, browser, pa
     # 3. Finance approves; pressing the same approve form again (a stale page) does nothing.
     ctx, page = sign_in(browser, base, pay.finance.username, problems)
     page.goto(url)
-    page.screenshot(path=str(SHOTS / "console_pay_batch_reviewed.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_pay_batch_reviewed.png", full_page=True)
     csrf = page.input_value("form[data-step=approve] input[name=csrf_token]")
     nonce = page.input_value("form[data-step=approve] input[name=form_nonce]")
     page.click("#step-approve")
@@ -84,7 +84,7 @@ def test_batch_goes_from_operator_to_bank_through_pages(live_server, browser, pa
     # 4. The bank exports the file (batch sent), downloads it and uploads a result with one failure.
     ctx, page = sign_in(browser, base, pay.rcb.username, problems)
     page.click("a[data-menu=bank_files]")
-    page.screenshot(path=str(SHOTS / "console_pay_bank_files.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_pay_bank_files.png", full_page=True)
     page.click(f"form[data-export='{batch_id}'] button")
     page.wait_for_selector(".msg-success")
     with page.expect_download() as info:
@@ -105,8 +105,8 @@ def test_batch_goes_from_operator_to_bank_through_pages(live_server, browser, pa
     assert page.is_visible("[data-check=lines] .agree") and page.is_visible("[data-check=outcome] .agree")
     assert page.locator(".mismatch").count() == 0
     assert "账户已销户" in page.inner_text("#lines-table")
-    page.screenshot(path=str(SHOTS / "console_pay_batch_feedback.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_pay_batch_feedback.png", full_page=True)
     page.set_viewport_size({"width": 768, "height": 1024})      # a tablet
-    page.screenshot(path=str(SHOTS / "console_pay_batch_feedback_tablet.png"), full_page=True)
+    checked_screenshot(page, SHOTS / "console_pay_batch_feedback_tablet.png", full_page=True)
     ctx.close()
     assert problems == []

@@ -219,3 +219,28 @@ def test_openapi_document_lists_the_list_endpoints(client, db):
     for path in ("/api/staff/v1/lists", "/api/staff/v1/lists/{list_id}/match",
                  "/api/staff/v1/lists/{list_id}/followup.xlsx", "/api/staff/v1/lists/template.xlsx"):
         assert path in doc["paths"], path
+
+
+
+def test_followup_shows_who_applied_since_the_match(client, operator, make_staff, registry_list, county, citizen_env):
+    """A resident who applied (assisted or not) after the match shows as 已申请, so nobody chases them again."""
+    from onecard.actors import Actor
+    from onecard.cards import applications
+    from onecard.people.models import Resident
+    from onecard.privacy import blind_index
+    from onecard.reference.models import BankBranch
+    list_id = registry_list["list_id"]
+    client.post(f"{API}/lists/{list_id}/match", headers=operator.auth)
+    village = make_staff("village_staff", village_id=county["villages"][0])
+    before = {i["name"]: i for i in client.get(f"{API}/lists/{list_id}/followup", headers=village.auth).json["items"]}
+    assert before["乙未申"]["since_match"] is None
+    resident = db.session.execute(sa.select(Resident).where(
+        Resident.id_bidx == blind_index(registry_list["people"]["not_applied"]["id"], "id"))).scalar_one()
+    branch = db.session.execute(sa.select(BankBranch).where(BankBranch.bank_id == county["banks"]["ICBC"])
+                                ).scalars().first()
+    applications.apply_for_card(Actor(kind="citizen", id=resident.id, label="居民本人"), resident.id,
+                                bank_id=county["banks"]["ICBC"], delivery="branch", branch_id=branch.id,
+                                photo=b"\xff\xd8\xff" + b"\x00" * 100)
+    after = {i["name"]: i for i in client.get(f"{API}/lists/{list_id}/followup", headers=village.auth).json["items"]}
+    assert after["乙未申"]["since_match"].startswith("已申请（已提交")
+    assert after["丙申领"]["since_match"] is None          # applied before the match: nothing new

@@ -143,3 +143,20 @@ def test_two_concurrent_publishes_make_one_disclosure(app, finance, paid, db):
         t.join(timeout=30)
     assert sorted(outcomes) == ["already_published", "published"]
     assert db.session.execute(sa.select(sa.func.count(Disclosure.id))).scalar() == 1
+
+
+def test_public_page_pages_by_30_and_filters_by_village(client, finance, ov, county):
+    project = ov.project("县民政局", "高龄津贴")
+    east = [make_resident(county["towns"][0], county["villages"][0], name=f"东{i:02d}") for i in range(3)]
+    west = [make_resident(county["towns"][1], county["villages"][1], name=f"西{i:02d}") for i in range(31)]
+    for r in east + west:
+        ov.pay(r, project, "2026-03", 10000)
+    d = _publish(client, finance, project).json
+    j = client.get(f"/public/disclosures/{d['id']}.json").json
+    assert j["total"] == 34 and j["pages"] == 2 and len(j["rows"]) == 30
+    assert {v["id"] for v in j["villages"]} == set(county["villages"])
+    j = client.get(f"/public/disclosures/{d['id']}.json?village={county['villages'][0]}").json
+    assert j["total"] == 3 and {r["village"] for r in j["rows"]} == {"东庄村"}
+    assert client.get(f"/public/disclosures/{d['id']}?village=999999").status_code == 422
+    html = client.get(f"/public/disclosures/{d['id']}?big=1").get_data(as_text=True)
+    assert 'class="big"' in html and "标准版" in html

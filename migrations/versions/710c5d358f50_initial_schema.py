@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 5dac151f9ee6
+Revision ID: 710c5d358f50
 Revises: 
-Create Date: 2026-12-03 14:05:00.197468
+Create Date: 2026-12-03 14:12:48.602959
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '5dac151f9ee6'
+revision = '710c5d358f50'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -240,6 +240,19 @@ def upgrade():
     sa.UniqueConstraint('code', name=op.f('uq_towns_code')),
     sa.UniqueConstraint('name', name=op.f('uq_towns_name'))
     )
+    op.create_table('bank_branches',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('bank_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('address', sa.String(length=200), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_bank_branches_bank_id_banks')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_branches')),
+    sa.UniqueConstraint('bank_id', 'name', name=op.f('uq_bank_branches_bank_id_name'))
+    )
+    with op.batch_alter_table('bank_branches', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_bank_branches_bank_id'), ['bank_id'], unique=False)
+
     op.create_table('department_contacts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('department_id', sa.Integer(), nullable=False),
@@ -584,7 +597,12 @@ def upgrade():
     sa.Column('form_path', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('confirmed_at', sa.DateTime(), nullable=True),
+    sa.Column('confirmed_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('refused_at', sa.DateTime(), nullable=True),
     sa.CheckConstraint("method in ('sms','form')", name=op.f('ck_assist_consents_method')),
+    sa.CheckConstraint('confirmed_at is null or refused_at is null', name=op.f('ck_assist_consents_confirmed_or_refused')),
+    sa.ForeignKeyConstraint(['confirmed_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_assist_consents_confirmed_by_staff_id_staff_accounts')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_assist_consents_resident_id_residents')),
     sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_assist_consents_staff_id_staff_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assist_consents'))
@@ -905,6 +923,7 @@ def upgrade():
     sa.Column('kind', sa.String(length=12), nullable=False),
     sa.Column('bank_id', sa.Integer(), nullable=False),
     sa.Column('branch', sa.String(length=100), nullable=True),
+    sa.Column('branch_id', sa.Integer(), nullable=True),
     sa.Column('delivery', sa.String(length=10), nullable=False),
     sa.Column('postal_address', sa.String(length=200), nullable=True),
     sa.Column('photo_path', sa.String(length=200), nullable=True),
@@ -917,6 +936,7 @@ def upgrade():
     sa.CheckConstraint("kind in ('new','replacement')", name=op.f('ck_card_applications_kind')),
     sa.CheckConstraint("status in ('submitted','accepted','in_production','ready','posted','collected','rejected','withdrawn')", name=op.f('ck_card_applications_status')),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_card_applications_bank_id_banks')),
+    sa.ForeignKeyConstraint(['branch_id'], ['bank_branches.id'], name=op.f('fk_card_applications_branch_id_bank_branches')),
     sa.ForeignKeyConstraint(['card_id'], ['cards.id'], name=op.f('fk_card_applications_card_id_cards')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_card_applications_resident_id_residents')),
     sa.ForeignKeyConstraint(['submitted_by_staff_id'], ['staff_accounts.id'], name=op.f('fk_card_applications_submitted_by_staff_id_staff_accounts')),
@@ -1414,6 +1434,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_department_contacts_department_id'))
 
     op.drop_table('department_contacts')
+    with op.batch_alter_table('bank_branches', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bank_branches_bank_id'))
+
+    op.drop_table('bank_branches')
     op.drop_table('towns')
     op.drop_table('site_settings')
     op.drop_table('scheduled_runs')
