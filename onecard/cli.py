@@ -114,6 +114,9 @@ COMMANDS = [init_db_command, create_admin_command, demo_command, audit_verify_co
 from onecard.oversight.cli import COMMANDS as OVERSIGHT_COMMANDS  # noqa: E402  (oversight-rebuild-summary)
 
 COMMANDS += OVERSIGHT_COMMANDS
+from onecard.serving.cli import APP_COMMANDS as SERVING_COMMANDS  # noqa: E402  (backup, restore, rotate-keys)
+
+COMMANDS += SERVING_COMMANDS
 
 
 def register_commands(app: Flask) -> None:
@@ -129,3 +132,9 @@ def _create_app():
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
 def main():
     """泗水县社保卡“一卡通”平台命令行。"""
+
+
+from onecard.serving.cli import GROUP_COMMANDS  # noqa: E402  (serve: needs no app in the CLI process)
+
+for _command in GROUP_COMMANDS:
+    main.add_command(_command)

@@ -67,6 +67,9 @@ SETTINGS: list[Setting] = [
     Setting("NOTICE_MAX_ATTEMPTS", 8, "attempts before a notice is marked failed", int),
     Setting("NOTICE_INTERVAL_SECONDS", 5.0, "seconds between two scheduler runs", float),
     Setting("TWILIO_TIMEOUT_SECONDS", 15.0, "HTTP timeout of one Twilio request", float),
+    Setting("METRICS_ALLOW", "127.0.0.1,::1", "addresses or networks that may read /metrics directly (not "
+            "through the reverse proxy)"),
+    Setting("METRICS_TOKEN", "", "bearer token that also opens /metrics (empty = none)", secret=True),
     Setting("RUN_SCHEDULER_IN_DEV_SERVER", False, "start the notice scheduler inside `onecard run`", bool),
 ]
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7b1a6a35d3a6
+Revision ID: ad54a19d3f57
 Revises: 
-Create Date: 2026-12-03 08:41:08.738030
+Create Date: 2026-12-03 12:54:16.014317
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '7b1a6a35d3a6'
+revision = 'ad54a19d3f57'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -100,6 +100,17 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
     sa.UniqueConstraint('actor', 'key', name=op.f('uq_idempotency_keys_actor_key'))
+    )
+    op.create_table('job_heartbeats',
+    sa.Column('job_id', sa.String(length=60), nullable=False),
+    sa.Column('host', sa.String(length=120), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=False),
+    sa.Column('outcome', sa.String(length=10), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=False),
+    sa.Column('last_success_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("outcome in ('done','failed','skipped')", name=op.f('ck_job_heartbeats_outcome')),
+    sa.PrimaryKeyConstraint('job_id', name=op.f('pk_job_heartbeats'))
     )
     op.create_table('notice_templates',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1251,6 +1262,7 @@ def downgrade():
     op.drop_table('oversight_ledger_stat_batches')
     op.drop_table('oversight_account_payees')
     op.drop_table('notice_templates')
+    op.drop_table('job_heartbeats')
     op.drop_table('idempotency_keys')
     op.drop_table('departments')
     op.drop_table('banks')

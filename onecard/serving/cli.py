@@ -1,0 +1,67 @@
+"""Operations commands: ``onecard serve``, ``backup``, ``restore``, ``rotate-keys``.
+
+``serve`` needs no app in the CLI process (it checks the configuration, then becomes gunicorn), so it is
+added to the command group itself rather than through ``create_app``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import click
+
+from onecard import config
+
+
+def _fail(message: str, code: int = 2):
+    click.echo(f"错误：{message}", err=True)
+    sys.exit(code)
+
+
+def production_environment(environ=None) -> dict[str, str]:
+    """The environment gunicorn runs with: production, with a metrics folder of its own.
+
+    Refuses (RuntimeError, in Chinese) a configuration that keeps a development secret, the development
+    login or the cheap password profile — whatever ONECARD_ENV says: ``onecard serve`` is always production.
+    """
+    env = dict(os.environ if environ is None else environ)
+    env["ONECARD_ENV"] = "production"
+    values = config.load(env)
+    config.check_production(values)
+    # Build the app once here: a bad key or URL is reported before any worker tries to boot.
+    from onecard import create_app
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        create_app()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="onecard-metrics-")
+    return env
+
+
+@click.command("serve")
+@click.option("--bind", default=None, help="监听地址，如 127.0.0.1:8000（默认取 ONECARD_BIND）")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="工作进程数（默认按 CPU 数计算）")
+def serve_command(bind, workers):
+    """以生产方式运行（gunicorn）：拒绝开发密钥；kill -HUP 平滑重载。试用请用 make run。"""
+    try:
+        env = production_environment()
+    except (RuntimeError, SystemExit) as exc:
+        _fail(str(exc) if str(exc) else "配置无效，拒绝启动")
+    if bind:
+        env["ONECARD_BIND"] = bind
+    if workers:
+        env["ONECARD_WORKERS"] = str(workers)
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:onecard.serving.gunicorn_conf"]
+    sys.stdout.flush()
+    # exec: gunicorn's master takes this process id, so systemd's MAINPID and `kill -HUP` reach it.
+    os.execvpe(argv[0], argv, env)
+
+
+GROUP_COMMANDS = [serve_command]      # added to the `onecard` group directly (no app needed)
+APP_COMMANDS: list = []               # registered through create_app (they need the database)

@@ -1,0 +1,150 @@
+"""Operations tests run the real commands as subprocesses (``onecard serve|backup|restore|rotate-keys``)
+against a database of their own: a SQLite file, or on PostgreSQL a schema created for the test and dropped
+after it (ONECARD_TEST_DATABASE_URL selects PostgreSQL, as for the rest of the suite)."""
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+PG_URL = os.environ.get("ONECARD_TEST_DATABASE_URL")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def new_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker() -> str:
+    return re.sub(r"\W", "_", os.environ.get("PYTEST_XDIST_WORKER", "main"))
+
+
+def pg_schema_url(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+@contextlib.contextmanager
+def empty_database(tmp_path, label: str = "a"):
+    """The URL of an empty database that exists only for the test."""
+    if PG_URL:
+        schema = f"onecard_ops_{_worker()}_{label}"
+        engine = sa.create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        try:
+            yield pg_schema_url(PG_URL, schema)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            engine.dispose()
+    else:
+        yield "sqlite:///" + str(tmp_path / f"{label}.db")
+
+
+@pytest.fixture
+def ops_db(tmp_path):
+    with empty_database(tmp_path, "a") as url:
+        yield url
+
+
+@pytest.fixture
+def production_env(tmp_path):
+    """An environment with real (random) secrets: what an office's unit file sets."""
+    def make(database_url: str, **extra) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ONECARD_", "PROMETHEUS_"))}
+        env.update({
+            "ONECARD_ENV": "production", "ONECARD_DATABASE_URL": database_url,
+            "ONECARD_SECRET_KEY": uuid.uuid4().hex, "ONECARD_FIELD_KEY": new_key(),
+            "ONECARD_BLIND_INDEX_KEY": new_key(), "ONECARD_TWILIO_AUTH_TOKEN": uuid.uuid4().hex,
+            "ONECARD_DEV_LOGIN": "0", "ONECARD_PASSWORD_HASH_PROFILE": "production",
+            "ONECARD_SMS_PROVIDER": "console", "ONECARD_QUIET_HOURS": "",
+            "PYTHONPATH": ROOT,
+        })
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+    return make
+
+
+def onecard(args: list[str], env: dict, *, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``onecard <args>`` as a separate process (the installed entry point, as an operator would)."""
+    result = subprocess.run([sys.executable, "-m", "onecard.cli_entry", *args], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"onecard {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen, port: int, out_path, err_path):
+        self.proc, self.port, self.out_path, self.err_path = proc, port, out_path, err_path
+        self.base = f"http://127.0.0.1:{port}"
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.base + path, timeout=30, **kwargs)
+
+    def access_lines(self) -> list[dict]:
+        lines = []
+        for raw in self.out_path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(raw)
+                if record.get("kind") == "request":
+                    lines.append(record)
+        return lines
+
+    def output(self) -> str:
+        return self.out_path.read_text(encoding="utf-8") + self.err_path.read_text(encoding="utf-8")
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if predicate():
+                return
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def serving(env: dict, tmp_path, *, workers: int = 2, name: str = "web"):
+    """``onecard serve`` on a free port until the block ends (then TERM, as systemd stops it)."""
+    port = free_port()
+    out_path, err_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "onecard.cli_entry", "serve", "--bind", f"127.0.0.1:{port}",
+                                 "--workers", str(workers)], env=env, cwd=ROOT, stdout=out, stderr=err,
+                                start_new_session=True)
+    server = Server(proc, port, out_path, err_path)
+    try:
+        wait_until(lambda: proc.poll() is not None or server.get("/healthz").status_code == 200,
+                   what=f"onecard serve on port {port}")
+        assert proc.poll() is None, server.output()
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
