@@ -5,13 +5,18 @@ added to the command group itself rather than through ``create_app``.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
+from datetime import UTC, datetime
 
 import click
+from flask import current_app
+from flask.cli import with_appcontext
 
 from onecard import config
+from onecard.errors import DomainError
 
 
 def _fail(message: str, code: int = 2):
@@ -63,5 +68,50 @@ def serve_command(bind, workers):
     os.execvpe(argv[0], argv, env)
 
 
+def _database_url() -> str:
+    return current_app.config["SQLALCHEMY_DATABASE_URI"]
+
+
+def _release_connections() -> None:
+    """Close this process's pooled connections: a restore must not race its own session."""
+    from onecard.extensions import db
+    db.session.remove()
+    db.engine.dispose()
+
+
+@click.command("backup")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="备份文件路径（默认 instance/backups/onecard-<时间>.<sqlite|dump>）")
+@with_appcontext
+def backup_command(output):
+    """在线备份整个数据库（SQLite 在线备份接口；PostgreSQL pg_dump 自定义格式），输出一行 JSON。"""
+    from onecard.serving import backup
+    url = _database_url()
+    if output is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        suffix = "sqlite" if url.startswith("sqlite") else "dump"
+        output = os.path.join(current_app.instance_path, "backups", f"onecard-{stamp}.{suffix}")
+    try:
+        result = backup.backup(url, output)
+    except DomainError as exc:
+        _fail(exc.message)
+    click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+
+
+@click.command("restore")
+@click.argument("backup_file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="目标数据库已有数据时仍然覆盖（删除现有的一切）")
+@with_appcontext
+def restore_command(backup_file, force):
+    """把备份恢复到 ONECARD_DATABASE_URL 指向的空数据库（非空时拒绝，除非 --force）。恢复后请运行 audit-verify。"""
+    from onecard.serving import backup
+    _release_connections()
+    try:
+        result = backup.restore(_database_url(), backup_file, force=force)
+    except DomainError as exc:
+        _fail(exc.message)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
 GROUP_COMMANDS = [serve_command]      # added to the `onecard` group directly (no app needed)
-APP_COMMANDS: list = []               # registered through create_app (they need the database)
+APP_COMMANDS: list = [backup_command, restore_command]   # registered through create_app

@@ -148,3 +148,34 @@ def serving(env: dict, tmp_path, *, workers: int = 2, name: str = "web"):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@contextlib.contextmanager
+def restore_target(tmp_path, source_url: str):
+    """An empty database to restore ``source_url``'s backup into: another SQLite file, or on PostgreSQL a
+    database created for the test (a schema-scoped dump recreates its schema there) and dropped after it."""
+    if not PG_URL:
+        yield "sqlite:///" + str(tmp_path / "restored.db")
+        return
+    name = f"onecard_restore_{_worker()}".lower()
+    schema = re.search(r"search_path%3D(\w+)", source_url).group(1)
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield pg_schema_url(str(sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)),
+                            schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def drill_env(database_url: str, **extra) -> dict:
+    """A trial-run environment (development keys, cheap password hashing, dev login for the citizen read)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ONECARD_", "PROMETHEUS_"))}
+    env.update({"ONECARD_ENV": "development", "ONECARD_DATABASE_URL": database_url,
+                "ONECARD_PASSWORD_HASH_PROFILE": "test", "ONECARD_SMS_PROVIDER": "console", "PYTHONPATH": ROOT})
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
