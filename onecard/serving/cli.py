@@ -113,5 +113,30 @@ def restore_command(backup_file, force):
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
+@click.command("rotate-keys")
+@click.option("--chunk", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="每批处理的行数")
+@click.option("--pause", type=click.FloatRange(0, 60), default=0.0, show_default=True,
+              help="两批之间暂停的秒数（减轻数据库压力）")
+@click.option("--quiet", is_flag=True, help="不逐批输出进度")
+@with_appcontext
+def rotate_keys_command(chunk, pause, quiet):
+    """把所有密文和盲索引换成新密钥（配置中排在第一位的密钥）；可随时中断，再次运行从中断处继续。"""
+    from onecard import privacy
+    from onecard.serving import keys
+    if len(privacy.field_key_ids()) == 1 and len(privacy.blind_key_ids()) == 1:
+        _fail("没有需要轮换的密钥：请把新密钥放在 ONECARD_FIELD_KEY 或 ONECARD_BLIND_INDEX_KEY 的第一位、"
+              "旧密钥放在其后（逗号分隔），重启所有进程后再运行")
+    if len(privacy.blind_key_ids()) > 1:
+        click.echo("注意：盲索引轮换期间，名单上传与比对、户籍导入、回盘导入和夜间风险检查可能漏配，请在轮换完成后进行。",
+                   err=True)
+    echo = None if quiet else (lambda p: click.echo(json.dumps(p, ensure_ascii=False)))
+    summary = keys.rotate(chunk=chunk, pause=pause, echo=echo)
+    click.echo(json.dumps(summary, ensure_ascii=False))
+    if not summary["done"]:
+        _fail(f"仍有 {summary['left_under_old_keys']} 个字段由旧密钥加密（有进程尚未用新密钥重启）："
+              "请重启所有进程后再次运行 onecard rotate-keys", code=1)
+    click.echo("轮换完成：现在可以从配置中删除旧密钥并重启所有进程。", err=True)
+
+
 GROUP_COMMANDS = [serve_command]      # added to the `onecard` group directly (no app needed)
-APP_COMMANDS: list = [backup_command, restore_command]   # registered through create_app
+APP_COMMANDS: list = [backup_command, restore_command, rotate_keys_command]   # registered through create_app

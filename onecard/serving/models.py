@@ -22,3 +22,25 @@ class JobHeartbeat(db.Model):
     duration_ms = sa.Column(sa.Integer, nullable=False, default=0)
     last_success_at = sa.Column(sa.DateTime)
     __table_args__ = (sa.CheckConstraint("outcome in ('done','failed','skipped')", name="outcome"),)
+
+
+class KeyRotationStep(db.Model):
+    """密钥轮换进度: one row per step of ``onecard rotate-keys`` (a table's ciphertexts, or one blind-index
+    column), committed with each chunk it re-keys, so a killed rotation resumes where it stopped."""
+    __tablename__ = "key_rotation_steps"
+    step = sa.Column(sa.String(80), primary_key=True)      # field:<table> | blind:<table>.<column> | derive:...
+    target_key = sa.Column(sa.String(8), nullable=False)    # id of the key the step rotates to
+    last_id = sa.Column(sa.Integer, nullable=False, default=0)
+    rows_changed = sa.Column(sa.Integer, nullable=False, default=0)
+    started_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    finished_at = sa.Column(sa.DateTime)
+
+
+class BlindIndexRekey(db.Model):
+    """Old blind index -> new, written while the plaintext columns are re-indexed, for the columns that only
+    copy a blind index (the ledger's account, binding codes). Emptied when the rotation ends."""
+    __tablename__ = "blind_index_rekeys"
+    purpose = sa.Column(sa.String(20), primary_key=True)
+    old_bidx = sa.Column(sa.String(40), primary_key=True)
+    new_bidx = sa.Column(sa.String(40), nullable=False)
