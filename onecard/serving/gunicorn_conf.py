@@ -22,6 +22,11 @@ import multiprocessing
 import os
 import shutil
 
+# The environment variables read here (deploy/ files may set these beside onecard.config's ONECARD_* settings).
+ENVIRONMENT = ("ONECARD_BIND", "ONECARD_WORKERS", "ONECARD_THREADS", "ONECARD_TIMEOUT", "ONECARD_GRACEFUL_TIMEOUT",
+               "ONECARD_MAX_REQUESTS", "ONECARD_FORWARDED_ALLOW_IPS", "ONECARD_ACCESS_LOG", "ONECARD_ERROR_LOG",
+               "ONECARD_LOG_LEVEL", "PROMETHEUS_MULTIPROC_DIR")
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
