@@ -15,6 +15,8 @@ Read from the database when /metrics is scraped (the same answer from whichever 
   onecard_outbox_notices{state}                notices waiting to be sent (pending, retry_wait, held, claimed)
   onecard_outbox_oldest_pending_age_seconds    age of the oldest notice still waiting
   onecard_batches{status}                      payment batches by state
+  onecard_batch_oldest_waiting_seconds{status} how long the longest-waiting batch has been submitted (waiting
+                                               for review), reviewed (for approval) or sent (for the bank's results)
   onecard_job_last_run_timestamp_seconds{job,outcome}  last run of each scheduled job
   onecard_job_last_success_timestamp_seconds{job}
 """
@@ -41,6 +43,8 @@ LIST_UPLOAD_SPEED = Histogram(
     buckets=(100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 200_000, 400_000))
 
 WAITING_STATES = ("pending", "retry_wait", "held", "claimed")
+# Batch states that wait on a person or the bank, and the column saying since when.
+BATCH_WAITS = {"submitted": "submitted_at", "reviewed": "reviewed_at", "sent": "sent_at"}
 
 
 def list_uploaded(rows: int, seconds: float) -> None:
@@ -68,6 +72,9 @@ class DatabaseCollector:
         oldest = GaugeMetricFamily("onecard_outbox_oldest_pending_age_seconds",
                                    "Age of the oldest notice still waiting to be sent (0 when none)")
         batches = GaugeMetricFamily("onecard_batches", "Payment batches by status", labels=["status"])
+        waiting = GaugeMetricFamily("onecard_batch_oldest_waiting_seconds",
+                                    "Age of the longest wait of a batch in this status (0 when none waits)",
+                                    labels=["status"])
         last_run = GaugeMetricFamily("onecard_job_last_run_timestamp_seconds",
                                      "When each scheduled job last finished", labels=["job", "outcome"])
         last_ok = GaugeMetricFamily("onecard_job_last_success_timestamp_seconds",
@@ -82,12 +89,17 @@ class DatabaseCollector:
             oldest.add_metric([], max(0.0, time.time() - _epoch(first)) if first else 0.0)
             for status, n in conn.execute(sa.select(Batch.status, sa.func.count()).group_by(Batch.status)):
                 batches.add_metric([status], n)
+            now = time.time()
+            for status, column in BATCH_WAITS.items():
+                since = conn.execute(sa.select(sa.func.min(getattr(Batch, column))).where(
+                    Batch.status == status)).scalar()
+                waiting.add_metric([status], max(0.0, now - _epoch(since)) if since else 0.0)
             for row in conn.execute(sa.select(JobHeartbeat.job_id, JobHeartbeat.outcome, JobHeartbeat.finished_at,
                                               JobHeartbeat.last_success_at)):
                 last_run.add_metric([row.job_id, row.outcome], _epoch(row.finished_at))
                 if row.last_success_at:
                     last_ok.add_metric([row.job_id], _epoch(row.last_success_at))
-        yield from (outbox, oldest, batches, last_run, last_ok)
+        yield from (outbox, oldest, batches, waiting, last_run, last_ok)
 
 
 def exposition() -> bytes:

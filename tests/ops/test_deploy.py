@@ -141,3 +141,15 @@ def test_nginx_accepts_the_configuration(tmp_path):
     result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_metric_an_alert_reads_is_served(app, client, db):
+    from notifications import scheduler
+    scheduler._job(app, None)()         # one scheduler run: the job series exist from then on
+    text = client.get("/metrics").get_data(as_text=True)
+    served = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text(encoding="utf-8"))
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    named = {m for expr in exprs for m in re.findall(r"\b(onecard_[a-z_]+)", expr)}
+    assert named and named <= served, named - served
+    assert 'onecard_batch_oldest_waiting_seconds{status="reviewed"}' in text
