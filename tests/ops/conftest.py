@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import os
+import pathlib
 import re
 import signal
 import socket
@@ -179,3 +180,52 @@ def drill_env(database_url: str, **extra) -> dict:
                 "ONECARD_PASSWORD_HASH_PROFILE": "test", "ONECARD_SMS_PROVIDER": "console", "PYTHONPATH": ROOT})
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+DEPLOY = pathlib.Path(ROOT) / "deploy"
+
+
+def nginx_site(tmp_path, *, upstreams: list[int] | None = None, http_port: int | None = None,
+               https_port: int | None = None) -> pathlib.Path:
+    """deploy/nginx/onecard.conf made runnable here: a self-signed certificate, files under ``tmp_path``,
+    optionally other upstream and listening ports. Returns the nginx.conf that includes it."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
+                    "-keyout", str(tmp_path / "privkey.pem"), "-out", str(tmp_path / "fullchain.pem")],
+                   check=True, capture_output=True)
+    site = (DEPLOY / "nginx" / "onecard.conf").read_text(encoding="utf-8")
+    site = site.replace("/etc/ssl/onecard", str(tmp_path)).replace("/var/log/nginx", str(tmp_path))
+    if upstreams:
+        servers = "".join(f"    server 127.0.0.1:{p} max_fails=2 fail_timeout=10s;\n" for p in upstreams)
+        site = re.sub(r"    server 127\.0\.0\.1:8000[^\n]*\n", lambda _m: servers, site)
+    if http_port:
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    if https_port:
+        site = site.replace("listen 443 ssl", f"listen 127.0.0.1:{https_port} ssl")
+    (tmp_path / "onecard.conf").write_text(site, encoding="utf-8")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n access_log off;\n client_body_temp_path {tmp_path}/body;\n proxy_temp_path {tmp_path}/proxy;\n"
+        f" fastcgi_temp_path {tmp_path}/fcgi;\n uwsgi_temp_path {tmp_path}/uwsgi;\n scgi_temp_path {tmp_path}/scgi;\n"
+        f" include {tmp_path}/onecard.conf;\n}}\n", encoding="utf-8")
+    return conf
+
+
+@contextlib.contextmanager
+def nginx_in_front(tmp_path, upstreams: list[int]):
+    """nginx with the deployment's site config in front of ``upstreams``; yields its https base URL."""
+    https_port = free_port()
+    conf = nginx_site(tmp_path, upstreams=upstreams, http_port=free_port(), https_port=https_port)
+    proc = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"https://127.0.0.1:{https_port}"
+    try:
+        probe = requests.Session()
+        probe.verify, probe.trust_env = False, False      # self-signed; REQUESTS_CA_BUNDLE would override
+        wait_until(lambda: proc.poll() is not None or probe.get(base + "/healthz", timeout=5).status_code == 200,
+                   timeout=30, what="nginx")
+        assert proc.poll() is None, proc.stderr.read()
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

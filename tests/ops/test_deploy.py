@@ -16,6 +16,7 @@ import yaml
 
 from onecard import config
 from onecard.serving import gunicorn_conf
+from tests.ops.conftest import nginx_site
 
 DEPLOY = pathlib.Path(__file__).resolve().parents[2] / "deploy"
 KNOWN = {f"ONECARD_{s.name}" for s in config.SETTINGS} | set(gunicorn_conf.ENVIRONMENT)
@@ -128,18 +129,8 @@ def test_nginx_lets_the_largest_list_through_and_waits_as_long_as_gunicorn():
 @pytest.mark.skipif(shutil.which("nginx") is None or shutil.which("openssl") is None,
                     reason="nginx or openssl not installed (apt-get install nginx-light)")
 def test_nginx_accepts_the_configuration(tmp_path):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
-                    "-keyout", str(tmp_path / "privkey.pem"), "-out", str(tmp_path / "fullchain.pem")],
-                   check=True, capture_output=True)
-    site = _nginx().replace("/etc/ssl/onecard", str(tmp_path)).replace("/var/log/nginx", str(tmp_path))
-    (tmp_path / "onecard.conf").write_text(site, encoding="utf-8")
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n access_log off;\n client_body_temp_path {tmp_path}/body;\n proxy_temp_path {tmp_path}/proxy;\n"
-        f" fastcgi_temp_path {tmp_path}/fcgi;\n uwsgi_temp_path {tmp_path}/uwsgi;\n scgi_temp_path {tmp_path}/scgi;\n"
-        f" include {tmp_path}/onecard.conf;\n}}\n", encoding="utf-8")
-    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                            capture_output=True, text=True)
+    conf = nginx_site(tmp_path)
+    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 

@@ -1,5 +1,6 @@
-"""The production topology, run for real: two `onecard serve` over PostgreSQL with the rate limits in Redis,
-two `onecard scheduler` sending through the fake Twilio. A month's payment walks through the HTTP API (list
+"""The production topology, run for real: nginx with the deployment's site config (when nginx is installed)
+in front of two `onecard serve` over PostgreSQL with the rate limits in Redis, two `onecard scheduler` sending
+through the fake Twilio. A month's payment walks through the HTTP API (list
 upload, matching, batch, three approvals, bank file, result file), one web process and one scheduler are
 SIGKILLed in the middle, and afterwards: every payment is in the ledger once, every arrival SMS was sent
 once, the audit chain is intact, and the rate limits were shared by the two web processes."""
@@ -9,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import pytest
 import redis
 import requests
 import sqlalchemy as sa
+import urllib3
 
 from onecard import create_app, privacy
 from tests import conftest as shared
@@ -25,7 +28,16 @@ from tests.fakes.twilio import FakeTwilio
 from tests.fixtures_lists import xlsx_bytes
 from tests.fixtures_payments import parse_bank_file
 from tests.onecard.payments.test_flow import result_file
-from tests.ops.conftest import PG_URL, ROOT, _worker, onecard, pg_schema_url, serving, wait_until
+from tests.ops.conftest import (
+    PG_URL,
+    ROOT,
+    _worker,
+    nginx_in_front,
+    onecard,
+    pg_schema_url,
+    serving,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +45,9 @@ TOPOLOGY_PG = PG_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 PASSWORD = "Demo2026pass"
 PERIOD = "2026-11"
+HTTP = requests.Session()
+HTTP.verify = False          # nginx's certificate here is self-signed
+HTTP.trust_env = False       # (else REQUESTS_CA_BUNDLE would override verify; and no proxy for loopback)
 
 
 def _reachable() -> str | None:
@@ -131,14 +146,14 @@ def _list_rows(database_url: str, keys: tuple[str, str]) -> tuple[int, int, list
 
 
 def _login(base: str, username: str) -> dict:
-    r = requests.post(f"{base}/api/staff/v1/auth/login", json={"username": username, "password": PASSWORD}, timeout=60)
+    r = HTTP.post(f"{base}/api/staff/v1/auth/login", json={"username": username, "password": PASSWORD}, timeout=60)
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def _post(base: str, path: str, auth: dict, **body) -> requests.Response:
     body.setdefault("idempotency_key", uuid.uuid4().hex)
-    return requests.post(f"{base}/api/staff/v1{path}", headers=auth, json=body, timeout=120)
+    return HTTP.post(f"{base}/api/staff/v1{path}", headers=auth, json=body, timeout=120)
 
 
 def _scalar(url: str, sql: str, **params):
@@ -163,10 +178,23 @@ def test_two_web_and_two_scheduler_processes_pay_a_month_exactly_once(topology_d
     project_id, count, rows = _list_rows(topology_db, (env["ONECARD_FIELD_KEY"], env["ONECARD_BLIND_INDEX_KEY"]))
     assert count >= 5
 
-    with serving(env, tmp_path, name="web-a") as a, serving(env, tmp_path, name="web-b") as b, \
-            scheduler(env, tmp_path, "sched-1") as s1, scheduler(env, tmp_path, "sched-2"):
-        operator, reviewer = _login(a.base, "rs_jb"), _login(b.base, "rs_sh")
-        finance, bank = _login(a.base, "finance"), _login(b.base, "bank_rcb")
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    with contextlib.ExitStack() as stack:
+        a = stack.enter_context(serving(env, tmp_path, name="web-a"))
+        b = stack.enter_context(serving(env, tmp_path, name="web-b"))
+        s1 = stack.enter_context(scheduler(env, tmp_path, "sched-1"))
+        stack.enter_context(scheduler(env, tmp_path, "sched-2"))
+        front = a.base
+        if shutil.which("nginx") and shutil.which("openssl"):
+            (tmp_path / "nginx").mkdir()
+            front = stack.enter_context(nginx_in_front(tmp_path / "nginx", [a.port, b.port]))
+            # The caller's request id reaches the app's access log through the proxy.
+            assert HTTP.get(f"{front}/healthz", headers={"X-Request-Id": "rid-through-nginx"}).status_code == 200
+            wait_until(lambda: any(line["request_id"] == "rid-through-nginx"
+                                   for line in a.access_lines() + b.access_lines()), timeout=10, what="the line")
+            assert HTTP.get(f"{front}/metrics").status_code == 404
+        operator, reviewer = _login(front, "rs_jb"), _login(b.base, "rs_sh")
+        finance, bank = _login(front, "finance"), _login(front, "bank_rcb")
 
         # Rate limits live in Redis: the two processes count together (30/minute on the WeChat sign-in).
         codes = [requests.post(f"{(a, b)[i % 2].base}/api/citizen/v1/auth/wechat-login", json={"code": "x"},
@@ -174,7 +202,7 @@ def test_two_web_and_two_scheduler_processes_pay_a_month_exactly_once(topology_d
         assert 429 not in codes[:30] and codes[30:] == [429, 429], codes
 
         # 1. The list, through web A; matched through web B.
-        r = requests.post(f"{a.base}/api/staff/v1/lists", headers=operator,
+        r = HTTP.post(f"{front}/api/staff/v1/lists", headers=operator,
                           data={"project_id": str(project_id), "period": PERIOD},
                           files={"file": ("养老金名单.xlsx", io.BytesIO(xlsx_bytes(rows)))}, timeout=120)
         assert r.status_code == 201, r.text
@@ -190,16 +218,16 @@ def test_two_web_and_two_scheduler_processes_pay_a_month_exactly_once(topology_d
         # Web B dies without warning; web A carries on alone.
         os.killpg(b.proc.pid, signal.SIGKILL)
         b.proc.wait()
-        assert _post(a.base, f"/batches/{batch['id']}/approve", finance).status_code == 200
+        assert _post(front, f"/batches/{batch['id']}/approve", finance).status_code == 200
         # 3. The bank's file and its answer: everyone paid.
-        r = _post(a.base, f"/batches/{batch['id']}/bank-file", bank)
+        r = _post(front, f"/batches/{batch['id']}/bank-file", bank)
         assert r.status_code == 200, r.text[:300]
         from onecard.payments import bankformats
         _, details, ok = parse_bank_file(r.content, "gb18030", "|")
         assert ok and len(details) == batch["line_count"]
         answer = result_file(bankformats.RCB, batch["number"], details, {})
         # One scheduler dies while the arrival notices of this batch are being sent.
-        r = requests.post(f"{a.base}/api/staff/v1/batches/{batch['id']}/result-file",
+        r = HTTP.post(f"{front}/api/staff/v1/batches/{batch['id']}/result-file",
                           headers={**bank, "Idempotency-Key": uuid.uuid4().hex},
                           files={"file": ("result.txt", io.BytesIO(answer))}, timeout=120)
         assert r.status_code == 200, r.text
