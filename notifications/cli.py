@@ -14,6 +14,8 @@ from flask.cli import with_appcontext
 def scheduler_command(interval):
     """运行到账通知调度进程：每隔几秒把新的到账事件生成通知并发送（Ctrl+C 停止）。"""
     from notifications import scheduler
+    from onecard.serving.logs import install_json
+    install_json()        # one JSON line per job run and per event, like the web processes
     app = current_app._get_current_object()
     click.echo(f"到账通知调度已启动（短信通道：{app.config.get('SMS_PROVIDER')}）。按 Ctrl+C 停止。")
     sched = scheduler.build(app, blocking=True, interval=interval, echo=click.echo)

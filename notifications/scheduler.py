@@ -26,9 +26,11 @@ def _job(app: Flask, echo):
     def run():
         from notifications import jobs
         from onecard.extensions import db
+        from onecard.serving.jobs import recorded
         with app.app_context():
             try:
-                summary = jobs.tick()
+                with recorded("notices"):     # heartbeat row + JSON line per run (metrics, missed-job check)
+                    summary = jobs.tick()
                 if echo and (summary["claimed"] or summary["held"] or any(summary["enqueued"].values())):
                     echo(json.dumps(summary, ensure_ascii=False))
             except Exception:  # noqa: BLE001 - one bad run must not stop the scheduler; the outbox keeps the work
@@ -85,15 +87,18 @@ def _in_app(app: Flask, func, job_id: str):
     """Run a daily job once per local day across every scheduler process of the platform."""
     def run():
         from onecard.extensions import db
+        from onecard.serving.jobs import recorded
         from onecard.timeutil import local_today
         with app.app_context():
             run_id = None
             try:
-                run_id = claim_slot(job_id, local_today().isoformat())
-                if run_id is None:
-                    log.info("scheduled job %s already ran today in another scheduler", job_id)
-                    return
-                func()
+                with recorded(job_id) as state:
+                    run_id = claim_slot(job_id, local_today().isoformat())
+                    if run_id is None:
+                        log.info("scheduled job %s already ran today in another scheduler", job_id)
+                        state["outcome"] = "skipped"
+                        return
+                    func()
                 _finish(run_id, "done")
             except Exception:  # noqa: BLE001 - logged; the next scheduled run tries again
                 log.exception("scheduled job %s failed", job_id)

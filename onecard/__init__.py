@@ -78,6 +78,7 @@ def create_app(config: dict | None = None) -> Flask:
         importlib.import_module(door).init_app(app)
 
     _register_health(app)
+    web.install_observability(app)    # /readyz, /metrics, request timing
     web.install_error_handlers(app)   # last: overrides flask-smorest's generic handlers
 
     from onecard.cli import register_commands

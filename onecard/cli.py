@@ -117,6 +117,9 @@ COMMANDS += OVERSIGHT_COMMANDS
 from onecard.people.cli import COMMANDS as PEOPLE_COMMANDS  # noqa: E402  (import-villages, import-households...)
 
 COMMANDS += PEOPLE_COMMANDS
+from onecard.serving.cli import APP_COMMANDS as SERVING_COMMANDS  # noqa: E402  (backup, restore, rotate-keys)
+
+COMMANDS += SERVING_COMMANDS
 
 
 def register_commands(app: Flask) -> None:
@@ -132,3 +135,9 @@ def _create_app():
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
 def main():
     """泗水县社保卡“一卡通”平台命令行。"""
+
+
+from onecard.serving.cli import GROUP_COMMANDS  # noqa: E402  (serve: needs no app in the CLI process)
+
+for _command in GROUP_COMMANDS:
+    main.add_command(_command)

@@ -33,8 +33,8 @@ SETTINGS: list[Setting] = [
     Setting("SECRET_KEY", DEV_SECRET_KEY, "signs sessions and CSRF tokens", secret=True),
     Setting("FIELD_KEY", DEV_FIELD_KEY, "urlsafe-base64 32-byte AES-GCM key for ID, account and mobile numbers; "
             "a comma-separated list rotates keys (first encrypts, all decrypt)", secret=True),
-    Setting("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY, "urlsafe-base64 key for the HMAC blind index (exact look-ups)",
-            secret=True),
+    Setting("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY, "urlsafe-base64 key for the HMAC blind index (exact look-ups); "
+            "a comma-separated list rotates keys (first indexes, all are looked up; onecard rotate-keys)", secret=True),
     Setting("TOKEN_TTL_MINUTES", 480, "lifetime of a staff or citizen bearer token", int),
     Setting("CONSOLE_IDLE_MINUTES", 30, "staff console: minutes without a request before the session ends", int),
     Setting("LOGIN_MAX_FAILURES", 5, "failed logins before an account is locked", int),
@@ -67,6 +67,9 @@ SETTINGS: list[Setting] = [
     Setting("NOTICE_MAX_ATTEMPTS", 8, "attempts before a notice is marked failed", int),
     Setting("NOTICE_INTERVAL_SECONDS", 5.0, "seconds between two scheduler runs", float),
     Setting("TWILIO_TIMEOUT_SECONDS", 15.0, "HTTP timeout of one Twilio request", float),
+    Setting("METRICS_ALLOW", "127.0.0.1,::1", "addresses or networks that may read /metrics directly (not "
+            "through the reverse proxy)"),
+    Setting("METRICS_TOKEN", "", "bearer token that also opens /metrics (empty = none)", secret=True),
     Setting("RUN_SCHEDULER_IN_DEV_SERVER", False, "start the notice scheduler inside `onecard run`", bool),
 ]
 

@@ -29,5 +29,6 @@ from onecard.people.models import Household, ProxyAppointment, Resident, Residen
 from onecard.projects.models import Project  # noqa: F401
 from onecard.reference.models import Bank, Department, Town, Village  # noqa: F401
 from onecard.registry.models import RegistryImport  # noqa: F401
+from onecard.serving.models import BlindIndexRekey, JobHeartbeat, KeyRotationStep  # noqa: F401
 from onecard.settings_store import SiteSetting  # noqa: F401
 from onecard.staff.models import AuthToken, StaffAccount  # noqa: F401

@@ -33,15 +33,46 @@ def _decode_key(text: str) -> bytes:
     return raw
 
 
-def configure(field_keys: str, blind_index_key: str) -> None:
-    """Install keys. The first field key encrypts; every listed key can decrypt (rotation)."""
+def key_id(key: bytes) -> str:
+    """A key's short public name (in every ciphertext it seals, and in the rotation's progress)."""
+    return hashlib.sha256(key).hexdigest()[:8]
+
+
+def configure(field_keys: str, blind_index_keys: str) -> None:
+    """Install keys. Each setting is a comma-separated list, newest first (key rotation, ``onecard rotate-keys``):
+
+    * field keys: the first encrypts; every listed key decrypts (the key id in the ciphertext picks it);
+    * blind-index keys: the first indexes what is written; look-ups (``blind_indexes``) try every listed
+      key, so a row not yet re-indexed is still found while ``rotate-keys`` runs.
+    """
     keys = [_decode_key(k) for k in field_keys.split(",") if k.strip()]
     if not keys:
         raise RuntimeError("缺少字段加密密钥 ONECARD_FIELD_KEY")
-    _state["keys"] = [(hashlib.sha256(k).hexdigest()[:8], AESGCM(k)) for k in keys]
-    _state["blind"] = _decode_key(blind_index_key)
-    _state["settings"] = (field_keys, blind_index_key)
+    blinds = [_decode_key(k) for k in blind_index_keys.split(",") if k.strip()]
+    if not blinds:
+        raise RuntimeError("缺少盲索引密钥 ONECARD_BLIND_INDEX_KEY")
+    _state["keys"] = [(key_id(k), AESGCM(k)) for k in keys]
+    _state["blind"] = blinds[0]
+    _state["blinds"] = blinds
+    _state["settings"] = (field_keys, blind_index_keys)
     _state["decrypt"] = None
+
+
+def field_key_ids() -> list[str]:
+    """Ids of the configured field keys, the encrypting one first."""
+    return [kid for kid, _ in _keys()]
+
+
+def blind_key_ids() -> list[str]:
+    """Ids of the configured blind-index keys, the indexing one first."""
+    if _state.get("blinds") is None:
+        raise RuntimeError("privacy.configure() has not been called")
+    return [key_id(k) for k in _state["blinds"]]
+
+
+def ciphertext_key_id(token: str) -> str:
+    """The id of the key that sealed ``token`` (``v1:<key id>:...``)."""
+    return token.split(":", 2)[1]
 
 
 def settings() -> tuple[str, str]:
@@ -126,7 +157,21 @@ def blind_index(value: str | None, purpose: str) -> str | None:
     key = _state["blind"]
     if key is None:
         raise RuntimeError("privacy.configure() has not been called")
+    return _blind(key, value, purpose)
+
+
+def _blind(key: bytes, value: str, purpose: str) -> str:
     return hmac.digest(key, f"{purpose}\x00{value}".encode(), "sha256").hex()[:40]
+
+
+def blind_indexes(value: str | None, purpose: str) -> list[str]:
+    """The value's blind index under every configured key (the current one first): what a look-up matches
+    with ``column.in_(...)``, so it finds rows indexed before and after a rotation alike."""
+    if value is None:
+        return []
+    if _state.get("blinds") is None:
+        raise RuntimeError("privacy.configure() has not been called")
+    return [_blind(key, value, purpose) for key in _state["blinds"]]
 
 
 class Encrypted(TypeDecorator):

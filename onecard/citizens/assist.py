@@ -38,7 +38,7 @@ from onecard.errors import Conflict, Forbidden, Invalid, NotFound
 from onecard.extensions import db
 from onecard.payments.my_subsidies import my_subsidies
 from onecard.people.models import Resident
-from onecard.privacy import blind_index, mask_name
+from onecard.privacy import blind_indexes, mask_name
 from onecard.reference.models import Village
 from onecard.staff import permissions
 from onecard.staff.models import StaffAccount
@@ -116,7 +116,7 @@ def assist_search(actor: Actor, query: str) -> list[dict]:
     query = normalize_text(query, field="q", max_len=40, label="姓名或身份证号")
     stmt = sa.select(Resident).where(permissions.scope_filter(actor, Resident))
     if any(ch.isdigit() for ch in query):
-        stmt = stmt.where(Resident.id_bidx == blind_index(normalize_id_number(query, field="q"), "id"))
+        stmt = stmt.where(Resident.id_bidx.in_(blind_indexes(normalize_id_number(query, field="q"), "id")))
     else:
         stmt = stmt.where(Resident.name == normalize_name(query, field="q"))
     rows = db.session.execute(stmt.order_by(Resident.id).limit(50)).scalars().all()

@@ -25,7 +25,7 @@ from onecard.citizens.sessions import CitizenContext, dev_login_allowed
 from onecard.errors import Invalid, NotFound, RateLimited
 from onecard.extensions import db
 from onecard.people.models import Resident
-from onecard.privacy import blind_index, mask_name
+from onecard.privacy import blind_index, blind_indexes, mask_name
 from onecard.timeutil import local_str, utcnow
 from onecard.validation import normalize_id_number, normalize_name
 
@@ -186,7 +186,8 @@ def request_binding_code(ctx: CitizenContext, name: str, id_number: str) -> Code
     id_number = normalize_id_number(id_number)
     check_session_limit(ctx.session_id)
     bidx = blind_index(id_number, "id")
-    resident = db.session.execute(sa.select(Resident).where(Resident.id_bidx == bidx)).scalar_one_or_none()
+    resident = db.session.execute(sa.select(Resident).where(
+        Resident.id_bidx.in_(blind_indexes(id_number, "id")))).scalar_one_or_none()
     match = (resident is not None and resident.name == name and resident.mobile is not None
              and resident.deceased_on is None and _number_allowed(resident.mobile_bidx))
     code = new_code("bind", resident_id=resident.id if match else None,
@@ -215,7 +216,7 @@ def bind(ctx: CitizenContext, name: str | None, id_number: str | None, code: str
     where = [VerificationCode.session_id == ctx.session_id]
     if name or id_number:
         name = normalize_name(name)
-        where.append(VerificationCode.target_bidx == blind_index(normalize_id_number(id_number), "id"))
+        where.append(VerificationCode.target_bidx.in_(blind_indexes(normalize_id_number(id_number), "id")))
     row = consume_code("bind", code, where)
     resident = db.session.get(Resident, row.resident_id)
     if resident is None or (name and resident.name != name):

@@ -19,7 +19,7 @@ from onecard.citizens.models import CitizenSession
 from onecard.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from onecard.extensions import db
 from onecard.people.models import Resident
-from onecard.privacy import blind_index
+from onecard.privacy import blind_indexes
 from onecard.staff.models import AuthToken
 from onecard.timeutil import utcnow
 from onecard.validation import normalize_id_number
@@ -101,8 +101,8 @@ def dev_login(*, resident_id: int | None = None, id_number: str | None = None, i
         raise NotFound("页面或记录不存在", code="not_found")
     rid = None
     if id_number:
-        bidx = blind_index(normalize_id_number(id_number), "id")
-        rid = db.session.execute(sa.select(Resident.id).where(Resident.id_bidx == bidx)).scalar()
+        bidxs = blind_indexes(normalize_id_number(id_number), "id")
+        rid = db.session.execute(sa.select(Resident.id).where(Resident.id_bidx.in_(bidxs))).scalar()
         if rid is None:
             raise NotFound("没有这个身份证号的居民（开发登录）", code="resident_not_found", field="id_number")
     elif resident_id:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -29,6 +30,7 @@ from onecard.lists.models import MATCH_RESULTS, ListUploadReport, RecipientList,
 from onecard.privacy import mask_id, mask_last4
 from onecard.projects.models import CYCLES, Project
 from onecard.reference.models import Bank, Town, Village
+from onecard.serving import metrics
 from onecard.staff import permissions
 from onecard.timeutil import local_str
 from onecard.validation import format_fen, parse_period
@@ -126,6 +128,7 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
     listing every bad row and column; the same report is kept as xlsx under ``report_id``). Nothing is
     stored unless every row is good.
     """
+    started = time.perf_counter()
     project = _project_for_upload(actor, project_id)
     period = _period_for(project, period)
     max_bytes = max_bytes if max_bytes is not None else current_app.config["UPLOAD_MAX_BYTES"]
@@ -183,6 +186,7 @@ def upload(actor: Actor, *, project_id: int, period: str, file_name: str, stream
                         "rows": outcome.row_count, "total_fen": outcome.total_fen, "header_row": header_row_no,
                         "skipped": len(skipped), "warnings": len(warnings)})
     db.session.commit()
+    metrics.list_uploaded(outcome.row_count, time.perf_counter() - started)
     if outcome.row_count >= ANALYZE_AFTER_ROWS and db.session.get_bind().dialect.name == "postgresql":
         # Fresh statistics for the matching that follows: with the table's old row count the planner
         # guessed a few hundred rows for a list of a million. After the commit: no lock is held meanwhile.

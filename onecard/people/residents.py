@@ -25,7 +25,7 @@ from onecard.extensions import db
 from onecard.imports import SheetSpec, import_rows
 from onecard.people import access, events
 from onecard.people.models import Household, ProxyAppointment, Resident
-from onecard.privacy import blind_index, mask_id, mask_mobile, mask_name
+from onecard.privacy import blind_index, blind_indexes, mask_id, mask_mobile, mask_name
 from onecard.reference import places
 from onecard.reference.models import Town, Village
 from onecard.staff import permissions
@@ -50,7 +50,7 @@ def birth_date_of(resident: Resident) -> date:
 
 def find_by_id_number(id_number: str) -> Resident | None:
     """The resident with this (normalised) ID number, found by its blind index."""
-    return db.session.execute(sa.select(Resident).where(Resident.id_bidx == blind_index(id_number, "id"))
+    return db.session.execute(sa.select(Resident).where(Resident.id_bidx.in_(blind_indexes(id_number, "id")))
                               ).scalars().first()
 
 

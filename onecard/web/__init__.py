@@ -8,7 +8,8 @@ kinds and know nothing of requests; this package turns them into answers.
 * ``requests``  the request id hooks, the caller's address and bearer-token parsing;
 * ``errors``    the one JSON error shape for DomainError, HTTP errors, marshmallow messages and the 500;
 * ``files``     file downloads (``send_xlsx``, ``send_download``);
-* ``ratelimit`` the rate limits of the few endpoints that have one (``limiter.limit``).
+* ``ratelimit`` the rate limits of the few endpoints that have one (``limiter.limit``);
+* ``observe``   /readyz, /metrics and per-request timing for the access log and Prometheus.
 """
 from __future__ import annotations
 
@@ -34,3 +35,9 @@ def install(app: Flask) -> None:
     install_request_id(app)
     from onecard.web.ratelimit import limiter
     limiter.init_app(app)
+
+
+def install_observability(app: Flask) -> None:
+    """/readyz, /metrics and the request timing: after the doors, since it wraps the whole app."""
+    from onecard.web.observe import install as install_observe
+    install_observe(app)

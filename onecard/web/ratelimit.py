@@ -34,6 +34,10 @@ class RateLimiter:
         self._storage = storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
         self._strategy = FixedWindowRateLimiter(self._storage)
 
+    def storage_ok(self) -> bool:
+        """Whether the storage answers (always for memory://; a PING for Redis): /readyz asks."""
+        return self._storage is not None and self._storage.check()
+
     def reset(self) -> None:
         """Forget every count (tests; an operator after a false alarm)."""
         if self._storage is not None:

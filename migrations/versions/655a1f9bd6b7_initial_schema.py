@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 710c5d358f50
+Revision ID: 655a1f9bd6b7
 Revises: 
-Create Date: 2026-12-03 14:12:48.602959
+Create Date: 2026-12-03 14:15:35.362882
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '710c5d358f50'
+revision = '655a1f9bd6b7'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -80,6 +80,12 @@ def upgrade():
     sa.UniqueConstraint('code', name=op.f('uq_banks_code')),
     sa.UniqueConstraint('name', name=op.f('uq_banks_name'))
     )
+    op.create_table('blind_index_rekeys',
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('old_bidx', sa.String(length=40), nullable=False),
+    sa.Column('new_bidx', sa.String(length=40), nullable=False),
+    sa.PrimaryKeyConstraint('purpose', 'old_bidx', name=op.f('pk_blind_index_rekeys'))
+    )
     op.create_table('departments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=4), nullable=False),
@@ -107,6 +113,27 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
     sa.UniqueConstraint('actor', 'key', name=op.f('uq_idempotency_keys_actor_key'))
+    )
+    op.create_table('job_heartbeats',
+    sa.Column('job_id', sa.String(length=60), nullable=False),
+    sa.Column('host', sa.String(length=120), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=False),
+    sa.Column('outcome', sa.String(length=10), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=False),
+    sa.Column('last_success_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("outcome in ('done','failed','skipped')", name=op.f('ck_job_heartbeats_outcome')),
+    sa.PrimaryKeyConstraint('job_id', name=op.f('pk_job_heartbeats'))
+    )
+    op.create_table('key_rotation_steps',
+    sa.Column('step', sa.String(length=80), nullable=False),
+    sa.Column('target_key', sa.String(length=8), nullable=False),
+    sa.Column('last_id', sa.Integer(), nullable=False),
+    sa.Column('rows_changed', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('step', name=op.f('pk_key_rotation_steps'))
     )
     op.create_table('notice_templates',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1458,9 +1485,12 @@ def downgrade():
     op.drop_table('oversight_ledger_stat_batches')
     op.drop_table('oversight_account_payees')
     op.drop_table('notice_templates')
+    op.drop_table('key_rotation_steps')
+    op.drop_table('job_heartbeats')
     op.drop_table('idempotency_keys')
     op.drop_table('holidays')
     op.drop_table('departments')
+    op.drop_table('blind_index_rekeys')
     op.drop_table('banks')
     with op.batch_alter_table('auth_tokens', schema=None) as batch_op:
         batch_op.drop_index('ix_auth_tokens_subject')
