@@ -59,7 +59,10 @@ describe.each(h.MODES)('我的社保卡 (%s)', mode => {
     expect(page.text('#card-status')).toBe('正常')
   })
 
-  test('no card: applying with a photo from wx.chooseMedia, sent by wx.uploadFile', async () => {
+  test("no card: the branch picked from the chosen bank's list (from /banks), a photo from wx.chooseMedia, sent by wx.uploadFile with branch_id", async () => {
+    const banks = await h.apiGet('/banks')
+    const bank = banks[1]
+    expect(bank.branches.length).toBeGreaterThanOrEqual(2)
     await h.signIn(await h.newResident({card: 'none'}))
     let page = await h.open('card')
     expect(page.text('#card-status')).toBe('未申领')
@@ -69,8 +72,14 @@ describe.each(h.MODES)('我的社保卡 (%s)', mode => {
     page = await h.open('apply')
     h.expectLayout(page, mode)
     expect(page.text('.title')).toBe('申领社保卡')
+    expect(page.data.branchNames).toEqual(banks[0].branches.map(b => b.name))
     await page.change('#bank', '1')
-    await page.type('#branch', '泗水县农商银行营业部')
+    expect(page.text('#bank-name')).toContain(bank.name)
+    expect(page.data.branchNames).toEqual(bank.branches.map(b => b.name))   // the picker's list: this bank's
+    expect(page.text('#branch-name')).toBe('请选择网点')
+    const branch = bank.branches[1]
+    await page.change('#branch', '1')
+    expect(page.text('#branch-name')).toBe(branch.name)
     h.phone.media = h.tempPicture('jpg')
     await page.tap('#choose-photo')
     expect(page.text('#photo-chosen')).toBe('已选好照片')
@@ -79,23 +88,38 @@ describe.each(h.MODES)('我的社保卡 (%s)', mode => {
     expect(page.has('#error')).toBe(false)
     expect(h.lastNavigation()).toEqual({how: 'redirectTo', url: '/pages/card/card?done=apply'})
     expect(h.phone.requests.filter(r => r.upload === 'photo')).toHaveLength(1)
+    const sent = h.lastForm('/card/applications')
+    expect(sent).toEqual({bank_id: String(bank.id), delivery: 'branch', branch_id: String(branch.id)})
 
     page = await h.open('card', {done: 'apply'})
     h.expectLayout(page, mode)
     expect(page.text('#notice')).toBe('申请已提交，请留意短信通知。')
-    expect(page.text('#card-status')).toBe('已申领（制卡中）')
-    expect(page.text('.application')).toContain('泗水县农商银行营业部')
-    expect(page.text('.application')).toContain('已提交')
+    // The card's words follow the application's real step: submitted, not yet 制卡中.
+    expect(page.text('#card-status')).toBe('申领已提交')
+    expect(page.text('.application')).toContain(branch.name)
+    expect(page.text('.app-status')).toBe('已提交')
   })
 
-  test("a missing branch, a missing photo and a file that is not a photo are refused in the API's words", async () => {
+  test("another bank empties the branch chosen; a missing branch, a missing photo and a file that is not a photo are refused in the API's words", async () => {
+    const banks = await h.apiGet('/banks')
     await h.signIn(await h.newResident({card: 'none'}))
     const page = await h.open('apply')
+    await page.change('#branch', '0')
+    expect(page.text('#branch-name')).toBe(banks[0].branches[0].name)
+    await page.change('#bank', '2')
+    expect(page.text('#branch-name')).toBe('请选择网点')   // a branch of the first bank is not one of the third's
+    expect(page.data.branchNames).toEqual(banks[2].branches.map(b => b.name))
     await page.tap('#submit')
-    expect(page.text('#error')).toBe('领卡网点不能为空，请填写')
-    await page.type('#branch', '泗水县农商银行营业部')
+    expect(page.text('#error')).toBe('请从列表中选择领卡网点')
+    expect(h.lastForm('/card/applications')).not.toHaveProperty('branch_id')
+    h.expectLayout(page, mode)
+    await page.change('#delivery', 'post')
+    expect(page.has('#branch')).toBe(false)   // posted home: no branch to choose
+    await page.change('#delivery', 'branch')
+    await page.change('#branch', '0')
     await page.tap('#submit')
     expect(page.text('#error')).toBe('请上传照片（JPG或PNG格式）')
+    expect(h.lastForm('/card/applications').branch_id).toBe(String(banks[2].branches[0].id))
     h.phone.media = h.tempPicture('txt')
     await page.tap('#choose-photo')
     await page.tap('#submit')
@@ -104,19 +128,24 @@ describe.each(h.MODES)('我的社保卡 (%s)', mode => {
     expect(h.phone.navigations.filter(n => n.how === 'redirectTo')).toEqual([])
   })
 
-  test('a lost card: a replacement may go without a photo', async () => {
+  test('a lost card: a replacement may go without a photo, the branch picked from the list', async () => {
+    const banks = await h.apiGet('/banks')
     await h.signIn(await h.newResident({card: 'lost'}))
     let page = await h.open('card')
     expect(page.text('#card-status')).toBe('挂失')
     page = await h.open('apply')
     h.expectLayout(page, mode)
     expect(page.text('.title')).toBe('补办新卡')
-    await page.type('#branch', '泗水县农商银行营业部')
+    await page.change('#branch', '1')
+    h.expectLayout(page, mode)
     await page.tap('#submit')
     expect(page.has('#error')).toBe(false)
     expect(h.lastNavigation()).toEqual({how: 'redirectTo', url: '/pages/card/card?done=apply'})
+    expect(h.lastForm('/card/replacement')).toEqual({bank_id: String(banks[0].id), delivery: 'branch',
+      branch_id: String(banks[0].branches[1].id)})
     page = await h.open('card')
     expect(page.text('.application')).toContain('补')
+    expect(page.text('.application')).toContain(banks[0].branches[1].name)
   })
 
   test('a card already there: nothing to apply for', async () => {

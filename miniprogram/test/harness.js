@@ -110,6 +110,21 @@ async function control(method, route, body) {
   return JSON.parse(res.text)
 }
 
+// What the citizen API itself answers to a GET (no token), to compare with what a page shows.
+async function apiGet(route) {
+  const res = await send(`${process.env.MP_API_BASE}${route}`, {})
+  if (res.statusCode !== 200) throw new Error(`GET ${route}: ${res.statusCode} ${res.text}`)
+  return JSON.parse(res.text)
+}
+
+// The fields a page sent with its last POST to the API path: a multipart upload's form fields, or an ordinary
+// form's (application/x-www-form-urlencoded).
+function lastForm(route) {
+  const sent = phone.requests.filter(r => r.method === 'POST' && r.url.endsWith(route)).pop()
+  if (!sent) return null
+  return sent.upload ? sent.form : Object.fromEntries(new URLSearchParams(sent.body || ''))
+}
+
 // A new resident for one test: {card: none|applied|issued|active|lost, bound, paid: n, failed, assisted}.
 const newResident = spec => control('POST', '/residents', spec)
 const smsCode = resident => control('GET', `/sms?resident_id=${resident.id}`).then(r => r.code)
@@ -198,5 +213,5 @@ function expectSentToSignIn() {
   expect(phone.storage.has('onecard.token')).toBe(false)
 }
 
-module.exports = {pickDemoResidents, expectLayout, signInThenExpire, expectSentToSignIn, phone, open, idle, newResident, smsCode, expireToken, freshPhone, signIn, lastNavigation,
+module.exports = {apiGet, lastForm, pickDemoResidents, expectLayout, signInThenExpire, expectSentToSignIn, phone, open, idle, newResident, smsCode, expireToken, freshPhone, signIn, lastNavigation,
   tempPicture, elderSizeProblems, fontPx, config, MODES: ['standard', 'elder']}

@@ -115,7 +115,8 @@ function uploadFile(options) {
     + `filename="${options.filePath.split('/').pop()}"\r\nContent-Type: ${type}\r\n\r\n`))
   parts.push(file, Buffer.from(`\r\n--${boundary}--\r\n`))
   const header = Object.assign({}, options.header || {}, {'content-type': `multipart/form-data; boundary=${boundary}`})
-  phone.requests.push({method: 'POST', url: options.url, header, upload: options.name})
+  phone.requests.push({method: 'POST', url: options.url, header, upload: options.name,
+    form: Object.assign({}, options.formData)})
   finish(options, send(options.url, {method: 'POST', headers: header, body: Buffer.concat(parts)})
     .then(res => ({statusCode: res.statusCode, data: res.text, errMsg: 'uploadFile:ok'})))
 }
