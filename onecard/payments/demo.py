@@ -55,7 +55,7 @@ def _ensure_list(project: Project, limit: int) -> None:
         q = q.where(sa.exists().where(ResidentCategory.resident_id == Resident.id,
                                       ResidentCategory.category == project.required_category))
     elif project.name == "城乡居民基础养老金":
-        q = q.where(Resident.birth_date <= date(1966, 10, 1))
+        q = q.where(Resident.birth_year <= 1966)
     people = db.session.execute(q.order_by(Resident.id).limit(limit)).all()
     if not people:
         return

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7b1a6a35d3a6
+Revision ID: bafdf53b85b8
 Revises: 
-Create Date: 2026-12-03 08:41:08.738030
+Create Date: 2026-12-03 12:57:53.454310
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '7b1a6a35d3a6'
+revision = 'bafdf53b85b8'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -483,7 +483,7 @@ def upgrade():
     sa.Column('id_bidx', sa.String(length=40), nullable=False),
     sa.Column('id_masked', sa.String(length=18), nullable=False),
     sa.Column('gender', sa.String(length=1), nullable=False),
-    sa.Column('birth_date', sa.Date(), nullable=False),
+    sa.Column('birth_year', sa.SmallInteger(), nullable=False),
     sa.Column('ethnicity', sa.String(length=2), nullable=False),
     sa.Column('mobile', onecard.privacy.Encrypted(length=160), nullable=True),
     sa.Column('mobile_bidx', sa.String(length=40), nullable=True),
