@@ -79,7 +79,7 @@ def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twil
     _fill(arrive, 5)
     db.session.commit()
     fake_twilio.set_delay(60)   # the first create is accepted, its answer never arrives
-    env = {**twilio_app.fake_twilio_env, "ONECARD_TWILIO_TIMEOUT_SECONDS": "120"}
+    env = {**twilio_app.fake_twilio_env, "ONECARD_TWILIO_TIMEOUT_SECONDS": "3"}
     p = drain_process("--no-enqueue", "--batch-size", "5", "--lease-seconds", "1", env=env)
     deadline = time.monotonic() + 60
     while not fake_twilio.create_requests and time.monotonic() < deadline:
@@ -90,7 +90,8 @@ def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twil
     p.wait()
     fake_twilio.set_delay(0)
     assert _states(db) == {"claimed": 5}
-    # wait out the dead drainer's lease (1 s)
+    # wait out the dead drainer's leases: 1 s for the notices it never reached, its 3 s timeout plus the fence
+    # margin for the one it was sending
     lease_until = max(db.session.execute(sa.select(Notice.lease_until)).scalars())
     while utcnow() <= lease_until:
         time.sleep(0.05)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: bafdf53b85b8
+Revision ID: 6422689f7fba
 Revises: 
-Create Date: 2026-12-03 12:57:53.454310
+Create Date: 2026-12-03 13:05:59.005327
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = 'bafdf53b85b8'
+revision = '6422689f7fba'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -912,7 +912,7 @@ def upgrade():
     sa.CheckConstraint("channel in ('sms','wechat')", name=op.f('ck_notices_channel')),
     sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)", name=op.f('ck_notices_claim_has_lease')),
     sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name=op.f('ck_notices_skip_has_reason')),
-    sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
+    sa.CheckConstraint("state in ('pending','claimed','retry_wait','unknown','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_notices_department_id_departments')),
     sa.ForeignKeyConstraint(['event_id'], ['arrival_events.id'], name=op.f('fk_notices_event_id_arrival_events')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_notices_project_id_projects')),
