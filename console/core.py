@@ -15,7 +15,7 @@ import time
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import current_app, make_response, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
@@ -250,7 +250,10 @@ def _domain_error(exc: DomainError):
 @bp.errorhandler(HTTPException)
 def http_error_page(exc: HTTPException):
     db.session.rollback()
-    return error_page(exc.code or 500, page_message(exc))
+    page = make_response(error_page(exc.code or 500, page_message(exc)))
+    if getattr(exc, "retry_after", None) is not None:   # a rate limit says when to come back
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 @bp.app_template_filter("localtime")

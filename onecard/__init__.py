@@ -64,7 +64,8 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.json.ensure_ascii = False
     privacy.configure(values["FIELD_KEY"], values["BLIND_INDEX_KEY"])
-    passwords.configure(values["PASSWORD_HASH_PROFILE"])
+    passwords.configure(values["PASSWORD_HASH_PROFILE"], concurrency=values["PASSWORD_VERIFY_CONCURRENCY"],
+                        wait_seconds=values["PASSWORD_VERIFY_WAIT_SECONDS"])
 
     from onecard import models  # noqa: F401  (the whole schema for migrations)
 

@@ -39,6 +39,12 @@ SETTINGS: list[Setting] = [
     Setting("CONSOLE_IDLE_MINUTES", 30, "staff console: minutes without a request before the session ends", int),
     Setting("LOGIN_MAX_FAILURES", 5, "failed logins before an account is locked", int),
     Setting("LOGIN_LOCK_MINUTES", 15, "how long a locked account stays locked", int),
+    Setting("PASSWORD_VERIFY_CONCURRENCY", 2, "most argon2 password checks running at once per process (a burst "
+            "of sign-ins must not starve reads)", int),
+    Setting("PASSWORD_VERIFY_WAIT_SECONDS", 2.0, "how long a sign-in waits for a password-check slot before 503",
+            float),
+    Setting("STAFF_SIGN_IN_RATE_LIMIT", "20/minute;200/hour", "staff API and console sign-in attempts per client "
+            "address (password spraying across accounts)"),
     Setting("PASSWORD_HASH_PROFILE", "production", "argon2 profile: production (RFC 9106 low-memory) or test (cheap)"),
     Setting("RATELIMIT_STORAGE_URI", "memory://", "rate-limit storage (limits); use redis://127.0.0.1:6379 when several "
             "processes serve"),
