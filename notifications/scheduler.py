@@ -39,6 +39,19 @@ def _job(app: Flask, echo):
     return run
 
 
+def _audit_anchor():
+    from onecard import audit
+    return audit.scheduled_anchor()
+
+
+# The platform's own nightly work, beside the oversight package's JOBS: the audit chain's daily anchor at 23:50
+# (the day's head, before the day ends).
+PLATFORM_JOBS = [
+    (_audit_anchor, {"trigger": "cron", "hour": 23, "minute": 50, "timezone": "Asia/Shanghai",
+                     "id": "audit.anchor", "replace_existing": True, "coalesce": True, "max_instances": 1}),
+]
+
+
 def build(app: Flask, *, blocking: bool = True, interval: float | None = None, echo=None):
     interval = interval or float(app.config.get("NOTICE_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS)
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Shanghai")
@@ -47,7 +60,7 @@ def build(app: Flask, *, blocking: bool = True, interval: float | None = None, e
                       next_run_time=datetime.now(UTC))
     # The platform's other scheduled work runs in this same process (one scheduler to operate).
     from onecard.oversight.jobs import JOBS
-    for func, trigger in JOBS:
+    for func, trigger in JOBS + PLATFORM_JOBS:
         scheduler.add_job(_in_app(app, func, trigger["id"]), **trigger)
     return scheduler
 

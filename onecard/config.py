@@ -16,6 +16,7 @@ DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 DEV_FIELD_KEY = base64.urlsafe_b64encode(b"dev-field-key-0123456789abcdef!!").decode()
 DEV_BLIND_INDEX_KEY = base64.urlsafe_b64encode(b"dev-blind-index-key-0123456789ab").decode()
 DEV_WEBHOOK_TOKEN = "dev-twilio-auth-token"
+DEV_AUDIT_KEY = "dev-audit-key-not-for-production"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ SETTINGS: list[Setting] = [
             "a comma-separated list rotates keys (first encrypts, all decrypt)", secret=True),
     Setting("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY, "urlsafe-base64 key for the HMAC blind index (exact look-ups)",
             secret=True),
+    Setting("AUDIT_KEY", DEV_AUDIT_KEY, "HMAC key of the audit chain and its anchors: kept outside the database, so "
+            "whoever can write the database cannot rehash the chain", secret=True),
+    Setting("AUDIT_ANCHOR_DIR", "", "folder the nightly audit anchors are written to (default instance/audit_anchors); "
+            "copy them to the auditor"),
     Setting("TOKEN_TTL_MINUTES", 480, "lifetime of a staff or citizen bearer token", int),
     Setting("CONSOLE_IDLE_MINUTES", 30, "staff console: minutes without a request before the session ends", int),
     Setting("LOGIN_MAX_FAILURES", 5, "failed logins before an account is locked", int),
@@ -103,6 +108,7 @@ DEV_VALUES = {
     "FIELD_KEY": DEV_FIELD_KEY,
     "BLIND_INDEX_KEY": DEV_BLIND_INDEX_KEY,
     "TWILIO_AUTH_TOKEN": DEV_WEBHOOK_TOKEN,
+    "AUDIT_KEY": DEV_AUDIT_KEY,
 }
 
 
