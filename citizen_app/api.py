@@ -136,7 +136,7 @@ def wechat_login(args):
 
 
 @bp.post("/auth/dev-login")
-@bp.arguments(DevLoginArgs)
+@bp.arguments(DevLoginArgs, required=False)   # no body: a new, unbound user
 @bp.response(200, LoginSchema)
 def dev_login(args):
     """开发登录（仅开发环境；生产环境 404）：带居民编号或身份证号时直接以该居民登录，否则为未绑定的新用户。"""

@@ -306,12 +306,25 @@ def withdraw(actor: Actor, list_id: int, *, reason: str | None = None) -> Recipi
 
 
 def _used_by_batch(list_id: int) -> bool:
-    """Whether a payment batch refers to this list (the batches table belongs to a later domain)."""
-    table = db.metadata.tables.get("batches")
-    if table is None or "list_id" not in table.c:
-        return False
-    return db.session.execute(sa.select(sa.func.count()).select_from(table)
-                              .where(table.c.list_id == list_id)).scalar() > 0
+    """Whether anything of a later domain (payment batches, their lines) refers to this list or one of its rows.
+
+    Read from the schema's foreign keys, since the batches belong to a later domain: a batch made by project and
+    period has no list_id, yet its lines point at the list's rows (issue #16: withdrawing such a list hit the
+    foreign key and answered 500)."""
+    rows, list_table = RecipientRow.__table__, RecipientList.__table__
+    for table in db.metadata.tables.values():
+        if table is rows:
+            continue
+        for fk in table.foreign_keys:
+            if fk.column.table is list_table:
+                condition = fk.parent == list_id
+            elif fk.column.table is rows:
+                condition = fk.parent.in_(sa.select(rows.c.id).where(rows.c.list_id == list_id))
+            else:
+                continue
+            if db.session.execute(sa.select(sa.literal(1)).select_from(table).where(condition).limit(1)).first():
+                return True
+    return False
 
 
 def describe(recipient_list: RecipientList) -> dict:

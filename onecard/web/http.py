@@ -9,6 +9,7 @@ refused the same way.
 from __future__ import annotations
 
 import flask_smorest
+from apispec import BasePlugin
 from flask import request
 from flask.sessions import SecureCookieSessionInterface
 from marshmallow import Schema, fields, validate
@@ -163,6 +164,48 @@ class BoundedParser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):
     """The project's API blueprint: flask-smorest's, reading arguments through ``BoundedParser``."""
     ARGUMENTS_PARSER = BoundedParser()
+
+
+class MultipartFormPlugin(BasePlugin):
+    """An upload that takes form fields beside its files is two ``@bp.arguments`` (form, files); flask-smorest
+    documents the files as the multipart request body and the form fields as ``in: formData`` parameters, which
+    OpenAPI 3 does not have (the document was invalid, issue #16). This moves those fields into the multipart
+    body's schema, where OpenAPI 3 puts them."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            params = operation.get("parameters") or []
+            form = [p for p in params if isinstance(p, dict) and p.get("in") == "formData"]
+            if not form:
+                continue
+            operation["parameters"] = [p for p in params if p not in form]
+            if not operation["parameters"]:
+                del operation["parameters"]
+            fields_schema = {"type": "object", "properties": {}, "required": []}
+            for p in form:
+                schema = dict(p.get("schema") or {"type": "string"})
+                if p.get("description"):
+                    schema["description"] = p["description"]
+                fields_schema["properties"][p["name"]] = schema
+                if p.get("required"):
+                    fields_schema["required"].append(p["name"])
+            if not fields_schema["required"]:
+                del fields_schema["required"]
+            body = operation.setdefault("requestBody", {"required": True, "content": {}})
+            content = body.setdefault("content", {})
+            files = content.pop("multipart/form-data", {}).get("schema")
+            content["multipart/form-data"] = {
+                "schema": {"allOf": [files, fields_schema]} if files else fields_schema}
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api with the project's documentation plugins (valid OpenAPI 3 for uploads)."""
+
+    def _init_spec(self, *args, **kwargs):
+        super()._init_spec(*args, **kwargs)
+        plugin = MultipartFormPlugin()
+        plugin.init_spec(self.spec)
+        self.spec.plugins.append(plugin)
 
 
 class CookieSessionInterface(SecureCookieSessionInterface):
