@@ -55,6 +55,12 @@ class Conflict(DomainError):
     default_code = "conflict"
 
 
+class TooLarge(DomainError):
+    """An upload over the configured size or row limit (413)."""
+    status = 413
+    default_code = "too_large"
+
+
 class RateLimited(DomainError):
     status = 429
     default_code = "rate_limited"

@@ -19,7 +19,7 @@ from flask import current_app
 
 from onecard import audit, sheets
 from onecard.actors import Actor
-from onecard.errors import Conflict, DomainError, Invalid, NotFound
+from onecard.errors import Conflict, Invalid, NotFound, TooLarge
 from onecard.extensions import db
 from onecard.lifecycle import StateMachine
 from onecard.lists import importer, reader
@@ -53,12 +53,6 @@ _CYCLE_PERIOD = {
 }
 MAX_ERRORS_IN_ANSWER = 5000
 ANALYZE_AFTER_ROWS = 10_000
-
-
-class TooLarge(DomainError):
-    """An upload over the configured size or row limit (413)."""
-    status = 413
-    default_code = "too_large"
 
 
 def _too_many_rows(limit: int) -> TooLarge:

@@ -8,8 +8,9 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
+from onecard.errors import Invalid
 from onecard.lists.importer import RowError, build_report_xlsx, template_xlsx
-from onecard.sheets import REPORT_STYLE, Sheet, write_workbook, write_xlsx
+from onecard.sheets import REPORT_STYLE, Sheet, SheetErrors, read_rows, write_workbook, write_xlsx
 
 
 def _cells(data: bytes, sheet: int | str = 0):
@@ -59,3 +60,54 @@ def test_list_template_has_its_columns_and_instructions():
     assert book.sheet_names == ["发放名单", "填写说明"]
     assert book.get_sheet_by_index(0).to_python()[0][0] == "姓名（必填）"
     assert len(book.get_sheet_by_index(1).to_python()) == 5
+
+
+# ---- spreadsheet bombs (issue #16 item 10) ---------------------------------------------------------------------------
+
+def _xlsx(sheet_xml: bytes, shared_strings: bytes | None = None) -> bytes:
+    """A minimal xlsx written member by member, as a crafted upload would be."""
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>')
+        z.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/'
+                   'spreadsheetml/2006/main"><sheets><sheet name="S" sheetId="1"/></sheets></workbook>')
+        z.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+        if shared_strings is not None:
+            z.writestr("xl/sharedStrings.xml", shared_strings)
+    return out.getvalue()
+
+
+def test_a_workbook_holding_one_huge_shared_string_is_refused_before_it_is_unpacked():
+    import time
+    huge = b'<sst xmlns="x" count="1" uniqueCount="1"><si><t>' + b"A" * (300 * 1024 * 1024) + b"</t></si></sst>"
+    data = _xlsx(b'<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>', huge)
+    del huge
+    assert len(data) < 2 * 1024 * 1024
+    started = time.monotonic()
+    with pytest.raises(Invalid) as e:
+        list(read_rows(data, "bomb.xlsx"))
+    assert e.value.code == "sheet_invalid" and e.value.field == "file" and "过大" in e.value.message
+    assert time.monotonic() - started < 2
+
+
+def test_a_workbook_declaring_more_rows_than_excel_holds_is_refused_from_its_dimension():
+    from onecard.errors import TooLarge
+    rows = b"".join(b'<row r="%d"><c r="A%d"><v>1</v></c></row>' % (i, i) for i in range(1, 4))
+    data = _xlsx(b'<worksheet><dimension ref="A1:J2000000"/><sheetData>' + rows + b"</sheetData></worksheet>")
+    with pytest.raises(TooLarge) as e:
+        list(read_rows(data, "many.xlsx"))
+    assert e.value.code == "too_many_rows"
+
+
+def test_errors_stop_being_collected_after_the_limit_and_the_message_says_so():
+    errors = SheetErrors()
+    for row in range(5000):
+        errors.add(row, "身份证号", "37083119500301123X", "重复")
+    with pytest.raises(Invalid) as e:
+        errors.raise_if_any()
+    details = e.value.details
+    assert len(details["errors"]) == 1000 and details["error_count"] == 5000 and details["truncated"] is True
+    assert "仅列出前1000处" in e.value.message
+    assert all("37083119500301123X" not in str(item["value"]) for item in details["errors"])
