@@ -44,11 +44,18 @@ def _audit_anchor():
     return audit.scheduled_anchor()
 
 
+def _purge_files():
+    from onecard import files_at_rest
+    return files_at_rest.purge_expired()
+
+
 # The platform's own nightly work, beside the oversight package's JOBS: the audit chain's daily anchor at 23:50
-# (the day's head, before the day ends).
+# (the day's head, before the day ends) and the purge of files past their retention at 03:00.
 PLATFORM_JOBS = [
     (_audit_anchor, {"trigger": "cron", "hour": 23, "minute": 50, "timezone": "Asia/Shanghai",
                      "id": "audit.anchor", "replace_existing": True, "coalesce": True, "max_instances": 1}),
+    (_purge_files, {"trigger": "cron", "hour": 3, "minute": 0, "timezone": "Asia/Shanghai",
+                    "id": "files.purge", "replace_existing": True, "coalesce": True, "max_instances": 1}),
 ]
 
 

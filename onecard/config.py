@@ -40,6 +40,10 @@ SETTINGS: list[Setting] = [
             "whoever can write the database cannot rehash the chain", secret=True),
     Setting("AUDIT_ANCHOR_DIR", "", "folder the nightly audit anchors are written to (default instance/audit_anchors); "
             "copy them to the auditor"),
+    Setting("BANK_FILE_RETENTION_DAYS", 90, "days a payment file (full accounts, sealed) is kept for re-download "
+            "before the nightly purge", int),
+    Setting("UPLOAD_REPORT_RETENTION_DAYS", 7, "days a refused upload's error report is kept before the nightly purge",
+            int),
     Setting("TOKEN_TTL_MINUTES", 480, "lifetime of a staff or citizen bearer token", int),
     Setting("CONSOLE_IDLE_MINUTES", 30, "staff console: minutes without a request before the session ends", int),
     Setting("LOGIN_MAX_FAILURES", 5, "failed logins before an account is locked", int),

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 from flask import current_app
 
-from onecard import audit, sheets
+from onecard import audit, files_at_rest, sheets
 from onecard.actors import Actor
 from onecard.errors import Conflict, Invalid, NotFound, TooLarge
 from onecard.extensions import db
@@ -190,7 +190,8 @@ def _refuse_with_report(actor, project, period, file_name, stream, fmt, errors) 
     _, header = next(rows)
     report = ListUploadReport(id=secrets.token_hex(16), department_id=project.department_id,
                               uploaded_by=actor.id, project_id=project.id, period=period, file_name=file_name,
-                              error_count=len(errors), xlsx=importer.build_report_xlsx(rows, header, errors))
+                              error_count=len(errors),
+                              xlsx=files_at_rest.seal(importer.build_report_xlsx(rows, header, errors)))
     db.session.add(report)
     db.session.commit()
     bad_rows = len({e.row for e in errors})
@@ -208,7 +209,16 @@ def report_xlsx(actor: Actor, report_id: str) -> tuple[str, bytes]:
     if report is None or not permissions.in_scope(actor, report):
         raise NotFound("校验报告不存在或已过期", code="report_not_found")
     stem = report.file_name.rsplit(".", 1)[0]
-    return f"{stem}-错误说明.xlsx", report.xlsx
+    return f"{stem}-错误说明.xlsx", files_at_rest.unseal(report.xlsx)
+
+
+def purge_upload_reports(older_than) -> list[str]:
+    """Delete the refused-upload reports made before ``older_than`` (the caller audits and commits); their ids."""
+    ids = list(db.session.execute(sa.select(ListUploadReport.id)
+                                  .where(ListUploadReport.created_at < older_than)).scalars())
+    if ids:
+        db.session.execute(sa.delete(ListUploadReport).where(ListUploadReport.id.in_(ids)))
+    return ids
 
 
 # ---------------------------------------------------------------- reading

@@ -98,9 +98,9 @@ def _pay_month(project: Project, prefix: str, failures: list[str]) -> None:
     exports.export_bank_file(bank_op, b["id"], idempotency_key=key())
     batch = db.session.get(Batch, b["id"])
     fmt = bankformats.format_named(batch.bank_layout)
-    with open(exports.bank_file_path(batch), "rb") as f:
-        f.readline()
-        details = [line.decode(fmt.encoding).rstrip("\r\n").split(fmt.sep) for line in f if line.strip()]
+    f = io.BytesIO(exports.read_bank_file(batch))
+    f.readline()
+    details = [line.decode(fmt.encoding).rstrip("\r\n").split(fmt.sep) for line in f if line.strip()]
     failing = {int(d[1]): failures[i] for i, d in enumerate(details[3::7][:len(failures)])}
     # The bank dates its answers (入账日期): the demo's bank answers the same day.
     answer = fmt.write_result_file(b["number"], [

@@ -46,13 +46,13 @@ def test_text_columns_keep_long_numbers_as_typed_text():
     assert ws.column_dimensions["B"].number_format != "@"
 
 
-def test_list_error_report_is_formula_safe_and_keeps_the_values():
-    rows = iter([(2, ("=1+1", "370831", None)), (3, ("乙", 12.5, None))])
+def test_list_error_report_is_formula_safe_and_keeps_only_the_rows_to_fix_masked():
+    rows = iter([(2, ("=1+1", "37083119500301123X", None)), (3, ("乙", 12.5, None))])
     data = build_report_xlsx(rows, ("姓名", "身份证号", "民族"), [RowError(2, "姓名", None, "姓名不对")])
     sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
     assert sheet[0] == ["姓名", "身份证号", "民族", "错误说明"]
-    assert sheet[1] == ["'=1+1", "370831", "", "姓名：姓名不对"]
-    assert sheet[2] == ["乙", 12.5, "", ""]
+    assert sheet[1] == ["'=1+1", "370831***********X", "", "第2行：姓名：姓名不对"]
+    assert len(sheet) == 2
 
 
 def test_list_template_has_its_columns_and_instructions():
