@@ -8,7 +8,7 @@ from flask import current_app
 
 from onecard import files_at_rest, privacy
 from onecard.actors import Actor
-from onecard.errors import NotFound
+from onecard.errors import Conflict, NotFound
 from onecard.extensions import db
 from onecard.payments import bankformats, idempotency, routing
 from onecard.payments.common import CHUNK, _bulk_cache, _lines, batch_view, check_totals, load_batch
@@ -54,8 +54,20 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
     The file is kept under the instance folder so a retry (same key) or a re-download gets the same bytes.
     """
     def work():
-        batch = load_batch(actor, batch_id, "batch.export", for_update=True)
+        try:
+            return export(load_batch(actor, batch_id, "batch.export", for_update=True))
+        except Conflict:
+            # A double click (two keys) loses to the first export: on SQLite it may meet the lines already moved
+            # (the totals then differ) or the batch's compare-and-set; either way say what happened (issue #16).
+            db.session.rollback()
+            if db.session.execute(sa.select(Batch.file_sha256).where(Batch.id == batch_id)).scalar():
+                raise _already_sent() from None
+            raise
+
+    def export(batch):
         if batch.status != "approved":
+            if batch.file_sha256:
+                raise _already_sent()
             BATCH_MACHINE.check(batch.status, "sent")
         check_totals(batch)
         bank = db.session.get(Bank, batch.bank_id)
@@ -81,6 +93,11 @@ def export_bank_file(actor: Actor, batch_id: int, *, idempotency_key: str | None
             os.remove(tmp_path)   # the clear text never outlives the export
         return {**batch_view(batch), "file_name": bank_file_name(batch)}
     return idempotency.run(actor, "batch.export", idempotency_key, {"batch_id": batch_id}, work)
+
+
+def _already_sent() -> Conflict:
+    return Conflict("该批次的代发文件已导出（可能是重复点击），请直接下载已导出的文件", code="batch_already_sent",
+                    field="status")
 
 
 def _payment_rows(batch_id: int):
