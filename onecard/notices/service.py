@@ -96,10 +96,12 @@ def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
             counts[f"{channel.code}_skipped"] = 0
     for channel in channels.active(current_app.config):
         while rows := new_notices(channel, limit=chunk, now=now, templates=templates):
-            db.session.execute(insert_ignore(Notice), rows)
+            # Count what this call inserted (RETURNING gives only those), not what it tried: a second scheduler
+            # enqueueing the same events at the same time adds nothing and must say so (issue #16).
+            inserted = db.session.execute(insert_ignore(Notice).returning(Notice.skip_reason), rows).all()
             db.session.commit()
-            for row in rows:
-                counts[f"{channel.code}_skipped" if row["skip_reason"] else channel.code] += 1
+            for row in inserted:
+                counts[f"{channel.code}_skipped" if row.skip_reason else channel.code] += 1
     db.session.commit()
     return counts
 

@@ -102,3 +102,31 @@ def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twil
     assert _states(db) == {"sent": 5}
     outcomes = collections.Counter(db.session.execute(sa.select(NoticeAttempt.outcome)).scalars())
     assert outcomes == {"reconciled": 1, "sent": 4}
+
+
+def test_two_schedulers_enqueueing_at_once_count_each_notice_once(twilio_app, db, arrive):
+    """Issue #16: each scheduler's summary counted the notices it tried to insert, so together they over-counted."""
+    for _ in range(30):
+        arrive()
+    db.session.commit()
+    barrier = threading.Barrier(2)
+    counts, errors = [], []
+
+    def worker():
+        try:
+            with twilio_app.app_context():
+                barrier.wait()
+                counts.append(service.enqueue_arrivals())
+                from onecard.extensions import db as _db
+                _db.session.remove()
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sum(c["sms"] for c in counts) == 30, counts
+    assert _states(db) == {"pending": 30}
