@@ -118,6 +118,9 @@ def _lock_if_full(account: StaffAccount, now: datetime, cfg, *, ip: str | None, 
 def authenticate(token: str | None, *, ip: str | None = None, channel: str = "api") -> Actor:
     """The Actor behind a bearer token, or Unauthenticated."""
     row = tokens.resolve(token, "staff")
+    # A console sign-in's token lives in the console's cookie and works only there; an API token not there.
+    if (row.channel == "console") != (channel == "console"):
+        raise Unauthenticated("登录凭证不适用于此入口，请重新登录", code="token_wrong_channel")
     account = db.session.get(StaffAccount, row.subject_id)
     if account is None or not account.active:
         raise Unauthenticated("账号已停用", code="account_disabled")
