@@ -172,6 +172,10 @@ class MultipartFormPlugin(BasePlugin):
     OpenAPI 3 does not have (the document was invalid, issue #16). This moves those fields into the multipart
     body's schema, where OpenAPI 3 puts them."""
 
+    def init_spec(self, spec):
+        super().init_spec(spec)
+        self.spec = spec
+
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
             params = operation.get("parameters") or []
@@ -193,13 +197,33 @@ class MultipartFormPlugin(BasePlugin):
                 del fields_schema["required"]
             body = operation.setdefault("requestBody", {"required": True, "content": {}})
             content = body.setdefault("content", {})
-            files = content.pop("multipart/form-data", {}).get("schema")
-            content["multipart/form-data"] = {
-                "schema": {"allOf": [files, fields_schema]} if files else fields_schema}
+            files = content.pop("multipart/form-data", {}).get("schema") or {}
+            ref = files.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):   # one flat object: generators choke on allOf of a file
+                files = self.spec.components.schemas.get(ref.rsplit("/", 1)[1], {})
+            fields_schema["properties"] = {**files.get("properties", {}), **fields_schema["properties"]}
+            required = [*files.get("required", []), *fields_schema.get("required", [])]
+            if required:
+                fields_schema["required"] = required
+            content["multipart/form-data"] = {"schema": fields_schema}
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"description": "稳定的错误代码，如 sheet_invalid"})
+    message = fields.String(required=True, metadata={"description": "中文说明"})
+    field = fields.String(allow_none=True, metadata={"description": "出错的字段（无则为 null）"})
+    details = fields.Raw(metadata={"description": "逐行或逐字段的细节"})
+    request_id = fields.String(metadata={"description": "系统内部错误的编号"})
+
+
+class ErrorSchema(Schema):
+    """What every error answer is (onecard.web.errors): documented so clients and schemathesis see the real shape."""
+    error = fields.Nested(ErrorBodySchema, required=True)
 
 
 class Api(flask_smorest.Api):
-    """flask-smorest's Api with the project's documentation plugins (valid OpenAPI 3 for uploads)."""
+    """flask-smorest's Api with the project's error shape and documentation plugins (valid OpenAPI 3 uploads)."""
+    ERROR_SCHEMA = ErrorSchema
 
     def _init_spec(self, *args, **kwargs):
         super()._init_spec(*args, **kwargs)

@@ -25,6 +25,7 @@ staff = schemathesis.openapi.from_dict(_spec("/api/staff/v1/openapi.json"))
 citizen = schemathesis.openapi.from_dict(_spec("/api/citizen/v1/openapi.json"))
 
 
+
 @pytest.mark.parametrize("document", [staff.raw_schema, citizen.raw_schema], ids=["staff", "citizen"])
 def test_both_documents_are_valid_openapi_3(document):
     """Upload forms were declared ``in: formData`` (OpenAPI 2 only): openapi-spec-validator refused both."""
@@ -64,3 +65,4 @@ def test_citizen_api_never_answers_a_server_error(case, request):
     resident = make_resident(county["towns"][0], county["villages"][0], name="王秀英")
     auth = request.getfixturevalue("citizen_login")(resident)
     _no_server_error(case, case.call(base_url=base, headers=auth))
+
