@@ -1,6 +1,8 @@
 """The mini-program JSON API under /api/citizen/v1: parse, call one citizen service function, render."""
 from __future__ import annotations
 
+import functools
+
 from flask import jsonify, request
 from marshmallow import Schema, fields, validate
 
@@ -14,11 +16,20 @@ from onecard.payments import my_subsidies
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
 from onecard.web import request_token as _token
-from onecard.web.http import Blueprint, PlainIntegerQuery
+from onecard.web.http import Blueprint, PlainIntegerQuery, StrictBoolean, UtcDateTime
 from onecard.web.ratelimit import limiter
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
 SECURITY = [{"bearer": []}]
+
+
+def signed_in(view):
+    """Authenticate before the arguments are read: a request without a valid token is 401 whatever its body."""
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        citizen()
+        return view(*args, **kwargs)
+    return checked
 
 
 def citizen(channel: str = "miniprogram") -> sessions.CitizenContext:
@@ -42,13 +53,13 @@ class WechatLoginArgs(Schema):
 
 
 class DevLoginArgs(Schema):
-    resident_id = fields.Integer(load_default=None)
+    resident_id = fields.Integer(load_default=None, strict=True)
     id_number = fields.String(load_default=None)
 
 
 class LoginSchema(Schema):
     token = fields.String()
-    expires_at = fields.DateTime()
+    expires_at = UtcDateTime()
     bound = fields.Boolean()
 
 
@@ -96,7 +107,7 @@ class ComplaintArgs(Schema):
 
 
 class SmsSettingArgs(Schema):
-    enabled = fields.Boolean(required=True, metadata={"description": "true：接收到账短信"})
+    enabled = StrictBoolean(required=True, metadata={"description": "true：接收到账短信"})
 
 
 class SmsSettingSchema(Schema):
@@ -183,6 +194,7 @@ def banks():
 
 
 @bp.post("/card/applications")
+@signed_in
 @bp.arguments(ApplyForm, location="form")
 @bp.arguments(PhotoFiles, location="files")
 @bp.response(201, ApplicationSchema)
@@ -249,6 +261,7 @@ def loss(args):
 
 
 @bp.post("/card/replacement")
+@signed_in
 @bp.arguments(ReplacementForm, location="form")
 @bp.arguments(PhotoFiles, location="files")
 @bp.response(201, ApplicationSchema)

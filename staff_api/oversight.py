@@ -26,10 +26,12 @@ from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
 
 
-def _answers(status: int, content_type: str = "application/json") -> dict:
+def _answers(status: int, content_type: str = "application/json", *, many: bool = False) -> dict:
     """The success answer of a view that renders its own JSON (or file): documented, so clients and the
     schemathesis conformance checks know the status (issue #16)."""
-    schema = {"type": "object"} if content_type == "application/json" else {"type": "string", "format": "binary"}
+    schema = {"type": "array" if many else "object"}
+    if content_type != "application/json":
+        schema = {"type": "string", "format": "binary"}
     return {str(status): {"description": "成功", "content": {content_type: {"schema": schema}}}}
 
 bp = Blueprint("staff_oversight", __name__, url_prefix="/api/staff/v1", description="统计监督、风险核查、公示与审计")
@@ -69,7 +71,7 @@ def get_progress(args):
 
 
 @bp.post("/oversight/risk-runs")
-@bp.arguments(RiskRunArgs)
+@bp.arguments(RiskRunArgs, required=False)   # no body: every check, today
 @bp.doc(security=SECURITY, responses=_answers(201))
 def post_risk_run(args):
     """运行全部风险核查，生成疑点清单。"""
@@ -102,7 +104,7 @@ def post_mark_finding(args, finding_id):
 
 
 @bp.get("/oversight/disclosures")
-@bp.doc(security=SECURITY, responses=_answers(200))
+@bp.doc(security=SECURITY, responses=_answers(200, many=True))
 def get_disclosures():
     """公示列表（本人范围内）。"""
     return jsonify(disclosure.list_for_staff(current_actor()))

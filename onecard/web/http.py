@@ -8,6 +8,8 @@ refused the same way.
 """
 from __future__ import annotations
 
+from datetime import UTC
+
 import flask_smorest
 from apispec import BasePlugin
 from flask import request
@@ -206,6 +208,25 @@ class MultipartFormPlugin(BasePlugin):
             if required:
                 fields_schema["required"] = required
             content["multipart/form-data"] = {"schema": fields_schema}
+
+
+class UtcDateTime(fields.DateTime):
+    """A naive-UTC timestamp (how the database keeps them) sent as RFC 3339 with its offset, as ``date-time``
+    requires."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow's Boolean also takes 0, 1, "yes"... (0 == False even in a set)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class ErrorBodySchema(Schema):
