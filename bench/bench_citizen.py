@@ -162,7 +162,7 @@ def build(db_path: str, rows: int, residents: int, tokens: int) -> list[str]:
     from onecard.projects.models import Project
     from onecard.reference.models import Bank, Department, Town, Village
     from onecard.staff.models import AuthToken
-    from onecard.validation import id_birth_date, id_gender, make_id_number
+    from onecard.validation import id_birth_year, id_gender, make_id_number
 
     app = create_app({"PASSWORD_HASH_PROFILE": "test"})
     rng = random.Random(7)
@@ -190,7 +190,7 @@ def build(db_path: str, rows: int, residents: int, tokens: int) -> list[str]:
             birth = date(1930, 1, 1) + timedelta(days=rid % 20000)
             idn = make_id_number("370831", birth, rid // 20000 % 1000)
             chunk.append({"id": rid, "name": "基准居民", "id_number": idn, "id_bidx": blind_index(idn, "id"),
-                          "id_masked": mask_id(idn), "gender": id_gender(idn), "birth_date": id_birth_date(idn),
+                          "id_masked": mask_id(idn), "gender": id_gender(idn), "birth_year": id_birth_year(idn),
                           "ethnicity": "01", "town_id": town, "village_id": village.id, "sms_opt_out": False,
                           "created_at": now, "updated_at": now})
             if len(chunk) == 5000:

@@ -92,12 +92,12 @@ def setup(n: int, url: str):
             body = "622319" + f"{i:012d}"
             acct = body + luhn_check_digit(body)
             id_enc, idb = encrypt(idn), blind_index(idn, "id")
-            res.append((rid, f"居民{i % 997}", id_enc, idb, mask_id(idn), "M", birth.isoformat(), "01", town.id,
+            res.append((rid, f"居民{i % 997}", id_enc, idb, mask_id(idn), "M", birth.year, "01", town.id,
                         now, now))
             cards.append((rid, rcb.id, "active", encrypt(acct), blind_index(acct, "account"), acct[-4:], now, now))
             rows.append((lst.id, project.id, "2026-10", i + 2, f"居民{i % 997}", id_enc, idb, "01", town.id, rcb.id,
                          18300, "usable", rid))
-        conn.executemany("insert into residents (id,name,id_number,id_bidx,id_masked,gender,birth_date,ethnicity,"
+        conn.executemany("insert into residents (id,name,id_number,id_bidx,id_masked,gender,birth_year,ethnicity,"
                          "town_id,created_at,updated_at,sms_opt_out) values (?,?,?,?,?,?,?,?,?,?,?,0)", res)
         conn.executemany("insert into cards (resident_id,bank_id,status,account,account_bidx,account_last4,"
                          "status_changed_at,created_at,source) values (?,?,?,?,?,?,?,?,'registry')", cards)

@@ -77,7 +77,7 @@ def build_registry(rows: int, banks: list[int], towns: list[int]) -> None:
     from onecard.extensions import db
     from onecard.people.models import Resident
     from onecard.privacy import blind_index, mask_id
-    from onecard.validation import id_birth_date, id_gender
+    from onecard.validation import id_birth_year, id_gender
     rng = random.Random(7)
     statuses = ["active"] * 80 + ["issued"] * 8 + ["applied"] * 5 + ["ready"] * 2 + ["lost"] * 5
     conn = db.session.connection()
@@ -86,7 +86,7 @@ def build_registry(rows: int, banks: list[int], towns: list[int]) -> None:
     batch_r, batch_c = [], []
     for i, idn in enumerate(id_numbers(2 * rows), start=1):
         batch_r.append({"id": i, "name": person_name(i), "id_number": idn, "id_bidx": blind_index(idn, "id"),
-                        "id_masked": mask_id(idn), "gender": id_gender(idn), "birth_date": id_birth_date(idn),
+                        "id_masked": mask_id(idn), "gender": id_gender(idn), "birth_year": id_birth_year(idn),
                         "ethnicity": "01", "town_id": towns[i % len(towns)], "created_at": now, "updated_at": now,
                         "sms_opt_out": False})
         account = account_number(i)

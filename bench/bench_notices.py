@@ -73,7 +73,7 @@ def fill(app, n: int, residents: int) -> float:
     from onecard.projects.models import Project
     from onecard.reference import service as reference
     from onecard.reference.models import Bank, Department, Town
-    from onecard.validation import id_birth_date, id_gender, make_id_number
+    from onecard.validation import id_birth_year, id_gender, make_id_number
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -90,7 +90,7 @@ def fill(app, n: int, residents: int) -> float:
             idn = make_id_number("370831", date(1940 + i % 40, 1 + i % 12, 1 + i % 28), i % 1000)
             mobile = f"139{i:08d}"
             rows.append({"name": "演示居民", "id_number": idn, "id_bidx": blind_index(idn, "id"),
-                         "id_masked": mask_id(idn), "gender": id_gender(idn), "birth_date": id_birth_date(idn),
+                         "id_masked": mask_id(idn), "gender": id_gender(idn), "birth_year": id_birth_year(idn),
                          "ethnicity": "01", "mobile": mobile, "mobile_bidx": blind_index(mobile, "mobile"),
                          "mobile_masked": mask_mobile(mobile), "town_id": town, "sms_opt_out": False,
                          "created_at": datetime.utcnow(), "updated_at": datetime.utcnow()})

@@ -93,7 +93,7 @@ def build(args, db) -> dict:
             village_id, town_id = villages[(hh - 1) % len(villages)]
             idn = make_id_number("370831", date(1930 + i % 70, 1 + i % 12, 1 + i % 28), i % 1000)
             rows.append({"id": rid, "name": "张三明", "id_number": cipher, "id_bidx": f"b{rid:039d}",
-                         "id_masked": mask_id(idn), "gender": "M", "birth_date": date(1930 + i % 70, 1, 1),
+                         "id_masked": mask_id(idn), "gender": "M", "birth_year": 1930 + i % 70,
                          "ethnicity": "01", "town_id": town_id, "village_id": village_id, "household_id": hh,
                          "sms_opt_out": False, "created_at": now, "updated_at": now,
                          "deceased_on": date(2025, 6, 1) if i % 12000 == 7 else None})

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_smorest import Api
+
+from onecard.web.http import Api
 
 PREFIX = "/api/citizen/v1"
 

@@ -1,6 +1,8 @@
 """The mini-program JSON API under /api/citizen/v1: parse, call one citizen service function, render."""
 from __future__ import annotations
 
+import functools
+
 from flask import jsonify, request
 from marshmallow import Schema, fields, validate
 
@@ -16,11 +18,20 @@ from onecard.payments import my_subsidies, owed
 from onecard.projects import policies as project_policies
 from onecard.web import client_ip
 from onecard.web import request_token as _token
-from onecard.web.http import Blueprint, PlainIntegerQuery
+from onecard.web.http import Blueprint, PlainIntegerQuery, StrictBoolean, UtcDateTime
 from onecard.web.ratelimit import limiter
 
 bp = Blueprint("citizen_api", __name__, url_prefix="/api/citizen/v1", description="居民服务（小程序）")
 SECURITY = [{"bearer": []}]
+
+
+def signed_in(view):
+    """Authenticate before the arguments are read: a request without a valid token is 401 whatever its body."""
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        citizen()
+        return view(*args, **kwargs)
+    return checked
 
 
 def citizen(channel: str = "miniprogram") -> sessions.CitizenContext:
@@ -44,7 +55,7 @@ class WechatLoginArgs(Schema):
 
 
 class DevLoginArgs(Schema):
-    resident_id = fields.Integer(load_default=None)
+    resident_id = fields.Integer(load_default=None, strict=True)
     id_number = fields.String(load_default=None)
 
 
@@ -57,7 +68,7 @@ class DemoResidentSchema(Schema):
 
 class LoginSchema(Schema):
     token = fields.String()
-    expires_at = fields.DateTime()
+    expires_at = UtcDateTime()
     bound = fields.Boolean()
 
 
@@ -109,7 +120,7 @@ class ComplaintArgs(Schema):
 
 
 class SmsSettingArgs(Schema):
-    enabled = fields.Boolean(required=True, metadata={"description": "true：接收到账短信"})
+    enabled = StrictBoolean(required=True, metadata={"description": "true：接收到账短信"})
 
 
 class SmsSettingSchema(Schema):
@@ -166,7 +177,7 @@ def wechat_login(args):
 
 
 @bp.post("/auth/dev-login")
-@bp.arguments(DevLoginArgs)
+@bp.arguments(DevLoginArgs, required=False)   # no body: a new, unbound user
 @bp.response(200, LoginSchema)
 def dev_login(args):
     """开发登录（仅开发环境；生产环境 404）：带居民编号或身份证号时直接以该居民登录，否则为未绑定的新用户。"""
@@ -220,6 +231,7 @@ def banks():
 
 
 @bp.post("/card/applications")
+@signed_in
 @bp.arguments(ApplyForm, location="form")
 @bp.arguments(PhotoFiles, location="files")
 @bp.response(201, ApplicationSchema)
@@ -286,6 +298,7 @@ def loss(args):
 
 
 @bp.post("/card/replacement")
+@signed_in
 @bp.arguments(ReplacementForm, location="form")
 @bp.arguments(PhotoFiles, location="files")
 @bp.response(201, ApplicationSchema)

@@ -5,11 +5,12 @@ import time
 
 from flask import redirect, render_template, request, url_for
 
-from onecard.errors import DomainError, Unauthenticated
+from onecard.errors import DomainError, Unauthenticated, Unavailable
 from onecard.extensions import db
 from onecard.staff import service as staff_service
 from onecard.timeutil import local_str
 from onecard.web import client_ip
+from onecard.web.ratelimit import limiter
 
 from . import bp
 from .core import current_account, notify, page, reset_session, safe_next, session
@@ -30,15 +31,18 @@ def login():
 
 
 @bp.post("/login")
+@limiter.limit_setting("STAFF_SIGN_IN_RATE_LIMIT", scope="staff.sign_in")
 def login_post():
     username = request.form.get("username", "").strip()[:40]
     password = request.form.get("password", "")[:200]
     target = safe_next(request.form.get("next"))
     try:
         result = staff_service.login(username, password, ip=client_ip(), channel="console")
-    except Unauthenticated as exc:
+    except (Unauthenticated, Unavailable) as exc:
         db.session.rollback()
-        return render_template("console/login.html", username=username, next=target, error=exc.message), 401
+        page_ = render_template("console/login.html", username=username, next=target, error=exc.message)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+        return page_, exc.status, headers
     # A new session on sign-in (fresh CSRF token): nothing from before the login carries over.
     reset_session(token=result.token, seen=int(time.time()), last_login=_last_login_text(result))
     if result.account.must_change_password:

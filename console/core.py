@@ -1,22 +1,28 @@
 """What every console page shares: the session cookie, CSRF, sign-in check, security headers, errors.
 
-The console session is one signed cookie (HttpOnly, SameSite=Strict, path /console)
-carrying the staff bearer token, so expiry and revocation are exactly the API's
-(``staff.service.authenticate``). The cookie also carries the CSRF token, the
+The console session is one sealed cookie (AES-GCM, HttpOnly, SameSite=Strict, path
+/console) carrying a staff token issued for the console only (the API refuses it),
+so expiry and revocation are exactly the API's (``staff.service.authenticate``). The cookie also carries the CSRF token, the
 time of the last request (idle timeout, CONSOLE_IDLE_MINUTES), the last-login
-notice and one-shot messages. It is re-signed on every response; a forged or
+notice and one-shot messages. It is re-sealed on every response; a forged or
 tampered cookie is simply ignored.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import hmac
+import json
+import os
 import secrets
 import time
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import current_app, redirect, render_template, request, url_for
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app, make_response, redirect, render_template, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -36,6 +42,8 @@ COOKIE = "onecard_console"
 COOKIE_PATH = "/console"
 _SESSION_KEY = "onecard.console.session"
 _ACTOR_KEY = "onecard.console.actor"
+_COOKIE_AAD = b"onecard.console.session"
+_COOKIE_KEYS: dict[str, AESGCM] = {}
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'")
@@ -54,23 +62,35 @@ class LoginRequired(Exception):
 
 # ---------------------------------------------------------------- the session cookie
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="onecard.console.session")
+def _cookie_key() -> AESGCM:
+    """AES-GCM key of the console cookie, derived from SECRET_KEY: the cookie is sealed, not only signed, so its
+    bearer token cannot be read out of a browser profile or a proxy log (issue #16)."""
+    secret = current_app.config["SECRET_KEY"]
+    key = _COOKIE_KEYS.get(secret)
+    if key is None:
+        key = _COOKIE_KEYS[secret] = AESGCM(hashlib.sha256(b"onecard.console.session\x00" + secret.encode()).digest())
+    return key
 
 
 def encode_session(data: dict) -> str:
-    return _serializer().dumps(data)
+    payload = json.dumps({"t": int(time.time()), "d": data}, separators=(",", ":")).encode()
+    nonce = os.urandom(12)
+    return base64.urlsafe_b64encode(nonce + _cookie_key().encrypt(nonce, payload, _COOKIE_AAD)).decode().rstrip("=")
 
 
 def decode_session(raw: str | None) -> dict:
     if not raw:
         return {}
     try:
-        # Never older than a token can live: the cookie is re-signed on every response.
-        value = _serializer().loads(raw, max_age=current_app.config["TOKEN_TTL_MINUTES"] * 60)
-    except BadSignature:
+        blob = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        value = json.loads(_cookie_key().decrypt(blob[:12], blob[12:], _COOKIE_AAD))
+    except (ValueError, InvalidTag, binascii.Error):
+        return {}   # a forged, tampered or foreign cookie is simply ignored
+    # Never older than a token can live: the cookie is re-sealed on every response.
+    if not isinstance(value, dict) or time.time() - value.get("t", 0) > current_app.config["TOKEN_TTL_MINUTES"] * 60:
         return {}
-    return value if isinstance(value, dict) else {}
+    data = value.get("d")
+    return data if isinstance(data, dict) else {}
 
 
 def session() -> dict:
@@ -251,7 +271,10 @@ def _domain_error(exc: DomainError):
 @bp.errorhandler(HTTPException)
 def http_error_page(exc: HTTPException):
     db.session.rollback()
-    return error_page(exc.code or 500, page_message(exc))
+    page = make_response(error_page(exc.code or 500, page_message(exc)))
+    if getattr(exc, "retry_after", None) is not None:   # a rate limit says when to come back
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 @bp.app_template_filter("localtime")

@@ -191,8 +191,8 @@ def pay_batch_export(actor, batch_id):
 @bp.get("/batches/<int:batch_id>/bank-file")
 @page("batch.export")
 def pay_bank_file_download(actor, batch_id):
-    path, name = exports.sent_file(actor, batch_id)
-    return send_download(path, name, "text/csv")
+    data, name = exports.sent_file(actor, batch_id)
+    return send_download(data, name, "text/csv")
 
 
 @bp.post("/batches/<int:batch_id>/results")

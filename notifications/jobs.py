@@ -4,14 +4,22 @@ Safety, step by step:
 * A claim is ONE statement (PostgreSQL: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED
   LIMIT n) RETURNING; SQLite: the same UPDATE ... RETURNING, which takes the single write lock
   before it reads), committed before anything is sent. It gives the rows a claim token and a
-  lease; a notice whose lease expired (its drainer was killed) is claimable again.
-* The claim also sets ``uncertain_since`` (kept if already set): from that moment a send may
-  happen. Only a definite answer (accepted, 429, a permanent refusal) clears it. A claim that
-  finds it set from an earlier claim reconciles with Twilio (messages to that number since then,
-  same text) before sending, so a message that got through before a timeout, a 5xx or a SIGKILL
-  is recorded, not sent again.
-* Results are written back with a compare-and-set on the claim token, one short transaction per
-  batch, separate from any payment transaction: a notice can never hold up or undo a payment.
+  lease; a notice whose lease expired (its drainer was killed, or slow) is claimable again.
+* A sender owns a notice at the moment it sends it: just before each send a compare-and-set on the
+  claim token (``fence``) renews that notice's lease to outlast the provider call (the sender's
+  timeout plus a margin) and sets ``uncertain_since`` (kept if already set): from that moment a
+  send may happen. A notice another drainer took over meanwhile fails the fence and is skipped, so
+  a slow provider can stretch a batch past its lease without two drainers sending one notice
+  (issue #16). Only a definite answer (accepted, 429, a permanent refusal) clears
+  ``uncertain_since``. A fence that finds it set from an earlier send reconciles with Twilio
+  (messages to that number since then, same text) before sending, so a message that got through
+  before a timeout, a 5xx or a SIGKILL is recorded, not sent again.
+* Each result is written back at once with a compare-and-set on the claim token, in a short
+  transaction separate from any payment transaction: a notice can never hold up or undo a payment.
+* An unknown outcome (maybe sent) is the state ``unknown``: reconciled on a later run, never
+  ``failed`` by counting attempts.
+* A 429 pauses the channel for its Retry-After (or the backoff): the rest of the batch goes back
+  to wait, and the pause is recorded (``service.sender_pauses``, shown with the notices).
 * Quiet hours hold due notices until the morning; a token bucket paces each drainer.
 """
 from __future__ import annotations
@@ -23,12 +31,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app
 
 from onecard.extensions import db
 from onecard.notices import channels as notice_channels
+from onecard.notices import service as notice_service
 from onecard.notices.delivery import ClaimedBatch, Outcome
 from onecard.notices.lifecycle import CLAIMABLE, HOLDABLE, from_claim
 from onecard.notices.models import Notice, NoticeAttempt
@@ -47,13 +57,17 @@ class DrainStats:
     sent: int = 0
     reconciled: int = 0
     retry: int = 0
+    unknown: int = 0
     failed: int = 0
     held: int = 0
+    lost: int = 0          # claimed, then taken over by another drainer before we sent it (not sent by us)
+    paused: int = 0        # claimed, then given back because the provider asked us to slow down
     batches: int = 0
     by_code: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("claimed", "sent", "reconciled", "retry", "failed", "held", "batches")}
+        return {k: getattr(self, k) for k in ("claimed", "sent", "reconciled", "retry", "unknown", "failed", "held",
+                                              "lost", "paused", "batches")}
 
 
 class TokenBucket:
@@ -133,7 +147,6 @@ def claim(channel: str, limit: int, lease_seconds: float, now: datetime) -> tupl
         pick = pick.with_for_update(skip_locked=True)
     stmt = (sa.update(Notice).where(Notice.id.in_(pick.scalar_subquery()))
             .values(state="claimed", claim_token=token, lease_until=now + timedelta(seconds=lease_seconds),
-                    uncertain_since=sa.func.coalesce(Notice.uncertain_since, now),
                     first_attempt_at=sa.func.coalesce(Notice.first_attempt_at, now),
                     attempts=Notice.attempts + 1, state_changed_at=now)
             .returning(Notice.id, Notice.recipient, Notice.body, Notice.uncertain_since, Notice.attempts,
@@ -142,6 +155,42 @@ def claim(channel: str, limit: int, lease_seconds: float, now: datetime) -> tupl
     rows = db.session.execute(stmt).all()
     db.session.commit()
     return token, sorted(rows, key=lambda r: r.id)
+
+
+# How much longer than the provider call's timeout a fenced notice stays ours (commit and clock skew).
+FENCE_MARGIN_SECONDS = 2.0
+
+
+def fence(row, token: str, lease_seconds: float, now: datetime):
+    """Take ownership of one claimed notice for its send: a compare-and-set on our claim token that renews its
+    lease to ``lease_seconds`` from ``now`` and marks the send as possibly happening (``uncertain_since``).
+    Commits, so another drainer sees the renewed lease. Returns the row with the notice's ``uncertain_since``
+    (an earlier value than ``now`` means an earlier send may have gone out), or None when the notice is no
+    longer ours (its lease ran out and another drainer claimed it)."""
+    stmt = (sa.update(Notice).where(Notice.id == row.id, Notice.claim_token == token, Notice.state == "claimed")
+            .values(lease_until=now + timedelta(seconds=lease_seconds),
+                    uncertain_since=sa.func.coalesce(Notice.uncertain_since, now))
+            .returning(Notice.uncertain_since).execution_options(synchronize_session=False))
+    owned = db.session.execute(stmt).first()
+    db.session.commit()
+    if owned is None:
+        return None
+    return SimpleNamespace(**{**row._asdict(), "uncertain_since": owned.uncertain_since})
+
+
+def release(token: str, ids: list[int], until: datetime, now: datetime) -> int:
+    """Give back claimed notices we did not try (the sender is paused): waiting until ``until``, this claim not
+    counted as an attempt. Compare-and-set on the token: a notice another drainer took is left alone."""
+    if not ids:
+        return 0
+    n = db.session.execute(
+        sa.update(Notice).where(Notice.id.in_(ids), Notice.claim_token == token,
+                                Notice.state == from_claim("retry_wait"))
+        .values(state="retry_wait", claim_token=None, lease_until=None, next_attempt_at=until,
+                attempts=Notice.attempts - 1, state_changed_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return n
 
 
 def hold_for_quiet_hours(until: datetime, now: datetime) -> int:
@@ -171,17 +220,20 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
             values = None
         elif kind == "failed":
             values.update(state="failed", error_code=r.code, error_message=r.error, uncertain_since=None)
-        else:  # retry (certainly not sent) or unknown (maybe sent: keep uncertain_since)
-            if kind == "retry":
-                values["uncertain_since"] = None
+        elif kind == "unknown":   # maybe sent: keep uncertain_since, reconcile on a later run, never 'failed'
+            values.update(state="unknown", error_code=r.code, error_message=r.error,
+                          next_attempt_at=o.at + timedelta(seconds=backoff_seconds(o.attempts, base, cap=900.0)))
+        else:  # retry: certainly not sent
+            values["uncertain_since"] = None
             values.update(error_code=r.code, error_message=r.error)
             if o.attempts >= max_attempts:
                 values.update(state="failed", error_code="retries_exhausted",
                               error_message=f"重试{o.attempts}次仍未成功：{r.error or r.code or ''}"[:300])
                 kind = "failed"
             else:
-                values.update(state="retry_wait",
-                              next_attempt_at=o.at + timedelta(seconds=backoff_seconds(o.attempts, base)))
+                # a 429's wait is the provider's Retry-After (the drainer pauses the channel as long)
+                wait = r.retry_after if r.retry_after is not None else backoff_seconds(o.attempts, base)
+                values.update(state="retry_wait", next_attempt_at=o.at + timedelta(seconds=wait))
         if values is not None:
             res = db.session.execute(
                 sa.update(Notice).where(Notice.id == o.notice_id, Notice.claim_token == token,
@@ -194,7 +246,7 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
                                           "retry": "retry", "unknown": "unknown"}[o.kind],
                               "provider_code": r.code, "provider_sid": r.sid,
                               "error": (r.error or None) and r.error[:300]})
-        name = kind if kind in ("sent", "reconciled", "failed") else "retry"
+        name = kind if kind in ("sent", "reconciled", "failed", "unknown") else "retry"
         setattr(stats, name, getattr(stats, name) + 1)
     if sent_rows:
         # the common case in one executemany (Core table: an ORM update with a list would be a bulk-by-pk)
@@ -233,17 +285,42 @@ def drain_once(*, sender: SmsSender | None = None, batch_size: int | None = None
     if quiet is not None:
         stats.held += hold_for_quiet_hours(quiet, now_fn())
         return stats
+    # a notice stays ours while the provider call may still be creating it
+    send_lease = max(lease_seconds, float(getattr(sender, "timeout", 0) or 0) + FENCE_MARGIN_SECONDS)
+    base = float(_cfg("NOTICE_RETRY_BASE_SECONDS", 30.0))
     for channel in notice_channels.active(cfg, channels):
-        while max_batches is None or stats.batches < max_batches:
+        if notice_service.paused_until(channel.code, now_fn()) is not None:
+            continue
+        paused = False
+        while not paused and (max_batches is None or stats.batches < max_batches):
             claimed_at = now_fn()
             token, rows = claim(channel.code, batch_size, lease_seconds, claimed_at)
             if not rows:
                 break
             stats.batches += 1
             stats.claimed += len(rows)
-            outcomes = channel.send(ClaimedBatch(rows=rows, claimed_at=claimed_at, now=now_fn, sender=sender,
-                                                 pace=bucket.acquire, status_callback=_status_callback))
-            _write_back(token, outcomes, stats)
+            outcomes = []
+            for i, row in enumerate(rows):
+                at = now_fn()
+                owned = fence(row, token, send_lease, at)
+                if owned is None:
+                    stats.lost += 1
+                    continue
+                [outcome] = channel.send(ClaimedBatch(rows=[owned], claimed_at=at, now=now_fn, sender=sender,
+                                                      pace=bucket.acquire, status_callback=_status_callback))
+                throttled = outcome.result.http_status == 429
+                if throttled:
+                    # the provider asks us to slow down: the whole channel waits as long as this notice
+                    if outcome.result.retry_after is None:
+                        outcome.result.retry_after = backoff_seconds(outcome.attempts, base)
+                    until = outcome.at + timedelta(seconds=outcome.result.retry_after)
+                _write_back(token, [outcome], stats)
+                outcomes.append(outcome)
+                if throttled:
+                    notice_service.pause_sender(channel.code, until, "429")
+                    stats.paused += release(token, [r.id for r in rows[i + 1:]], until, now_fn())
+                    paused = True
+                    break
             if now is not None and all(o.kind in ("retry", "unknown") for o in outcomes):
                 break   # a fixed clock would re-claim the same rows forever once their backoff is zero
     return stats
@@ -251,7 +328,6 @@ def drain_once(*, sender: SmsSender | None = None, batch_size: int | None = None
 
 def tick() -> dict:
     """One scheduler run: enqueue new arrival events, then drain."""
-    from onecard.notices import service
-    enq = service.enqueue_arrivals()
+    enq = notice_service.enqueue_arrivals()
     stats = drain_once()
     return {"enqueued": enq, **stats.to_dict()}

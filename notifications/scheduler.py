@@ -41,6 +41,26 @@ def _job(app: Flask, echo):
     return run
 
 
+def _audit_anchor():
+    from onecard import audit
+    return audit.scheduled_anchor()
+
+
+def _purge_files():
+    from onecard import files_at_rest
+    return files_at_rest.purge_expired()
+
+
+# The platform's own nightly work, beside the oversight package's JOBS: the audit chain's daily anchor at 23:50
+# (the day's head, before the day ends) and the purge of files past their retention at 03:00.
+PLATFORM_JOBS = [
+    (_audit_anchor, {"trigger": "cron", "hour": 23, "minute": 50, "timezone": "Asia/Shanghai",
+                     "id": "audit.anchor", "replace_existing": True, "coalesce": True, "max_instances": 1}),
+    (_purge_files, {"trigger": "cron", "hour": 3, "minute": 0, "timezone": "Asia/Shanghai",
+                    "id": "files.purge", "replace_existing": True, "coalesce": True, "max_instances": 1}),
+]
+
+
 def build(app: Flask, *, blocking: bool = True, interval: float | None = None, echo=None):
     interval = interval or float(app.config.get("NOTICE_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS)
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Shanghai")
@@ -49,7 +69,7 @@ def build(app: Flask, *, blocking: bool = True, interval: float | None = None, e
                       next_run_time=datetime.now(UTC))
     # The platform's other scheduled work runs in this same process (one scheduler to operate).
     from onecard.oversight.jobs import JOBS
-    for func, trigger in JOBS:
+    for func, trigger in JOBS + PLATFORM_JOBS:
         scheduler.add_job(_in_app(app, func, trigger["id"]), **trigger)
     return scheduler
 

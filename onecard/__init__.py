@@ -15,8 +15,8 @@ from flask import Flask, jsonify
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from onecard import audit, passwords, privacy
 from onecard import config as config_module
-from onecard import passwords, privacy
 from onecard.extensions import db as _db  # not `db`: that name is the submodule onecard.db
 from onecard.extensions import migrate
 
@@ -64,7 +64,9 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.json.ensure_ascii = False
     privacy.configure(values["FIELD_KEY"], values["BLIND_INDEX_KEY"])
-    passwords.configure(values["PASSWORD_HASH_PROFILE"])
+    audit.configure(values["AUDIT_KEY"])
+    passwords.configure(values["PASSWORD_HASH_PROFILE"], concurrency=values["PASSWORD_VERIFY_CONCURRENCY"],
+                        wait_seconds=values["PASSWORD_VERIFY_WAIT_SECONDS"])
 
     from onecard import models  # noqa: F401  (the whole schema for migrations)
     from onecard.payments import owed  # noqa: F401  (subscribes to head/proxy registrations: releases owed lines)

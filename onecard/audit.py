@@ -1,19 +1,29 @@
-"""The append-only audit trail, chained by hashes.
+"""The append-only audit trail, chained by keyed hashes and anchored outside the database.
 
 Every state change in the platform calls ``record(...)`` inside its own
-transaction. Each entry's hash covers its content and the previous entry's
-hash, and a single head row holds the latest sequence number and hash, so
-``verify_chain()`` detects an entry that was changed, removed, inserted or cut
-off the end. The head row is updated first thing in ``record``: on PostgreSQL
-that row lock, on SQLite the write lock, serialises concurrent writers so the
-chain never forks. Database triggers also refuse UPDATE and DELETE on entries.
+transaction. Each entry's hash is an HMAC (key ONECARD_AUDIT_KEY, kept outside
+the database) over its content and the previous entry's hash, and a single
+head row holds the latest sequence number and hash, so ``verify_chain()``
+detects an entry that was changed, removed, inserted or cut off the end. The
+head row is updated first thing in ``record``: on PostgreSQL that row lock, on
+SQLite the write lock, serialises concurrent writers so the chain never forks.
+Database triggers also refuse UPDATE and DELETE on entries.
+
+Whoever can write the database can drop the triggers; without the key they
+cannot recompute the hashes. Against someone who also has the key, the chain is
+anchored: ``anchor()`` (``onecard audit-anchor``, nightly in the scheduler)
+writes the day's head as a signed, dated file the auditor keeps, and
+``verify_chain(anchors_dir=...)`` (``onecard audit-verify --anchors DIR``)
+proves that nothing before an anchor changed and that no anchor went missing.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import DDL, event
@@ -21,9 +31,24 @@ from sqlalchemy import DDL, event
 from onecard.actors import Actor
 from onecard.extensions import db
 from onecard.privacy import mask_text
-from onecard.timeutil import utcnow
+from onecard.timeutil import to_local, utcnow
 
 GENESIS = "0" * 64
+_key: dict = {"value": None}
+
+
+def configure(key: str) -> None:
+    """Install the chain's HMAC key (create_app does it from ONECARD_AUDIT_KEY)."""
+    if not key:
+        raise RuntimeError("缺少审计链密钥 ONECARD_AUDIT_KEY")
+    _key["value"] = key.encode("utf-8")
+
+
+def _mac(data: str) -> str:
+    key = _key["value"]
+    if key is None:
+        raise RuntimeError("audit.configure() has not been called (create_app does it)")
+    return hmac.new(key, data.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 class AuditEntry(db.Model):
@@ -103,7 +128,7 @@ def _canonical(value) -> str | None:
 
 def _entry_hash(prev_hash: str, fields: dict) -> str:
     payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
+    return _mac(prev_hash + payload)
 
 
 def _hashed_fields(e: AuditEntry) -> dict:
@@ -146,9 +171,15 @@ class ChainReport:
         return {"ok": self.ok, "checked": self.checked, "problems": self.problems}
 
 
-def verify_chain(batch_size: int = 5000) -> ChainReport:
-    """Recompute every hash in order; report each broken link, gap and a truncated tail."""
+def verify_chain(batch_size: int = 5000, *, anchors_dir: str | None = None) -> ChainReport:
+    """Recompute every hash in order; report each broken link, gap and a truncated tail. With ``anchors_dir``,
+    also check every anchor there: its signature, that the entry it names still has the hash it recorded, and
+    that no day between the first and the last anchor lacks one."""
     problems: list[str] = []
+    anchors = _load_anchors(anchors_dir, problems) if anchors_dir is not None else []
+    pinned: dict[int, list[dict]] = {}
+    for a in anchors:
+        pinned.setdefault(a["seq"], []).append(a)
     prev_hash, expected_seq, checked = GENESIS, 1, 0
     last_id = 0
     while True:
@@ -164,13 +195,95 @@ def verify_chain(batch_size: int = 5000) -> ChainReport:
                 problems.append(f"序号 {e.seq} 的前序哈希与上一条记录不符（有记录被删除或插入）")
             if _entry_hash(e.prev_hash, _hashed_fields(e)) != e.hash:
                 problems.append(f"序号 {e.seq} 的内容与其哈希不符（记录被改动）")
+            for a in pinned.pop(e.seq, []):
+                if a["hash"] != e.hash:
+                    problems.append(f"序号 {e.seq} 与 {a['date']} 的锚点不符（锚点之前的记录被改写）")
             prev_hash, expected_seq, checked = e.hash, e.seq + 1, checked + 1
             last_id = e.id
         db.session.expunge_all()
+    for a in pinned.pop(0, []):
+        if a["hash"] != GENESIS:
+            problems.append(f"{a['date']} 的锚点记录的链头不是创世值")
+    for seq, items in sorted(pinned.items()):
+        for a in items:
+            problems.append(f"{a['date']} 的锚点记录到序号 {seq}，审计链只到 {expected_seq - 1}（末尾记录被删除）")
     head = db.session.get(AuditHead, 1)
     if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != prev_hash):
         problems.append(f"链尾不符：登记的最新序号为 {head.last_seq}，实际校验到 {expected_seq - 1}（末尾记录被删除）")
     return ChainReport(ok=not problems, checked=checked, problems=problems)
+
+
+# ---- anchors (审计锚点) ---------------------------------------------------------------------------------------------
+
+_ANCHOR_PREFIX = "audit-anchor-"
+
+
+def _anchor_signature(body: dict) -> str:
+    fields = {k: body[k] for k in ("date", "seq", "hash", "written_at")}
+    return _mac("anchor\x00" + json.dumps(fields, sort_keys=True, separators=(",", ":")))
+
+
+def default_anchor_dir() -> str:
+    from flask import current_app
+    return current_app.config.get("AUDIT_ANCHOR_DIR") or os.path.join(current_app.instance_path, "audit_anchors")
+
+
+def scheduled_anchor() -> str:
+    """The nightly job: today's anchor in the configured folder."""
+    return anchor(default_anchor_dir())[0]
+
+
+def anchor(directory: str, now: datetime | None = None) -> tuple[str, bool]:
+    """Write today's (Asia/Shanghai) anchor: the chain's head, dated and signed, as
+    ``audit-anchor-YYYY-MM-DD.json`` in ``directory`` (owner-only). A day's anchor is never overwritten: a
+    second call the same day keeps the first. Returns (path, written)."""
+    now = now or utcnow()
+    day = to_local(now).date().isoformat()
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = os.path.join(directory, f"{_ANCHOR_PREFIX}{day}.json")
+    if os.path.exists(path):
+        return path, False
+    head = db.session.get(AuditHead, 1)
+    body = {"date": day, "seq": head.last_seq, "hash": head.last_hash, "written_at": at_iso(now)}
+    body["signature"] = _anchor_signature(body)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(body, fh, ensure_ascii=False, sort_keys=True)
+    os.replace(tmp, path)
+    return path, True
+
+
+def _load_anchors(directory: str, problems: list[str]) -> list[dict]:
+    """The valid anchors in ``directory``, oldest first; each bad or missing one is a problem."""
+    if not os.path.isdir(directory):
+        problems.append(f"锚点目录 {directory} 不存在")
+        return []
+    anchors = []
+    for name in sorted(os.listdir(directory)):
+        if not (name.startswith(_ANCHOR_PREFIX) and name.endswith(".json")):
+            continue
+        try:
+            with open(os.path.join(directory, name), encoding="utf-8") as fh:
+                body = json.load(fh)
+            ok = (isinstance(body, dict) and hmac.compare_digest(str(body.get("signature", "")),
+                                                                 _anchor_signature(body))
+                  and name == f"{_ANCHOR_PREFIX}{body['date']}.json")
+        except (OSError, ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            problems.append(f"锚点文件 {name} 无法读取或签名不符（被改动）")
+            continue
+        anchors.append(body)
+    days = [date.fromisoformat(a["date"]) for a in anchors]
+    if days:
+        present = set(days)
+        day = days[0]
+        while day < days[-1]:
+            if day not in present:
+                problems.append(f"缺少 {day.isoformat()} 的锚点文件（锚点丢失）")
+            day += timedelta(days=1)
+    return anchors
 
 
 def entries_for(entity_type: str, entity_id) -> list[AuditEntry]:

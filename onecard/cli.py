@@ -87,14 +87,27 @@ def demo_command(residents, seed, if_empty):
 
 
 @click.command("audit-verify")
+@click.option("--anchors", "anchors_dir", type=click.Path(file_okay=False), default=None,
+              help="审计锚点目录：同时核对每个锚点（签名、锚定的哈希、有无缺失的日期）")
 @with_appcontext
-def audit_verify_command():
+def audit_verify_command(anchors_dir):
     """校验审计链：任何记录被改动、删除或插入都会报告，并以非零状态退出。"""
     from onecard import audit
-    report = audit.verify_chain()
+    report = audit.verify_chain(anchors_dir=anchors_dir)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     if not report.ok:
         sys.exit(1)
+
+
+@click.command("audit-anchor")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="写入目录（默认 ONECARD_AUDIT_ANCHOR_DIR 或 instance/audit_anchors）")
+@with_appcontext
+def audit_anchor_command(directory):
+    """把审计链当天的链头写成签名、带日期的锚点文件（每天一个，已有则不覆盖），交审计人员保存。"""
+    from onecard import audit
+    path, written = audit.anchor(directory or audit.default_anchor_dir())
+    click.echo(f"{'已写入' if written else '今天的锚点已存在'}：{path}")
 
 
 @click.command("bank-format")
@@ -110,7 +123,8 @@ def bank_format_command(bank_code, format_code):
     click.echo(f"{bank.name} 的文件格式已设为 {bank.bank_format}。")
 
 
-COMMANDS = [init_db_command, create_admin_command, demo_command, audit_verify_command, bank_format_command]
+COMMANDS = [init_db_command, create_admin_command, demo_command, audit_verify_command, audit_anchor_command,
+            bank_format_command]
 from onecard.oversight.cli import COMMANDS as OVERSIGHT_COMMANDS  # noqa: E402  (oversight-rebuild-summary)
 
 COMMANDS += OVERSIGHT_COMMANDS

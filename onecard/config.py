@@ -16,6 +16,7 @@ DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 DEV_FIELD_KEY = base64.urlsafe_b64encode(b"dev-field-key-0123456789abcdef!!").decode()
 DEV_BLIND_INDEX_KEY = base64.urlsafe_b64encode(b"dev-blind-index-key-0123456789ab").decode()
 DEV_WEBHOOK_TOKEN = "dev-twilio-auth-token"
+DEV_AUDIT_KEY = "dev-audit-key-not-for-production"
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,24 @@ SETTINGS: list[Setting] = [
             "a comma-separated list rotates keys (first encrypts, all decrypt)", secret=True),
     Setting("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY, "urlsafe-base64 key for the HMAC blind index (exact look-ups); "
             "a comma-separated list rotates keys (first indexes, all are looked up; onecard rotate-keys)", secret=True),
+    Setting("AUDIT_KEY", DEV_AUDIT_KEY, "HMAC key of the audit chain and its anchors: kept outside the database, so "
+            "whoever can write the database cannot rehash the chain", secret=True),
+    Setting("AUDIT_ANCHOR_DIR", "", "folder the nightly audit anchors are written to (default instance/audit_anchors); "
+            "copy them to the auditor"),
+    Setting("BANK_FILE_RETENTION_DAYS", 90, "days a payment file (full accounts, sealed) is kept for re-download "
+            "before the nightly purge", int),
+    Setting("UPLOAD_REPORT_RETENTION_DAYS", 7, "days a refused upload's error report is kept before the nightly purge",
+            int),
     Setting("TOKEN_TTL_MINUTES", 480, "lifetime of a staff or citizen bearer token", int),
     Setting("CONSOLE_IDLE_MINUTES", 30, "staff console: minutes without a request before the session ends", int),
     Setting("LOGIN_MAX_FAILURES", 5, "failed logins before an account is locked", int),
     Setting("LOGIN_LOCK_MINUTES", 15, "how long a locked account stays locked", int),
+    Setting("PASSWORD_VERIFY_CONCURRENCY", 2, "most argon2 password checks running at once per process (a burst "
+            "of sign-ins must not starve reads)", int),
+    Setting("PASSWORD_VERIFY_WAIT_SECONDS", 2.0, "how long a sign-in waits for a password-check slot before 503",
+            float),
+    Setting("STAFF_SIGN_IN_RATE_LIMIT", "20/minute;200/hour", "staff API and console sign-in attempts per client "
+            "address (password spraying across accounts)"),
     Setting("PASSWORD_HASH_PROFILE", "production", "argon2 profile: production (RFC 9106 low-memory) or test (cheap)"),
     Setting("RATELIMIT_STORAGE_URI", "memory://", "rate-limit storage (limits); use redis://127.0.0.1:6379 when several "
             "processes serve"),
@@ -100,6 +115,7 @@ DEV_VALUES = {
     "FIELD_KEY": DEV_FIELD_KEY,
     "BLIND_INDEX_KEY": DEV_BLIND_INDEX_KEY,
     "TWILIO_AUTH_TOKEN": DEV_WEBHOOK_TOKEN,
+    "AUDIT_KEY": DEV_AUDIT_KEY,
 }
 
 

@@ -27,7 +27,7 @@ from onecard.reference import service as reference
 from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff.models import StaffAccount
 from onecard.timeutil import utcnow
-from onecard.validation import id_birth_date, id_gender, luhn_check_digit, make_id_number
+from onecard.validation import id_birth_year, id_gender, luhn_check_digit, make_id_number
 
 DEMO_PASSWORD = "Demo2026pass"
 DOMAIN_STEPS = ["onecard.reference.demo", "onecard.lists.demo", "onecard.payments.demo", "onecard.notices.demo", "onecard.oversight.demo",
@@ -208,7 +208,7 @@ def _people(ctx: DemoContext, count: int) -> None:
             resident_rows.append({
                 "id": rid, "name": _name(rng), "id_number": id_number, "id_bidx": blind_index(id_number, "id"),
                 "id_masked": mask_id(id_number), "gender": id_gender(id_number),
-                "birth_date": id_birth_date(id_number), "ethnicity": "01" if rng.random() > 0.01 else "03",
+                "birth_year": id_birth_year(id_number), "ethnicity": "01" if rng.random() > 0.01 else "03",
                 "mobile": mobile, "mobile_bidx": blind_index(mobile, "mobile") if mobile else None,
                 "mobile_masked": mask_mobile(mobile), "town_id": town_id, "village_id": village_id,
                 "household_id": household_id, "relation_to_head": "户主" if position == 0 else

@@ -13,12 +13,13 @@ class DomainError(Exception):
     default_code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
-                 details: object | None = None):
+                 details: object | None = None, retry_after: int | None = None):
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.field = field
         self.details = details
+        self.retry_after = retry_after   # seconds, sent as Retry-After (429, 503)
 
     def to_dict(self) -> dict:
         body: dict = {"code": self.code, "message": self.message, "field": self.field}
@@ -52,6 +53,12 @@ class Conflict(DomainError):
     """The request is well formed but the state of things refuses it (wrong state, duplicate)."""
     status = 409
     default_code = "conflict"
+
+
+class TooLarge(DomainError):
+    """An upload over the configured size or row limit (413)."""
+    status = 413
+    default_code = "too_large"
 
 
 class RateLimited(DomainError):

@@ -5,6 +5,8 @@ use a cheap profile chosen by configuration, never by code paths.
 """
 from __future__ import annotations
 
+import threading
+
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -13,15 +15,23 @@ _hashers = {
     "test": PasswordHasher.from_parameters(profiles.CHEAPEST),
 }
 _state = {"hasher": _hashers["production"]}
+# At most this many argon2 verifications run at once in a process (each costs ~300 ms of CPU and 64 MiB): a burst
+# of sign-ins must not starve the reads served by the same workers (issue #16). A caller that cannot get a slot
+# within the wait is told to come back (503 with Retry-After).
+_slots = {"semaphore": threading.BoundedSemaphore(2), "wait": 2.0}
 
 # Checked against when a username is unknown, so a miss costs as much as a hit.
 _DUMMY = {}
 
 
-def configure(profile: str) -> None:
+def configure(profile: str, *, concurrency: int = 2, wait_seconds: float = 2.0) -> None:
     if profile not in _hashers:
         raise RuntimeError(f"未知的密码哈希配置 {profile!r}（production 或 test）")
+    if concurrency < 1:
+        raise RuntimeError("ONECARD_PASSWORD_VERIFY_CONCURRENCY 至少为 1")
     _state["hasher"] = _hashers[profile]
+    _slots["semaphore"] = threading.BoundedSemaphore(concurrency)
+    _slots["wait"] = wait_seconds
 
 
 def hash_password(password: str) -> str:
@@ -29,6 +39,18 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches; raises Unavailable (retry later) when every verification slot stays busy."""
+    from onecard.errors import Unavailable
+    semaphore = _slots["semaphore"]
+    if not semaphore.acquire(timeout=_slots["wait"]):
+        raise Unavailable("登录人数较多，请稍后再试", code="sign_in_busy", retry_after=1)
+    try:
+        return _verify(stored_hash, password)
+    finally:
+        semaphore.release()
+
+
+def _verify(stored_hash: str | None, password: str) -> bool:
     hasher = _state["hasher"]
     if stored_hash is None:
         dummy = _DUMMY.setdefault(id(hasher), hasher.hash("timing-equaliser"))

@@ -30,13 +30,14 @@ import codecs
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 import xlsxwriter
 
-from onecard.errors import Invalid
+from onecard.errors import Invalid, TooLarge
 from onecard.privacy import mask_account, mask_id, mask_mobile, mask_text
 
 ERROR_COLUMN = "错误说明"
@@ -110,7 +111,9 @@ def safe_cell(text: object) -> object:
 class SheetErrors:
     """Collects every bad row/column of an upload; ``raise_if_any`` raises the shared error shape."""
 
-    def __init__(self, limit: int = 10_000):
+    # Only so many problems are kept and reported (the rest are counted): a file of a million bad rows must
+    # not become a million-entry answer or report (issue #16).
+    def __init__(self, limit: int = 1_000):
         self.items: list[dict] = []
         self.count = 0
         self.limit = limit
@@ -129,7 +132,9 @@ class SheetErrors:
     def raise_if_any(self, message: str | None = None) -> None:
         if self.count:
             rows = len({e["row"] for e in self.items})
-            raise Invalid(message or f"文件有{self.count}处错误（涉及{rows}行），未导入任何数据。请按错误说明修改后重新上传",
+            shown = f"，仅列出前{len(self.items)}处" if self.count > len(self.items) else ""
+            raise Invalid(message or f"文件有{self.count}处错误（涉及{rows}行{shown}），未导入任何数据。"
+                                     "请按错误说明修改后重新上传",
                           code="sheet_invalid", field="file", details=self.details())
 
 
@@ -208,8 +213,63 @@ def _blank_values(row) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
 
 
+# What an uploaded workbook may unpack to, checked from its zip directory before anything is parsed (issue #16: a
+# 400 KB xlsx holding one 400 MB shared string took 1.6 GB; 1.7 MB of identical rows unpacked to millions). A
+# real list of a million rows of distinct people compresses about 10:1 and keeps its shared strings under 200 MB.
+MAX_UNPACKED_BYTES = 3 * 1024**3          # all members together
+MAX_SHARED_STRINGS_BYTES = 256 * 1024**2  # calamine holds every shared string in memory
+MAX_COMPRESSION_RATIO = 100               # for members above RATIO_FLOOR_BYTES
+RATIO_FLOOR_BYTES = 16 * 1024**2
+EXCEL_MAX_ROWS = 1_048_576
+_DIMENSION_RE = re.compile(rb'<dimension\s+ref="[A-Z]+\d+:[A-Z]+(\d+)"')
+_BOMB_MESSAGE = "表格文件解压后过大或压缩比异常，已拒绝读取。请删除多余的行、列和内容后重新上传"
+
+
+def check_workbook_size(stream, *, max_rows: int | None = None) -> None:
+    """Refuse an xlsx/ods whose declared sizes (zip directory) or row count (the first sheet's dimension) are beyond
+    what the platform reads, before any of it is decompressed. An OLE .xls has no zip directory and passes."""
+    stream.seek(0)
+    if stream.read(4) != b"PK\x03\x04":
+        stream.seek(0)
+        return
+    stream.seek(0)
+    try:
+        book = zipfile.ZipFile(stream)
+        infos = book.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise sheet_invalid("无法读取该表格文件，请确认文件未损坏、未加密") from exc
+    total = 0
+    for info in infos:
+        total += info.file_size
+        too_dense = (info.file_size > RATIO_FLOOR_BYTES
+                     and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1))
+        if too_dense or (info.filename.endswith("sharedStrings.xml") and info.file_size > MAX_SHARED_STRINGS_BYTES):
+            raise sheet_invalid(_BOMB_MESSAGE)
+    if total > MAX_UNPACKED_BYTES:
+        raise sheet_invalid(_BOMB_MESSAGE)
+    limit = min(max_rows or EXCEL_MAX_ROWS, EXCEL_MAX_ROWS)
+    sheets_ = sorted((i for i in infos if i.filename.startswith("xl/worksheets/") and i.filename.endswith(".xml")),
+                     key=lambda i: (len(i.filename), i.filename))
+    if sheets_:
+        try:
+            with book.open(sheets_[0]) as fh:
+                head = fh.read(4096)     # decompresses only the start, where Excel writes the dimension
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+            raise sheet_invalid("无法读取该表格文件，请确认文件未损坏、未加密") from exc
+        m = _DIMENSION_RE.search(head)
+        if m and int(m.group(1)) > limit + 1:   # + the header row
+            raise TooLarge(f"文件超过{limit}行的上限，请拆分为多个文件分别上传", code="too_many_rows", field="file")
+    stream.seek(0)
+
+
+def _max_rows() -> int | None:
+    from flask import current_app, has_app_context
+    return current_app.config.get("UPLOAD_MAX_ROWS") if has_app_context() else None
+
+
 def _iter_xlsx(stream) -> Iterator[tuple[int, tuple]]:
     from python_calamine import CalamineError, CalamineWorkbook
+    check_workbook_size(stream, max_rows=_max_rows())
     try:
         book = CalamineWorkbook.from_filelike(stream)
         sheet = book.get_sheet_by_index(0)

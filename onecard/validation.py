@@ -24,7 +24,7 @@ from typing import NoReturn
 from onecard.errors import Invalid
 
 __all__ = [
-    "ETHNIC_GROUPS", "ethnicity_name", "format_fen", "format_yuan", "id_birth_date", "id_gender",
+    "ETHNIC_GROUPS", "ethnicity_name", "format_fen", "format_yuan", "id_birth_date", "id_birth_year", "id_gender",
     "luhn_check_digit", "make_id_number", "normalize_bank_account", "normalize_bank_card",
     "normalize_ethnicity", "normalize_id_number", "normalize_mobile", "normalize_name",
     "normalize_text", "parse_amount_fen", "parse_date", "parse_period",
@@ -149,6 +149,11 @@ def _birth_ok(yyyymmdd: str) -> bool:
 def id_birth_date(id18: str) -> date:
     """Birth date encoded in a normalised 18-digit ID number."""
     return date(int(id18[6:10]), int(id18[10:12]), int(id18[12:14]))
+
+
+def id_birth_year(id18: str) -> int:
+    """Year of birth of a normalised 18-digit ID: the only part of the birth date stored in clear."""
+    return int(id18[6:10])
 
 
 def id_gender(id18: str) -> str:

@@ -5,7 +5,8 @@ One module per domain; each is a flask-smorest Blueprint registered here.
 from __future__ import annotations
 
 from flask import Flask
-from flask_smorest import Api
+
+from onecard.web.http import Api
 
 PREFIX = "/api/staff/v1"
 

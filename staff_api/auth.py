@@ -7,6 +7,7 @@ from onecard.staff import service
 from onecard.timeutil import local_str
 from onecard.web import client_ip, request_token
 from onecard.web.http import Blueprint
+from onecard.web.ratelimit import limiter
 from staff_api.common import SECURITY, current_actor
 
 bp = Blueprint("staff_auth", __name__, url_prefix="/api/staff/v1", description="登录与账号")
@@ -69,6 +70,7 @@ class UpdateAccountArgs(Schema):
 @bp.post("/auth/login")
 @bp.arguments(LoginArgs)
 @bp.response(200, LoginResultSchema)
+@limiter.limit_setting("STAFF_SIGN_IN_RATE_LIMIT", scope="staff.sign_in")
 def login(args):
     """登录：用户名和密码换取有时效的访问令牌。"""
     return service.login(args["username"], args["password"], ip=client_ip())

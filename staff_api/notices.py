@@ -67,6 +67,21 @@ def list_notices(args):
     return service.list_notices(current_actor(), service.NoticeFilter(**args), limit=limit, offset=offset)
 
 
+class SenderPauseSchema(Schema):
+    channel = fields.String()
+    until = fields.DateTime(metadata={"description": "恢复发送的时间（UTC）"})
+    reason = fields.String(metadata={"description": "429：通道要求放慢（按其 Retry-After 暂停）"})
+    seconds_left = fields.Float()
+
+
+@bp.get("/notices/sender-status")
+@bp.response(200, SenderPauseSchema(many=True))
+@bp.doc(security=SECURITY)
+def sender_status():
+    """发送通道状态：被短信服务商限流（429）而暂停发送的通道及恢复时间。"""
+    return service.sender_status(current_actor())
+
+
 @bp.get("/notices/<int:notice_id>")
 @bp.response(200, NoticeDetailSchema)
 @bp.doc(security=SECURITY)

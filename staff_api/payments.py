@@ -250,8 +250,8 @@ def download_bank_file(batch_id):
 
 
 def _send_bank_file(actor, batch_id, checksum):
-    path, name = exports.sent_file(actor, batch_id)
-    response = send_download(path, name, "text/csv")
+    data, name = exports.sent_file(actor, batch_id)
+    response = send_download(data, name, "text/csv")
     if checksum:
         response.headers["X-File-SHA256"] = checksum
     return response

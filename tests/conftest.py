@@ -52,6 +52,7 @@ def database_url(tmp_path_factory):
 def testing_config(database_url: str, **extra) -> dict:
     return {"ENV": "testing", "DATABASE_URL": database_url, "PASSWORD_HASH_PROFILE": "test",
             "SMS_PROVIDER": "console", "QUIET_HOURS": "", "RATELIMIT_STORAGE_URI": "memory://",
+            "STAFF_SIGN_IN_RATE_LIMIT": "1000/minute",
             "PUBLIC_BASE_URL": "http://localhost", **extra}
 
 

@@ -13,7 +13,7 @@ from onecard.extensions import db
 from onecard.people.models import Household, Resident, ResidentCategory
 from onecard.privacy import blind_index, last4, mask_id, mask_mobile
 from onecard.timeutil import utcnow
-from onecard.validation import id_birth_date, id_gender, luhn_check_digit, make_id_number
+from onecard.validation import id_birth_year, id_gender, luhn_check_digit, make_id_number
 
 _seq = itertools.count(1)
 
@@ -45,7 +45,7 @@ def make_resident(town_id: int, village_id: int | None = None, *, name: str = "�
     id_number = id_number or new_id_number(birth)
     mobile = new_mobile() if mobile == "auto" else mobile
     r = Resident(name=name, id_number=id_number, id_bidx=blind_index(id_number, "id"), id_masked=mask_id(id_number),
-                 gender=id_gender(id_number), birth_date=id_birth_date(id_number), ethnicity="01",
+                 gender=id_gender(id_number), birth_year=id_birth_year(id_number), ethnicity="01",
                  mobile=mobile, mobile_bidx=blind_index(mobile, "mobile") if mobile else None,
                  mobile_masked=mask_mobile(mobile), town_id=town_id, village_id=village_id,
                  household_id=household.id if household else None, relation_to_head="户主" if head else None,

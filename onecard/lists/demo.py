@@ -30,10 +30,9 @@ def run(ctx) -> None:
         return
     actor = actor_for(db.session.get(StaffAccount, operator_id), channel="cli")
     today = local_today()
-    born_before = today.replace(year=today.year - 80)
     stmt = (sa.select(Resident.name, Resident.id_number, Resident.mobile, Town.name, Village.name)
             .join(Town, Town.id == Resident.town_id).outerjoin(Village, Village.id == Resident.village_id)
-            .where(Resident.birth_date <= born_before, Resident.mobile.is_not(None))
+            .where(Resident.birth_year <= today.year - 80, Resident.mobile.is_not(None))
             .order_by(Resident.id).limit(MAX_ROWS))
     out = io.StringIO()
     writer = csv.writer(out)

@@ -561,10 +561,15 @@ def assign_households(recipient_list: RecipientList) -> list[RowError]:
     return errors
 
 
+# A refused upload's report keeps what the uploader needs to fix the rows, no more (issue #16): the rows with
+# errors only (at most this many), each cell masked like the error answer, the row number in the note.
+MAX_REPORT_ROWS = 1_000
+
+
 def build_report_xlsx(rows: Iterator[tuple[int, tuple]], header: tuple, errors: list[RowError],
                       warnings: list[dict] = ()) -> bytes:
-    """The uploaded sheet again, every row as it was, with a 错误说明 column saying what to fix (and, marked as
-    提醒, the warnings that do not stop the upload)."""
+    """The rows of the uploaded sheet that have errors (or, marked as 提醒, warnings that do not stop the upload),
+    masked, with a 错误说明 column saying where and what to fix."""
     by_row: dict[int, list[str]] = {}
     for e in errors:
         by_row.setdefault(e.row, []).append(f"{e.column}：{e.reason}")
@@ -576,12 +581,17 @@ def build_report_xlsx(rows: Iterator[tuple[int, tuple]], header: tuple, errors: 
     width = len(header)
 
     def lines():
+        written = 0
         for row_no, values in rows:
             notes = by_row.get(row_no)
-            if notes is None:
-                yield values
-            else:
-                yield (*values, *[None] * (width - len(values)), "；".join(notes))
+            if notes is None or row_no == 1:
+                continue
+            if written == MAX_REPORT_ROWS:
+                yield (*[None] * width, f"另有{len(by_row) - written}行有错误未列出，请先修改以上各行")
+                return
+            written += 1
+            masked = tuple(mask_value(v) for v in values)
+            yield (*masked, *[None] * (width - len(values)), f"第{row_no}行：" + "；".join(notes))
 
     return write_xlsx(headers, lines(), sheet_name="校验报告", widths={**dict.fromkeys(range(width), 18), width: 60},
                       header_format=HEADER_BOLD, column_formats={width: ERROR_TEXT}, freeze_header=False)

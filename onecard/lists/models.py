@@ -104,5 +104,6 @@ class ListUploadReport(db.Model):
     period = sa.Column(sa.String(7), nullable=False)
     file_name = sa.Column(sa.String(200), nullable=False)
     error_count = sa.Column(sa.Integer, nullable=False)
-    xlsx = sa.Column(sa.LargeBinary, nullable=False)            # the original rows plus a 错误说明 column
+    # the rows with errors (masked) and a 错误说明 column, sealed (files_at_rest); purged after its retention
+    xlsx = sa.Column(sa.LargeBinary, nullable=False)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from onecard import audit, sheets
+from onecard import audit, files_at_rest, sheets
 from onecard.actors import Actor
-from onecard.errors import Conflict, DomainError, Invalid, NotFound
+from onecard.errors import Conflict, Invalid, NotFound, TooLarge
 from onecard.extensions import db
 from onecard.lifecycle import StateMachine
 from onecard.lists import importer, reader
@@ -57,12 +57,6 @@ _CYCLE_PERIOD = {
 }
 MAX_ERRORS_IN_ANSWER = 5000
 ANALYZE_AFTER_ROWS = 10_000
-
-
-class TooLarge(DomainError):
-    """An upload over the configured size or row limit (413)."""
-    status = 413
-    default_code = "too_large"
 
 
 def _too_many_rows(limit: int) -> TooLarge:
@@ -229,7 +223,8 @@ def _refuse_with_report(actor, project, period, file_name, stream, fmt, errors, 
     _, header = reader.find_header(rows)
     report = ListUploadReport(id=secrets.token_hex(16), department_id=project.department_id,
                               uploaded_by=actor.id, project_id=project.id, period=period, file_name=file_name,
-                              error_count=len(errors), xlsx=importer.build_report_xlsx(rows, header, errors, warnings))
+                              error_count=len(errors),
+                              xlsx=files_at_rest.seal(importer.build_report_xlsx(rows, header, errors, warnings)))
     db.session.add(report)
     db.session.commit()
     bad_rows = len({e.row for e in errors})
@@ -247,7 +242,16 @@ def report_xlsx(actor: Actor, report_id: str) -> tuple[str, bytes]:
     if report is None or not permissions.in_scope(actor, report):
         raise NotFound("校验报告不存在或已过期", code="report_not_found")
     stem = report.file_name.rsplit(".", 1)[0]
-    return f"{stem}-错误说明.xlsx", report.xlsx
+    return f"{stem}-错误说明.xlsx", files_at_rest.unseal(report.xlsx)
+
+
+def purge_upload_reports(older_than) -> list[str]:
+    """Delete the refused-upload reports made before ``older_than`` (the caller audits and commits); their ids."""
+    ids = list(db.session.execute(sa.select(ListUploadReport.id)
+                                  .where(ListUploadReport.created_at < older_than)).scalars())
+    if ids:
+        db.session.execute(sa.delete(ListUploadReport).where(ListUploadReport.id.in_(ids)))
+    return ids
 
 
 # ---------------------------------------------------------------- reading
@@ -341,12 +345,25 @@ def withdraw(actor: Actor, list_id: int, *, reason: str | None = None) -> Recipi
 
 
 def _used_by_batch(list_id: int) -> bool:
-    """Whether a payment batch refers to this list (the batches table belongs to a later domain)."""
-    table = db.metadata.tables.get("batches")
-    if table is None or "list_id" not in table.c:
-        return False
-    return db.session.execute(sa.select(sa.func.count()).select_from(table)
-                              .where(table.c.list_id == list_id)).scalar() > 0
+    """Whether anything of a later domain (payment batches, their lines) refers to this list or one of its rows.
+
+    Read from the schema's foreign keys, since the batches belong to a later domain: a batch made by project and
+    period has no list_id, yet its lines point at the list's rows (issue #16: withdrawing such a list hit the
+    foreign key and answered 500)."""
+    rows, list_table = RecipientRow.__table__, RecipientList.__table__
+    for table in db.metadata.tables.values():
+        if table is rows:
+            continue
+        for fk in table.foreign_keys:
+            if fk.column.table is list_table:
+                condition = fk.parent == list_id
+            elif fk.column.table is rows:
+                condition = fk.parent.in_(sa.select(rows.c.id).where(rows.c.list_id == list_id))
+            else:
+                continue
+            if db.session.execute(sa.select(sa.literal(1)).select_from(table).where(condition).limit(1)).first():
+                return True
+    return False
 
 
 def describe(recipient_list: RecipientList) -> dict:

@@ -13,6 +13,7 @@ STATES = {
     "pending": "待发送",
     "claimed": "发送中",
     "retry_wait": "等待重试",
+    "unknown": "结果待核实",
     "held": "暂缓（免打扰时段）",
     "sent": "已发送",
     "delivered": "已送达",
@@ -30,8 +31,11 @@ NOTICE_MACHINE = StateMachine(
         "held": frozenset({"claimed", "held", "skipped"}),
         # a delivery report settles a send that timed out but got through
         "retry_wait": frozenset({"claimed", "held", "skipped", "failed", "delivered", "undelivered"}),
+        # an unknown outcome (timeout, 5xx, reconciliation unavailable: maybe sent) waits for reconciliation
+        # with the provider or a delivery report; it never becomes failed by counting attempts
+        "unknown": frozenset({"claimed", "held", "delivered", "undelivered", "failed"}),
         # a lease that expired is claimed again by another drainer; a delivery report may beat the write-back
-        "claimed": frozenset({"claimed", "sent", "retry_wait", "failed", "delivered", "undelivered"}),
+        "claimed": frozenset({"claimed", "sent", "retry_wait", "unknown", "failed", "delivered", "undelivered"}),
         "sent": frozenset({"delivered", "undelivered", "failed"}),
         "delivered": frozenset(),
         "undelivered": frozenset({"pending"}),   # staff retry

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ class SendResult:
     code: str | None = None
     error: str | None = None
     status: str | None = None       # provider's message status (queued, accepted...)
+    retry_after: float | None = None  # seconds the provider asked us to wait (429 Retry-After)
 
 
 def e164(mobile: str) -> str:
@@ -52,6 +54,9 @@ def e164(mobile: str) -> str:
 class SmsSender:
     """The interface: send one SMS, and (where the provider allows) find one already sent."""
     name = "abstract"
+    # The longest a send call can be in flight: a notice's lease is renewed to at least this (plus a margin)
+    # just before sending, so no other drainer can take it while the provider may still be creating it.
+    timeout: float = 0.0
 
     @classmethod
     def from_config(cls, cfg) -> SmsSender:
@@ -84,7 +89,12 @@ class TwilioSender(SmsSender):
 
     def __init__(self, account_sid: str, auth_token: str, *, from_: str = "", messaging_service_sid: str = "",
                  base_url: str = "", timeout: float | None = 15.0):
-        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        # Twilio's exceptions do not carry the answer's headers; a response hook keeps the 429's Retry-After
+        # (per thread: one sender may serve several drainer threads).
+        self._answer = threading.local()
+        self.timeout = float(timeout or 0.0)
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(
+            timeout=timeout, request_hooks={"response": [self._remember_answer]}))
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
         self.from_ = from_
@@ -107,7 +117,10 @@ class TwilioSender(SmsSender):
         try:
             msg = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
-            return classify_rest_error(exc)
+            result = classify_rest_error(exc)
+            if result.http_status == 429:
+                result.retry_after = retry_after_seconds(getattr(self._answer, "retry_after", None))
+            return result
         except TwilioException as exc:
             # e.g. TwilioServiceException: no usable answer, the message may or may not exist
             return SendResult("unknown", error=f"{exc.__class__.__name__}: {str(exc)[:200]}")
@@ -115,6 +128,10 @@ class TwilioSender(SmsSender):
             # timeouts and resets: the request may have reached Twilio
             return SendResult("unknown", error=f"{exc.__class__.__name__}")
         return SendResult("sent", sid=msg.sid, http_status=201, status=msg.status)
+
+    def _remember_answer(self, response, *args, **kwargs):
+        self._answer.retry_after = response.headers.get("Retry-After")
+        return response
 
     def find_sent(self, to, body, since, exclude_sids=frozenset()):
         """The sid of a message with exactly ``body`` sent to ``to`` since ``since`` (minus a margin
@@ -125,6 +142,15 @@ class TwilioSender(SmsSender):
             if m.body == body and m.sid not in exclude_sids and (m.status or "") in _LISTED_OK:
                 return m.sid
         return None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header in seconds (its delta-seconds form; an HTTP date or garbage counts as absent)."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return max(0.0, min(seconds, 3600.0)) if seconds is not None else None
 
 
 def classify_rest_error(exc: TwilioRestException) -> SendResult:

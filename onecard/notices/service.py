@@ -5,15 +5,17 @@
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
-from onecard import audit
+from onecard import audit, settings_store
 from onecard.actors import Actor
-from onecard.db import insert_ignore
+from onecard.db import insert_ignore, upsert
 from onecard.errors import Forbidden, Invalid, NotFound
 from onecard.extensions import db
 from onecard.notices import channels, texts
@@ -101,10 +103,12 @@ def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
             counts[f"{channel.code}_skipped"] = 0
     for channel in channels.active(current_app.config):
         while rows := new_notices(channel, limit=chunk, now=now, templates=templates):
-            db.session.execute(insert_ignore(Notice), rows)
+            # Count what this call inserted (RETURNING gives only those), not what it tried: a second scheduler
+            # enqueueing the same events at the same time adds nothing and must say so (issue #16).
+            inserted = db.session.execute(insert_ignore(Notice).returning(Notice.skip_reason), rows).all()
             db.session.commit()
-            for row in rows:
-                counts[f"{channel.code}_skipped" if row["skip_reason"] else channel.code] += 1
+            for row in inserted:
+                counts[f"{channel.code}_skipped" if row.skip_reason else channel.code] += 1
     db.session.commit()
     return counts
 
@@ -344,3 +348,48 @@ def retry_notice(actor: Actor, notice_id: int) -> Notice:
 
 def skip_label(reason: str | None) -> str | None:
     return SKIP_REASONS.get(reason, reason) if reason else None
+
+
+# ---------------------------------------------------------------- sender pauses (429 Retry-After)
+_PAUSE_KEY = "notice_pause:"
+
+
+def pause_sender(channel: str, until: datetime, reason: str) -> None:
+    """Record that ``channel``'s provider asked us to stop sending until ``until`` (naive UTC): every drainer
+    reads it before claiming, so the pause holds across scheduler processes. Commits (the drainer's own step)."""
+    from onecard.settings_store import SiteSetting
+    value = json.dumps({"until": until.isoformat(), "reason": reason})
+    stmt = upsert(SiteSetting.__table__).values(key=_PAUSE_KEY + channel, value=value)
+    db.session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+    db.session.commit()
+
+
+def paused_until(channel: str, now: datetime) -> datetime | None:
+    """When ``channel``'s pause ends, if it is paused at ``now``."""
+    raw = settings_store.get(_PAUSE_KEY + channel)
+    if not raw:
+        return None
+    until = datetime.fromisoformat(json.loads(raw)["until"])
+    return until if until > now else None
+
+
+def sender_pauses(now: datetime | None = None) -> dict[str, dict]:
+    """The channels whose provider asked us to slow down and have not resumed yet, for the notices status:
+    {channel: {"until", "reason", "seconds_left"}}."""
+    now = now or utcnow()
+    out = {}
+    for code in channels.codes():
+        raw = settings_store.get(_PAUSE_KEY + code)
+        if not raw:
+            continue
+        data = json.loads(raw)
+        until = datetime.fromisoformat(data["until"])
+        if until > now:
+            out[code] = {"until": until, "reason": data["reason"], "seconds_left": (until - now).total_seconds()}
+    return out
+
+
+def sender_status(actor: Actor) -> list[dict]:
+    """Staff reading the notices see which channel is paused by its provider, and until when."""
+    permissions.require(actor, "notice.read")
+    return [{"channel": code, **pause} for code, pause in sender_pauses().items()]

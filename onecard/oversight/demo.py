@@ -60,14 +60,14 @@ def _eligible(project: Project, limit: int):
             .where(Resident.deceased_on.is_(None)))
     today = local_today()
     if project.name == "高龄津贴":
-        stmt = stmt.where(Resident.birth_date <= today.replace(year=today.year - 80))
+        stmt = stmt.where(Resident.birth_year <= today.year - 80)
     elif project.name == "城乡居民基础养老金":
-        stmt = stmt.where(Resident.birth_date <= today.replace(year=today.year - 60))
+        stmt = stmt.where(Resident.birth_year <= today.year - 60)
     if project.required_category:
         stmt = stmt.where(sa.exists().where(ResidentCategory.resident_id == Resident.id,
                                             ResidentCategory.category == project.required_category),
                           Resident.relation_to_head == "户主")
-    return db.session.execute(stmt.order_by(Resident.birth_date, Resident.id).limit(limit)).all()
+    return db.session.execute(stmt.order_by(Resident.birth_year, Resident.id).limit(limit)).all()
 
 
 def _synthetic_payments(ctx) -> None:
@@ -200,7 +200,7 @@ def _plant(ctx) -> dict:
     ).all()
     proxy = db.session.execute(
         sa.select(Resident.id).where(Resident.id.not_in([w.resident_id for w in wards] or [0]),
-                                     Resident.birth_date <= date(1980, 1, 1), Resident.deceased_on.is_(None))
+                                     Resident.birth_year < 1980, Resident.deceased_on.is_(None))
         .order_by(Resident.id).limit(1)).scalar()
     if proxy and len(wards) >= 6:
         db.session.execute(sa.insert(ProxyAppointment), [

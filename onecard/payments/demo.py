@@ -55,7 +55,7 @@ def _ensure_list(project: Project, limit: int) -> None:
         q = q.where(sa.exists().where(ResidentCategory.resident_id == Resident.id,
                                       ResidentCategory.category == project.required_category))
     elif project.name == "城乡居民基础养老金":
-        q = q.where(Resident.birth_date <= date(1966, 10, 1))
+        q = q.where(Resident.birth_year <= 1966)
     people = db.session.execute(q.order_by(Resident.id).limit(limit)).all()
     if not people:
         return
@@ -98,9 +98,9 @@ def _pay_month(project: Project, prefix: str, failures: list[str]) -> None:
     exports.export_bank_file(bank_op, b["id"], idempotency_key=key())
     batch = db.session.get(Batch, b["id"])
     fmt = bankformats.format_named(batch.bank_layout)
-    with open(exports.bank_file_path(batch), "rb") as f:
-        f.readline()
-        details = [line.decode(fmt.encoding).rstrip("\r\n").split(fmt.sep) for line in f if line.strip()]
+    f = io.BytesIO(exports.read_bank_file(batch))
+    f.readline()
+    details = [line.decode(fmt.encoding).rstrip("\r\n").split(fmt.sep) for line in f if line.strip()]
     failing = {int(d[1]): failures[i] for i, d in enumerate(details[3::7][:len(failures)])}
     # The bank dates its answers (入账日期): the demo's bank answers the same day.
     answer = fmt.write_result_file(b["number"], [

@@ -71,7 +71,9 @@ class Resident(db.Model):
     id_bidx = sa.Column(sa.String(40), nullable=False, unique=True)
     id_masked = sa.Column(sa.String(18), nullable=False)
     gender = sa.Column(sa.String(1), nullable=False)
-    birth_date = sa.Column(sa.Date, nullable=False)
+    # Only the year in clear (age bands, statistics, the demo's pension ages): the full birth date is digits
+    # 7-14 of the ID, and beside the mask it would give the number back (privacy.mask_id explains the budget).
+    birth_year = sa.Column(sa.SmallInteger, nullable=False)
     ethnicity = sa.Column(sa.String(2), nullable=False, default="01")   # GB 3304 code
     mobile = sa.Column(Encrypted)
     mobile_bidx = sa.Column(sa.String(40), index=True)

@@ -32,6 +32,7 @@ from onecard.staff import permissions
 from onecard.timeutil import local_today
 from onecard.validation import (
     id_birth_date,
+    id_birth_year,
     id_gender,
     normalize_id_number,
     normalize_mobile,
@@ -44,8 +45,9 @@ DEATH_SOURCES = {"minzheng": "民政部门通知", "police": "公安户籍注销
 
 
 def birth_date_of(resident: Resident) -> date:
-    """A resident's birth date (the one place that knows where it is stored)."""
-    return resident.birth_date
+    """A resident's birth date (the one place that knows where it is). Only the birth year is stored in clear
+    (with the ID mask a full date would rebuild the number); the date is read from the decrypted ID."""
+    return id_birth_date(resident.id_number)
 
 
 def find_by_id_number(id_number: str) -> Resident | None:
@@ -98,7 +100,7 @@ def register_resident(actor: Actor, values: dict, *, commit: bool = True) -> Res
     mobile = normalize_mobile(values["mobile"]) if values.get("mobile") else None
     resident = Resident(name=name, id_number=id_number, id_bidx=blind_index(id_number, "id"),
                         id_masked=mask_id(id_number), gender=id_gender(id_number),
-                        birth_date=id_birth_date(id_number), town_id=town.id,
+                        birth_year=id_birth_year(id_number), town_id=town.id,
                         village_id=village.id if village else None, mobile=mobile,
                         mobile_bidx=blind_index(mobile, "mobile") if mobile else None,
                         mobile_masked=mask_mobile(mobile) if mobile else None)

@@ -46,7 +46,7 @@ from onecard.reference import service as reference
 from onecard.sheets import SheetErrors, header_key, read_rows
 from onecard.timeutil import utcnow
 from onecard.validation import (
-    id_birth_date,
+    id_birth_year,
     id_gender,
     normalize_bank_account,
     normalize_ethnicity,
@@ -269,7 +269,7 @@ def _move_stamps(row: Row, target: str, now: datetime) -> dict:
 # Statements built once; each runs as one executemany per chunk.
 _cards = Card.__table__
 # The columns of the rows apply_chunk inserts (plain tuples, one driver-level executemany each).
-_RESIDENT_COLUMNS = ("name", "id_number", "id_bidx", "id_masked", "gender", "birth_date", "ethnicity", "mobile",
+_RESIDENT_COLUMNS = ("name", "id_number", "id_bidx", "id_masked", "gender", "birth_year", "ethnicity", "mobile",
                      "mobile_bidx", "mobile_masked", "town_id", "village_id", "sms_opt_out", "created_at",
                      "updated_at")
 _STAMP_COLUMNS = ("applied_at", "ready_at", "issued_at", "activated_at", "lost_at", "cancelled_at")
@@ -315,7 +315,7 @@ def apply_chunk(rows: list[Row], report: Report, now: datetime) -> None:
         if r.id_bidx not in residents and r.id_bidx not in new_people:
             new_people[r.id_bidx] = (   # in _RESIDENT_COLUMNS order
                 r.name, r.id_number, r.id_bidx, mask_id(r.id_number), id_gender(r.id_number),
-                id_birth_date(r.id_number), r.ethnicity, r.mobile,
+                id_birth_year(r.id_number), r.ethnicity, r.mobile,
                 blind_index(r.mobile, "mobile") if r.mobile else None, mask_mobile(r.mobile), r.town_id,
                 r.village_id, False, now, now)
     if new_people:

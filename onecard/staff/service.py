@@ -9,7 +9,7 @@ from flask import current_app
 
 from onecard import audit, passwords, tokens
 from onecard.actors import Actor
-from onecard.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from onecard.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, Unavailable
 from onecard.extensions import db
 from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff import permissions
@@ -44,20 +44,24 @@ def login(username: str, password: str, *, ip: str | None = None, channel: str =
         sa.select(StaffAccount).where(StaffAccount.username == (username or "").strip())
     ).scalar_one_or_none()
     now = utcnow()
-    if account is not None and account.locked_until and account.locked_until > now:
-        raise Unauthenticated("连续登录失败次数过多，账号已锁定，请稍后再试或联系人社局管理员",
-                              code="account_locked")
-    ok = passwords.verify_password(account.password_hash if account else None, password or "")
+    max_failures = cfg["LOGIN_MAX_FAILURES"]
+    attempt = None
+    if account is not None and account.active:
+        # Counted before the password is checked, in one atomic step: a burst of concurrent guesses gets at most
+        # LOGIN_MAX_FAILURES verifications before the lock, however they interleave (issue #16).
+        attempt = _reserve_attempt(account.id, now, max_failures)
+        if attempt is None:
+            _lock_if_full(account, now, cfg, ip=ip, channel=channel)
+            raise Unauthenticated(_LOCKED_MESSAGE, code="account_locked")
+    try:
+        ok = passwords.verify_password(account.password_hash if account else None, password or "")
+    except Unavailable:
+        if attempt is not None:   # not checked: give the attempt back
+            _unreserve_attempt(account.id)
+        raise
     if not ok or account is None or not account.active:
-        if account is not None and account.active:
-            account.failed_logins += 1
-            actor = actor_for(account, ip=ip, channel=channel)
-            if account.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
-                account.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCK_MINUTES"])
-                account.failed_logins = 0
-                audit.record("staff.locked", actor=actor, entity_type="staff", entity_id=account.id,
-                             note="连续登录失败")
-            db.session.commit()
+        if attempt is not None and attempt >= max_failures:
+            _lock_if_full(account, now, cfg, ip=ip, channel=channel)
         raise Unauthenticated("用户名或密码错误", code="bad_credentials")
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = passwords.hash_password(password)
@@ -73,9 +77,50 @@ def login(username: str, password: str, *, ip: str | None = None, channel: str =
     return LoginResult(token, row.expires_at, account, previous_at, previous_ip)
 
 
+_LOCKED_MESSAGE = "连续登录失败次数过多，账号已锁定，请稍后再试或联系人社局管理员"
+
+
+def _reserve_attempt(account_id: int, now: datetime, max_failures: int) -> int | None:
+    """Count one sign-in attempt as a failure until it proves otherwise: one UPDATE ... RETURNING, committed,
+    refused (None) while the account is locked or its failures (in flight included) are used up."""
+    a = StaffAccount
+    row = db.session.execute(
+        sa.update(a).where(a.id == account_id, a.failed_logins < max_failures,
+                           sa.or_(a.locked_until.is_(None), a.locked_until <= now))
+        .values(failed_logins=a.failed_logins + 1).returning(a.failed_logins)
+        .execution_options(synchronize_session=False)).first()
+    db.session.commit()
+    return row.failed_logins if row else None
+
+
+def _unreserve_attempt(account_id: int) -> None:
+    a = StaffAccount
+    db.session.execute(sa.update(a).where(a.id == account_id, a.failed_logins > 0)
+                       .values(failed_logins=a.failed_logins - 1).execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def _lock_if_full(account: StaffAccount, now: datetime, cfg, *, ip: str | None, channel: str) -> None:
+    """Lock an account whose failures are used up and that is not locked yet (also one whose last attempt died
+    between counting and checking, which would otherwise stay full); audited by the one call that locks it."""
+    a = StaffAccount
+    locked = db.session.execute(
+        sa.update(a).where(a.id == account.id, a.failed_logins >= cfg["LOGIN_MAX_FAILURES"],
+                           sa.or_(a.locked_until.is_(None), a.locked_until <= now))
+        .values(locked_until=now + timedelta(minutes=cfg["LOGIN_LOCK_MINUTES"]), failed_logins=0)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if locked:
+        audit.record("staff.locked", actor=actor_for(account, ip=ip, channel=channel), entity_type="staff",
+                     entity_id=account.id, note="连续登录失败")
+    db.session.commit()
+
+
 def authenticate(token: str | None, *, ip: str | None = None, channel: str = "api") -> Actor:
     """The Actor behind a bearer token, or Unauthenticated."""
     row = tokens.resolve(token, "staff")
+    # A console sign-in's token lives in the console's cookie and works only there; an API token not there.
+    if (row.channel == "console") != (channel == "console"):
+        raise Unauthenticated("登录凭证不适用于此入口，请重新登录", code="token_wrong_channel")
     account = db.session.get(StaffAccount, row.subject_id)
     if account is None or not account.active:
         raise Unauthenticated("账号已停用", code="account_disabled")

@@ -49,7 +49,11 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         db.session.rollback()   # a refusal never leaves half a record
-        return jsonify(exc.to_dict()), exc.status
+        response = jsonify(exc.to_dict())
+        response.status_code = exc.status
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -69,6 +73,8 @@ def install_error_handlers(app: Flask) -> None:
         code, message = http_message(exc.code, exc.description)
         response = jsonify(error={"code": code, "message": message, "field": None})
         response.status_code = exc.code or 500
+        if getattr(exc, "retry_after", None) is not None:   # 429 / 503: say when to come back
+            response.headers["Retry-After"] = str(exc.retry_after)
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response

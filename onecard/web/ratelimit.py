@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from limits import parse_many
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -61,12 +61,29 @@ class RateLimiter:
             return limited
         return decorate
 
+    def limit_setting(self, setting: str, *, scope: str, methods: list[str] | None = None):
+        """Like ``limit``, with the spec read from the configuration ``setting`` on each call, and one ``scope``
+        shared by every view so decorated (the staff API's and the console's sign-in count together)."""
+        def decorate(view):
+            @functools.wraps(view)
+            def limited(*args, **kwargs):
+                if methods is None or request.method in methods:
+                    self._hit(_parsed(current_app.config[setting]), scope, client_ip() or "")
+                return view(*args, **kwargs)
+            return limited
+        return decorate
+
     def _hit(self, items, scope: str, key: str) -> None:
         for item in items:
             if not self._strategy.hit(item, scope, key):
                 reset_at, _ = self._strategy.get_window_stats(item, scope, key)
                 raise TooManyRequests(description=str(item),
                                       retry_after=max(1, math.ceil(reset_at - time.time())))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(spec: str):
+    return parse_many(spec)
 
 
 limiter = RateLimiter()

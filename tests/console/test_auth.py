@@ -178,14 +178,6 @@ def test_logout_revokes_the_token(client, make_staff, db):
     assert client.get("/api/staff/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
-def test_console_token_works_like_an_api_token(client, make_staff):
-    make_staff("admin", "chief")
-    login(client, "chief")
-    token = session_of(client)["token"]
-    r = client.get("/api/staff/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200 and r.json["username"] == "chief"
-
-
 def test_must_change_password_is_forced_after_login(client, admin, db):
     from onecard.staff import service
     service.create_account(admin.actor, username="newbie", display_name="新同事", role="finance",
@@ -207,3 +199,20 @@ def test_must_change_password_is_forced_after_login(client, admin, db):
     r = login(client, "newbie", "Better2026pw")
     assert r.headers["Location"].endswith("/console/")
     assert client.get("/console/").status_code == 200
+
+
+def test_the_session_cookie_is_sealed_and_its_token_is_refused_by_the_api(client, make_staff):
+    """Issue #16: the cookie was signed but readable, and its bearer token worked on the staff API."""
+    import base64
+    make_staff("admin", "chief")
+    assert login(client, "chief").status_code == 302
+    raw = client.get_cookie(core.COOKIE, path=core.COOKIE_PATH).value
+    token = core.decode_session(raw)["token"]
+    decoded = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    assert token.encode() not in decoded and b"token" not in decoded and b"csrf" not in decoded
+    r = client.get("/api/staff/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and r.json["error"]["code"] == "token_wrong_channel"
+    home = client.get("/console/")
+    assert home.status_code == 200, home.get_data(as_text=True)[:300]          # still good where it belongs
+    tampered = raw[:-2] + ("A" if raw[-2] != "A" else "B") + raw[-1]
+    assert core.decode_session(tampered) == {}

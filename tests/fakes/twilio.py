@@ -45,7 +45,9 @@ Scripting failures (all thread-safe; ``endpoint`` is "create" (default), "list",
   503->20503, 401->20003, 404->20404).
 * ``fake.script([...])`` -- a queue consumed one item per matching request.  Items: ``None``/"ok"
   (normal), an int HTTP status (error with default code), a dict ``{"status", "code", "message",
-  "delay"}`` (error), ``{"delay": s}`` (message IS created, response sent s seconds late -- the
+  "delay", "retry_after", "create"}`` (error; ``retry_after`` adds a ``Retry-After`` header, as Twilio's 429
+  does; ``"create": True`` on the create endpoint stores the message first -- the "Twilio created it but
+  answered 500" case), ``{"delay": s}`` (message IS created, response sent s seconds late -- the
   "client timed out but Twilio accepted it" case), or ``"reset"`` (connection closed, no response).
 * ``fake.reject_number(to, code=21211, message=None)`` -- synchronous 400 for that recipient
   (21211 invalid To, 21408 region not enabled, 21610 unsubscribed/STOP, 21612 cannot route, 21614 not
@@ -371,6 +373,8 @@ class FakeTwilio(FakeHTTPServer):
         code = item.get("code") or _DEFAULT_CODE_FOR_STATUS.get(status, status)
         reply = self._error(int(code), status, item.get("message"))
         reply.delay = float(item.get("delay") or 0.0)
+        if item.get("retry_after") is not None:
+            reply.headers["Retry-After"] = str(item["retry_after"])
         return reply
 
     # -- request handling ------------------------------------------------------------------------
@@ -429,6 +433,11 @@ class FakeTwilio(FakeHTTPServer):
             if not isinstance(item, dict):
                 raise ValueError(f"unsupported script item {item!r}")
             if "status" in item:
+                if item.get("create") and endpoint == "create":
+                    created = self._create(req, account)   # Twilio made the message, then answered an error
+                    if created.status != 201:
+                        created.delay += delay
+                        return created
                 reply = self._scripted_error(item)
                 reply.delay += delay
                 return reply

@@ -79,7 +79,7 @@ def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twil
     _fill(arrive, 5)
     db.session.commit()
     fake_twilio.set_delay(60)   # the first create is accepted, its answer never arrives
-    env = {**twilio_app.fake_twilio_env, "ONECARD_TWILIO_TIMEOUT_SECONDS": "120"}
+    env = {**twilio_app.fake_twilio_env, "ONECARD_TWILIO_TIMEOUT_SECONDS": "3"}
     p = drain_process("--no-enqueue", "--batch-size", "5", "--lease-seconds", "1", env=env)
     deadline = time.monotonic() + 60
     while not fake_twilio.create_requests and time.monotonic() < deadline:
@@ -90,7 +90,8 @@ def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twil
     p.wait()
     fake_twilio.set_delay(0)
     assert _states(db) == {"claimed": 5}
-    # wait out the dead drainer's lease (1 s)
+    # wait out the dead drainer's leases: 1 s for the notices it never reached, its 3 s timeout plus the fence
+    # margin for the one it was sending
     lease_until = max(db.session.execute(sa.select(Notice.lease_until)).scalars())
     while utcnow() <= lease_until:
         time.sleep(0.05)
@@ -101,3 +102,31 @@ def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twil
     assert _states(db) == {"sent": 5}
     outcomes = collections.Counter(db.session.execute(sa.select(NoticeAttempt.outcome)).scalars())
     assert outcomes == {"reconciled": 1, "sent": 4}
+
+
+def test_two_schedulers_enqueueing_at_once_count_each_notice_once(twilio_app, db, arrive):
+    """Issue #16: each scheduler's summary counted the notices it tried to insert, so together they over-counted."""
+    for _ in range(30):
+        arrive()
+    db.session.commit()
+    barrier = threading.Barrier(2)
+    counts, errors = [], []
+
+    def worker():
+        try:
+            with twilio_app.app_context():
+                barrier.wait()
+                counts.append(service.enqueue_arrivals())
+                from onecard.extensions import db as _db
+                _db.session.remove()
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sum(c["sms"] for c in counts) == 30, counts
+    assert _states(db) == {"pending": 30}

@@ -84,7 +84,7 @@ def test_callback_for_a_timed_out_send_settles_it_without_a_resend(twilio_app, c
     drain_once()
     db.session.expire_all()
     n = db.session.execute(sa.select(Notice)).scalars().one()
-    assert n.state == "retry_wait" and n.provider_sid is None
+    assert n.state == "unknown" and n.provider_sid is None
     r = fake_twilio.deliver_via(client, fake_twilio.messages[0].sid, "delivered")
     assert r.json["moved"] is True
     db.session.expire_all()

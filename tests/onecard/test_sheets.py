@@ -8,8 +8,9 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
+from onecard.errors import Invalid
 from onecard.lists.importer import RowError, build_report_xlsx, template_xlsx
-from onecard.sheets import REPORT_STYLE, Sheet, write_workbook, write_xlsx
+from onecard.sheets import REPORT_STYLE, Sheet, SheetErrors, read_rows, write_workbook, write_xlsx
 
 
 def _cells(data: bytes, sheet: int | str = 0):
@@ -45,13 +46,13 @@ def test_text_columns_keep_long_numbers_as_typed_text():
     assert ws.column_dimensions["B"].number_format != "@"
 
 
-def test_list_error_report_is_formula_safe_and_keeps_the_values():
-    rows = iter([(2, ("=1+1", "370831", None)), (3, ("乙", 12.5, None))])
+def test_list_error_report_is_formula_safe_and_keeps_only_the_rows_to_fix_masked():
+    rows = iter([(2, ("=1+1", "37083119500301123X", None)), (3, ("乙", 12.5, None))])
     data = build_report_xlsx(rows, ("姓名", "身份证号", "民族"), [RowError(2, "姓名", None, "姓名不对")])
     sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
     assert sheet[0] == ["姓名", "身份证号", "民族", "错误说明"]
-    assert sheet[1] == ["'=1+1", "370831", "", "姓名：姓名不对"]
-    assert sheet[2] == ["乙", 12.5, "", ""]
+    assert sheet[1] == ["'=1+1", "370831***********X", "", "第2行：姓名：姓名不对"]
+    assert len(sheet) == 2
 
 
 def test_list_template_has_its_columns_and_instructions():
@@ -88,3 +89,54 @@ def test_a_footnote_or_signature_row_is_told_from_a_data_row():
     assert is_footnote(("填表人：王小明", None, "审核人：李大山"))
     assert not is_footnote(("注小明", "370831195003011234", "汉族"))
     assert not is_footnote((None, None))
+
+
+# ---- spreadsheet bombs (issue #16 item 10) ---------------------------------------------------------------------------
+
+def _xlsx(sheet_xml: bytes, shared_strings: bytes | None = None) -> bytes:
+    """A minimal xlsx written member by member, as a crafted upload would be."""
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>')
+        z.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/'
+                   'spreadsheetml/2006/main"><sheets><sheet name="S" sheetId="1"/></sheets></workbook>')
+        z.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+        if shared_strings is not None:
+            z.writestr("xl/sharedStrings.xml", shared_strings)
+    return out.getvalue()
+
+
+def test_a_workbook_holding_one_huge_shared_string_is_refused_before_it_is_unpacked():
+    import time
+    huge = b'<sst xmlns="x" count="1" uniqueCount="1"><si><t>' + b"A" * (300 * 1024 * 1024) + b"</t></si></sst>"
+    data = _xlsx(b'<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>', huge)
+    del huge
+    assert len(data) < 2 * 1024 * 1024
+    started = time.monotonic()
+    with pytest.raises(Invalid) as e:
+        list(read_rows(data, "bomb.xlsx"))
+    assert e.value.code == "sheet_invalid" and e.value.field == "file" and "过大" in e.value.message
+    assert time.monotonic() - started < 2
+
+
+def test_a_workbook_declaring_more_rows_than_excel_holds_is_refused_from_its_dimension():
+    from onecard.errors import TooLarge
+    rows = b"".join(b'<row r="%d"><c r="A%d"><v>1</v></c></row>' % (i, i) for i in range(1, 4))
+    data = _xlsx(b'<worksheet><dimension ref="A1:J2000000"/><sheetData>' + rows + b"</sheetData></worksheet>")
+    with pytest.raises(TooLarge) as e:
+        list(read_rows(data, "many.xlsx"))
+    assert e.value.code == "too_many_rows"
+
+
+def test_errors_stop_being_collected_after_the_limit_and_the_message_says_so():
+    errors = SheetErrors()
+    for row in range(5000):
+        errors.add(row, "身份证号", "37083119500301123X", "重复")
+    with pytest.raises(Invalid) as e:
+        errors.raise_if_any()
+    details = e.value.details
+    assert len(details["errors"]) == 1000 and details["error_count"] == 5000 and details["truncated"] is True
+    assert "仅列出前1000处" in e.value.message
+    assert all("37083119500301123X" not in str(item["value"]) for item in details["errors"])

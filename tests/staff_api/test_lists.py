@@ -140,17 +140,17 @@ def test_upload_with_a_dozen_kinds_of_mistakes_reports_all_and_stores_nothing(cl
     from onecard.extensions import db
     assert db.session.execute(sa.select(sa.func.count()).select_from(RecipientList)).scalar() == 1
     assert db.session.execute(sa.select(sa.func.count()).select_from(RecipientRow)).scalar() == 1
-    # The same report as xlsx: the original columns plus 错误说明.
+    # The same report as xlsx: the original columns plus 错误说明, only the rows to fix, masked (issue #16).
     rep = client.get(f"{API}/lists/reports/{details['report_id']}.xlsx", headers=operator.auth)
     assert rep.status_code == 200
     sheet = sheet_rows(rep.data)
     assert sheet[0] == HEADERS + ["错误说明"]
-    assert len(sheet) == 1 + len(rows)
-    assert sheet[1][10] == ""                       # the good row has no error text
-    assert "身份证号" in sheet[2][10] and "校验位" in sheet[2][10]
-    for row in sheet[2:]:
+    assert len(sheet) == 1 + len(rows) - 1          # the good row is left out
+    assert sheet[1][10].startswith("第3行：") and "身份证号" in sheet[1][10] and "校验位" in sheet[1][10]
+    for row in sheet[1:]:
         assert row[10], row
-    assert sheet[1][1] == valid                       # original values kept, for fixing in place
+    assert sheet[1][0] == "校验错" and sheet[1][1] != bad_checksum and sheet[1][1].startswith("370831")
+    assert all(dup not in str(cell) and listed not in str(cell) for row in sheet for cell in row)
 
 
 def test_error_report_is_scoped_to_the_uploading_department(client, operator, project, make_staff, county):

@@ -82,6 +82,8 @@ def write_payment_file(path: str, fmt: BankFormat, batch_number: str, count: int
     digest = hashlib.sha256()
     body_path = path + ".body"
     written, written_fen = 0, 0
+    # owner-only from the start: the details hold every payee's full account
+    os.close(os.open(body_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     try:
         written, written_fen = _write_details(body_path, fmt, chunks, digest, project_code or "", period)
     except BaseException:

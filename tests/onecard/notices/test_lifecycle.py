@@ -15,12 +15,12 @@ def test_sources_lists_every_state_allowed_to_reach_a_target():
 
 def test_the_outbox_statements_move_notices_only_as_the_machine_allows():
     # claim: due notices, and a claimed one whose lease expired (claimed -> claimed)
-    assert set(CLAIMABLE) == {"pending", "retry_wait", "held"} and "claimed" in NOTICE_MACHINE.sources("claimed")
-    assert set(HOLDABLE) == {"pending", "retry_wait", "held"}          # quiet hours
+    assert set(CLAIMABLE) == {"pending", "retry_wait", "held", "unknown"} and "claimed" in NOTICE_MACHINE.sources("claimed")
+    assert set(HOLDABLE) == {"pending", "retry_wait", "held", "unknown"}   # quiet hours
     assert set(SKIPPABLE) == {"pending", "retry_wait", "held"}         # the resident switched SMS off
     for final in ("delivered", "undelivered", "failed"):                 # delivery reports
-        assert set(NOTICE_MACHINE.sources(final)) == {"sent", "claimed", "retry_wait"}
-    for target in ("sent", "retry_wait", "failed"):                      # the drainer's write-back
+        assert set(NOTICE_MACHINE.sources(final)) == {"sent", "claimed", "retry_wait", "unknown"}
+    for target in ("sent", "retry_wait", "unknown", "failed"):                      # the drainer's write-back
         assert from_claim(target) == "claimed"
     with pytest.raises(ValueError):
         from_claim("pending")

@@ -96,6 +96,9 @@ def test_two_exports_at_once_send_the_batch_once(app, client, db, pay, pension_l
     results = race(app, [(f"/batches/{b['id']}/bank-file", s.auth, {"idempotency_key": uuid.uuid4().hex})
                          for s in (pay.rcb, other)])
     assert sorted(r[0] for r in results) == [200, 409], results
+    # the second click is told the batch was already exported, not that the file's totals are wrong (issue #16)
+    refused = next(body for status, body in results if status == 409)
+    assert refused["error"]["code"] == "batch_already_sent" and "已导出" in refused["error"]["message"], refused
     assert _count(sa.select(sa.func.count()).where(AuditEntry.action == "batch.sent")) == 1
 
 

@@ -281,3 +281,16 @@ def test_a_revoked_group_no_longer_lets_the_proxy_receive(client, db, pay, count
                        .values(revoked_at=date(2026, 1, 1)))
     line = _proxied_line(client, db, pay, county, ward)
     assert line["status"] == "held", line
+
+
+def test_a_list_paid_by_a_batch_made_by_project_and_period_cannot_be_withdrawn(client, pay, pension_list):
+    """Issue #16: a batch made without list_id still pays the list's rows; withdrawing the list answered 500."""
+    b = _create(client, pay)
+    assert db_batch_list_id(b["id"]) is None
+    r = client.post(f"{API}/lists/{pension_list.id}/withdraw", headers=pay.operator.auth, json={"reason": "重复上传"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "list_in_batch", r.json
+
+
+def db_batch_list_id(batch_id):
+    from onecard.extensions import db
+    return db.session.get(Batch, batch_id).list_id

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 655a1f9bd6b7
+Revision ID: 9c12a5754a26
 Revises: 
-Create Date: 2026-12-03 14:15:35.362882
+Create Date: 2026-12-03 14:30:24.057555
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '655a1f9bd6b7'
+revision = '9c12a5754a26'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -550,7 +550,7 @@ def upgrade():
     sa.Column('id_bidx', sa.String(length=40), nullable=False),
     sa.Column('id_masked', sa.String(length=18), nullable=False),
     sa.Column('gender', sa.String(length=1), nullable=False),
-    sa.Column('birth_date', sa.Date(), nullable=False),
+    sa.Column('birth_year', sa.SmallInteger(), nullable=False),
     sa.Column('ethnicity', sa.String(length=2), nullable=False),
     sa.Column('mobile', onecard.privacy.Encrypted(length=160), nullable=True),
     sa.Column('mobile_bidx', sa.String(length=40), nullable=True),
@@ -1005,7 +1005,7 @@ def upgrade():
     sa.CheckConstraint("channel in ('sms','wechat','payee','sms_ret')", name=op.f('ck_notices_channel')),
     sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)", name=op.f('ck_notices_claim_has_lease')),
     sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name=op.f('ck_notices_skip_has_reason')),
-    sa.CheckConstraint("state in ('pending','claimed','retry_wait','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
+    sa.CheckConstraint("state in ('pending','claimed','retry_wait','unknown','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_notices_department_id_departments')),
     sa.ForeignKeyConstraint(['event_id'], ['arrival_events.id'], name=op.f('fk_notices_event_id_arrival_events')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_notices_project_id_projects')),
