@@ -16,6 +16,9 @@ from onecard.staff import permissions
 from onecard.staff.models import ROLES, StaffAccount
 from onecard.timeutil import utcnow
 
+# Doors whose staff sign-in lives in a cookie: their tokens are bound to them.
+COOKIE_CHANNELS = ("console", "h5")
+
 
 def actor_for(account: StaffAccount, *, ip: str | None = None, channel: str = "api") -> Actor:
     return Actor(kind="staff", id=account.id, role=account.role, label=f"{account.display_name}({account.username})",
@@ -118,8 +121,9 @@ def _lock_if_full(account: StaffAccount, now: datetime, cfg, *, ip: str | None, 
 def authenticate(token: str | None, *, ip: str | None = None, channel: str = "api") -> Actor:
     """The Actor behind a bearer token, or Unauthenticated."""
     row = tokens.resolve(token, "staff")
-    # A console sign-in's token lives in the console's cookie and works only there; an API token not there.
-    if (row.channel == "console") != (channel == "console"):
+    # A sign-in through a page (the console, the H5 assisted mode) keeps its token in that door's cookie and
+    # works only there; an API token works only on the API. A cookie's token is never a bearer token elsewhere.
+    if (row.channel in COOKIE_CHANNELS or channel in COOKIE_CHANNELS) and row.channel != channel:
         raise Unauthenticated("登录凭证不适用于此入口，请重新登录", code="token_wrong_channel")
     account = db.session.get(StaffAccount, row.subject_id)
     if account is None or not account.active:

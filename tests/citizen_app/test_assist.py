@@ -160,3 +160,21 @@ def test_town_staff_cannot_confirm_a_form_they_uploaded(client, town_staff, resi
     consent = r.json["consent_id"]
     r = client.post(f"{ASSIST}/consents/{consent}/confirm", headers=town_staff.auth, json={"approve": True})
     assert r.status_code == 403 and r.json["error"]["code"] == "consent_own_form"
+
+
+def test_the_assisted_modes_sign_in_token_works_only_in_the_assisted_mode(client, village_staff):
+    """Issue #16 item 12, for the H5 door too: the helper's cookie holds a token that is no bearer token for the
+    staff API, and an API token does not open the assisted pages."""
+    from citizen_app.pages import STAFF_COOKIE
+    from tests.citizen_app.test_pages import _csrf
+    from tests.conftest import TEST_PASSWORD
+    page = client.get("/m/assist/login").get_data(as_text=True)
+    r = client.post("/m/assist/login", data={"csrf_token": _csrf(page), "username": village_staff.username,
+                                             "password": TEST_PASSWORD})
+    assert r.status_code == 302, r.get_data(as_text=True)[:300]
+    token = client.get_cookie(STAFF_COOKIE).value
+    r = client.get("/api/staff/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and r.json["error"]["code"] == "token_wrong_channel"
+    assert client.get("/m/assist/").status_code == 200
+    client.set_cookie(STAFF_COOKIE, village_staff.auth["Authorization"].split()[1])
+    assert client.get("/m/assist/").status_code in (302, 303)       # an API token is sent to sign in
