@@ -76,7 +76,8 @@ def production_env(tmp_path):
         env.update({
             "ONECARD_ENV": "production", "ONECARD_DATABASE_URL": database_url,
             "ONECARD_SECRET_KEY": uuid.uuid4().hex, "ONECARD_FIELD_KEY": new_key(),
-            "ONECARD_BLIND_INDEX_KEY": new_key(), "ONECARD_TWILIO_AUTH_TOKEN": uuid.uuid4().hex,
+            "ONECARD_BLIND_INDEX_KEY": new_key(), "ONECARD_AUDIT_KEY": new_key(),
+            "ONECARD_TWILIO_AUTH_TOKEN": uuid.uuid4().hex,
             "ONECARD_DEV_LOGIN": "0", "ONECARD_PASSWORD_HASH_PROFILE": "production",
             "ONECARD_SMS_PROVIDER": "console", "ONECARD_QUIET_HOURS": "",
             "PYTHONPATH": ROOT,

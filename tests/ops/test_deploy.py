@@ -75,7 +75,8 @@ def test_every_setting_named_in_the_deployment_files_is_one_the_code_reads():
     named |= set(re.findall(r"\b((?:ONECARD|PROMETHEUS)_[A-Z_]+)=", _dockerfile()))
     assert named - KNOWN == set()
     # The settings production refuses to run without are all in the example file.
-    assert {"ONECARD_SECRET_KEY", "ONECARD_FIELD_KEY", "ONECARD_BLIND_INDEX_KEY", "ONECARD_DATABASE_URL",
+    assert {"ONECARD_SECRET_KEY", "ONECARD_FIELD_KEY", "ONECARD_BLIND_INDEX_KEY", "ONECARD_AUDIT_KEY",
+            "ONECARD_DATABASE_URL",
             "ONECARD_RATELIMIT_STORAGE_URI", "ONECARD_DEV_LOGIN"} <= set(_env_file())
 
 
