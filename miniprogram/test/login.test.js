@@ -58,7 +58,7 @@ describe.each(h.MODES)('登录 (%s)', mode => {
       await h.pickDemoResidents()
       const again = await h.open('login')
       h.expectLayout(again, mode)
-      expect(again.text('.demo-resident')).toMatch(/^演示居民 .\*.+（\d{6}\*+\w{4}，社保卡正常）$/)
+      expect(again.text('.demo-resident')).toMatch(/^演示居民 .\*.+（\d{6}\*+\w，社保卡正常）$/)
       h.phone.navigations = []
       await again.tap('.demo-resident')
       expect(h.lastNavigation()).toEqual({how: 'reLaunch', url: '/pages/index/index'})
