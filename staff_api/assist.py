@@ -15,7 +15,7 @@ from onecard.citizens.schemas import MessageSchema, SubsidyPage
 from onecard.complaints.schemas import ComplaintSchema
 from onecard.errors import Invalid
 from onecard.web.http import Blueprint
-from staff_api.common import SECURITY, current_actor
+from staff_api.common import SECURITY, current_actor, signed_in
 
 bp = Blueprint("staff_assist", __name__, url_prefix="/api/staff/v1/assist", description="村协办员代办")
 
@@ -168,6 +168,7 @@ def consent(form, files, resident_id):
 
 
 @bp.post("/residents/<int:resident_id>/applications")
+@signed_in
 @bp.arguments(AssistApplyForm, location="form")
 @bp.arguments(PhotoFiles, location="files")
 @bp.response(201, ApplicationSchema)

@@ -1,6 +1,8 @@
 """What every staff view shares: who is calling, and the standard error schema."""
 from __future__ import annotations
 
+import functools
+
 from flask import request
 from marshmallow import Schema, fields
 
@@ -17,6 +19,16 @@ def current_actor(channel: str = "api") -> Actor:
         actor = staff_service.authenticate(request_token(), ip=client_ip(), channel=channel)
         request.environ["onecard.staff_actor"] = actor
     return actor
+
+
+def signed_in(view):
+    """Authenticate before the arguments are read (place it right under the route): a request without a valid
+    token is 401 whatever its body, never a 422 that tells an anonymous caller about the body."""
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        current_actor()
+        return view(*args, **kwargs)
+    return checked
 
 
 class ErrorBody(Schema):

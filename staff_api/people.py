@@ -197,7 +197,8 @@ class AddMemberArgs(Schema):
     reason = fields.String(validate=validate.Length(max=100))
 
 
-_MEMBER_REF = {"description": "成员：居民 id（整数）或身份证号（字符串）"}
+_MEMBER_REF = {"description": "成员：居民 id（整数）或身份证号（字符串）",
+               "oneOf": [{"type": "integer"}, {"type": "string"}]}
 
 
 class MemberRef(fields.Field):
