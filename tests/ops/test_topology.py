@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -152,8 +153,16 @@ def _login(base: str, username: str) -> dict:
 
 
 def _post(base: str, path: str, auth: dict, **body) -> requests.Response:
+    """An unsafe call as a client behind the proxy makes it: nginx does not retry a POST on another upstream,
+    so a request caught on the connection of a web process that has just died answers 502; the client sends it
+    again with the same idempotency key, which makes the retry safe (the ledger checks below prove it)."""
     body.setdefault("idempotency_key", uuid.uuid4().hex)
-    return HTTP.post(f"{base}/api/staff/v1{path}", headers=auth, json=body, timeout=120)
+    for _ in range(3):
+        r = HTTP.post(f"{base}/api/staff/v1{path}", headers=auth, json=body, timeout=120)
+        if r.status_code not in (502, 503, 504):
+            return r
+        time.sleep(1)
+    return r
 
 
 def _scalar(url: str, sql: str, **params):
