@@ -82,10 +82,11 @@ def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twil
     env = {**twilio_app.fake_twilio_env, "ONECARD_TWILIO_TIMEOUT_SECONDS": "3"}
     p = drain_process("--no-enqueue", "--batch-size", "5", "--lease-seconds", "1", env=env)
     deadline = time.monotonic() + 60
-    while not fake_twilio.create_requests and time.monotonic() < deadline:
+    # the fake records a request before it makes the message: wait for the message, not the request
+    while not fake_twilio.messages and time.monotonic() < deadline:
         assert p.poll() is None, p.communicate()
         time.sleep(0.05)
-    assert len(fake_twilio.messages) == 1
+    assert len(fake_twilio.messages) == 1 and len(fake_twilio.create_requests) == 1
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     fake_twilio.set_delay(0)
