@@ -41,7 +41,7 @@ def account_create(actor):
     args = {"username": request.form.get("username", "").strip(),
             "display_name": request.form.get("display_name", "").strip(),
             "role": request.form.get("role", ""), "password": request.form.get("password", ""),
-            **_scope_from_form()}
+            "mobile": request.form.get("mobile", "").strip() or None, **_scope_from_form()}
     shown = {k: v for k, v in args.items() if k != "password"}   # never echo a password back
     return guarded_post(
         actor, lambda: staff_service.create_account(actor, **args),
@@ -83,6 +83,17 @@ def account_reset_password(actor, account_id):
     return guarded_post(
         actor, lambda: staff_service.update_account(actor, account_id, reset_password=new),
         done=lambda a: f"账号 {a.username} 的密码已重置，下次登录须修改密码",
+        then=url_for("console.account_detail", account_id=account_id))
+
+
+@bp.post("/accounts/<int:account_id>/mobile")
+@page("staff.manage")
+def account_set_mobile(actor, account_id):
+    mobile = request.form.get("mobile", "").strip()
+    return guarded_post(
+        actor, lambda: staff_service.update_account(actor, account_id, mobile=mobile),
+        done=lambda a: (f"账号 {a.username} 的登记手机已改为 {a.mobile_masked}" if a.mobile_masked
+                        else f"账号 {a.username} 的登记手机已清除"),
         then=url_for("console.account_detail", account_id=account_id))
 
 

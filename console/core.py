@@ -210,7 +210,19 @@ def _layout_context():
         "messages": _take_messages(),
         "last_login": state.get("last_login") if actor else None,
         "synthetic": _synthetic(),
+        "alerts_unread": _alerts_unread(actor),
     }
+
+
+def _alerts_unread(actor) -> int:
+    if actor is None or actor.kind != "staff":
+        return 0
+    from onecard.alerts import service as alerts
+    try:
+        return alerts.unread_count(actor)
+    except SQLAlchemyError:   # as the banner: a badge must never break a page (e.g. an error page on a broken db)
+        db.session.rollback()
+        return 0
 
 
 def _synthetic() -> bool:

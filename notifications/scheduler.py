@@ -61,15 +61,54 @@ PLATFORM_JOBS = [
 ]
 
 
+DEFAULT_ALERT_INTERVAL_SECONDS = 60
+
+
+def _daily_jobs():
+    from onecard.oversight.jobs import JOBS
+    return JOBS + PLATFORM_JOBS
+
+
+def scheduled_job_periods(config, interval: float | None = None) -> dict[str, float]:
+    """The timetable the missed-job alert checks against: each job and the longest it may go between runs."""
+    periods = {"notices": interval or float(config.get("NOTICE_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS),
+               "alerts.check": float(config.get("ALERT_CHECK_INTERVAL_SECONDS") or DEFAULT_ALERT_INTERVAL_SECONDS)}
+    for _func, trigger in _daily_jobs():
+        periods[trigger["id"]] = 24 * 3600.0   # every one is a daily cron
+    return periods
+
+
+def _alerts_job(app: Flask, periods: dict[str, float], started):
+    """Every minute, in every scheduler: alerts on batches waiting too long, a stalled outbox, missed jobs
+    (each alert is unique by what it is about, so two schedulers checking at once tell nobody twice)."""
+    def run():
+        from onecard.alerts import service as alerts
+        from onecard.extensions import db
+        from onecard.serving.jobs import recorded
+        with app.app_context():
+            try:
+                with recorded("alerts.check"):
+                    alerts.check(jobs=periods, started=started)
+            except Exception:  # noqa: BLE001 - logged; the next run checks again
+                log.exception("alert check failed")
+                db.session.rollback()
+            finally:
+                db.session.remove()
+    return run
+
+
 def build(app: Flask, *, blocking: bool = True, interval: float | None = None, echo=None):
+    from onecard.timeutil import utcnow
     interval = interval or float(app.config.get("NOTICE_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS)
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Shanghai")
     # max_instances=1 + coalesce: a slow run is never overlapped by the next one in this process
     scheduler.add_job(_job(app, echo), "interval", seconds=interval, id="notices", max_instances=1, coalesce=True,
                       next_run_time=datetime.now(UTC))
+    periods = scheduled_job_periods(app.config, interval)
+    scheduler.add_job(_alerts_job(app, periods, utcnow()), "interval", seconds=periods["alerts.check"],
+                      id="alerts.check", max_instances=1, coalesce=True)
     # The platform's other scheduled work runs in this same process (one scheduler to operate).
-    from onecard.oversight.jobs import JOBS
-    for func, trigger in JOBS + PLATFORM_JOBS:
+    for func, trigger in _daily_jobs():
         scheduler.add_job(_in_app(app, func, trigger["id"]), **trigger)
     return scheduler
 

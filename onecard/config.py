@@ -81,6 +81,13 @@ SETTINGS: list[Setting] = [
     Setting("NOTICE_RETRY_BASE_SECONDS", 30.0, "first retry delay; doubles each attempt (with jitter)", float),
     Setting("NOTICE_MAX_ATTEMPTS", 8, "attempts before a notice is marked failed", int),
     Setting("NOTICE_INTERVAL_SECONDS", 5.0, "seconds between two scheduler runs", float),
+    Setting("ALERT_APPROVAL_WAIT_HOURS", 72.0, "alert the department and finance when a batch has waited this long "
+            "for review or approval", float),
+    Setting("ALERT_OUTBOX_STALE_MINUTES", 60.0, "alert the administrators when the oldest due SMS has waited this "
+            "long", float),
+    Setting("ALERT_JOB_GRACE_MINUTES", 30.0, "alert the administrators when a scheduled job has not succeeded "
+            "within its period plus this", float),
+    Setting("ALERT_CHECK_INTERVAL_SECONDS", 60.0, "seconds between two alert checks of the scheduler", float),
     Setting("TWILIO_TIMEOUT_SECONDS", 15.0, "HTTP timeout of one Twilio request", float),
     Setting("METRICS_ALLOW", "127.0.0.1,::1", "addresses or networks that may read /metrics directly (not "
             "through the reverse proxy)"),

@@ -1,4 +1,5 @@
 """Imports every model so the metadata (create_all, Alembic) sees the whole schema."""
+from onecard.alerts.models import StaffAlert, StaffAlertRecipient  # noqa: F401
 from onecard.audit import AuditEntry, AuditHead  # noqa: F401
 from onecard.cards.models import Card, CardApplication  # noqa: F401
 from onecard.citizens.models import AssistConsent, CitizenSession, VerificationCode  # noqa: F401

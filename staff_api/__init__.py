@@ -22,6 +22,7 @@ def init_app(app: Flask) -> Api:
     api = Api(app, config_prefix="STAFF", spec_kwargs={"info": {"description": "惠民惠农财政补贴“一卡通”发放：工作人员接口"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     from staff_api import (
+        alerts,
         assist,
         auth,
         card_applications,
@@ -39,7 +40,7 @@ def init_app(app: Flask) -> Api:
         registry,
     )
     for module in (auth, reference, people, projects, registry, contacts, lists, payments, notices, oversight, card_applications,
-                   complaints, assist, owed_payments, exclusions):
+                   complaints, assist, owed_payments, exclusions, alerts):
         api.register_blueprint(module.bp)
     app.register_blueprint(oversight.public_bp)   # 公示 pages: public, no login
     return api

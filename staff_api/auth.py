@@ -27,6 +27,8 @@ class AccountSchema(Schema):
     bank_id = fields.Integer(allow_none=True)
     town_id = fields.Integer(allow_none=True)
     village_id = fields.Integer(allow_none=True)
+    mobile = fields.String(attribute="mobile_masked", allow_none=True,
+                           metadata={"description": "登记手机（脱敏），工作提醒短信发往此号"})
     active = fields.Boolean()
     must_change_password = fields.Boolean()
     last_login_at = fields.Function(lambda a: local_str(a.last_login_at) or None)
@@ -54,6 +56,8 @@ class CreateAccountArgs(Schema):
     bank_id = fields.Integer(load_default=None)
     town_id = fields.Integer(load_default=None)
     village_id = fields.Integer(load_default=None)
+    mobile = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=20),
+                           metadata={"description": "登记手机（11位），用于工作提醒短信；可不填"})
 
 
 class UpdateAccountArgs(Schema):
@@ -65,6 +69,8 @@ class UpdateAccountArgs(Schema):
     bank_id = fields.Integer(allow_none=True)
     town_id = fields.Integer(allow_none=True)
     village_id = fields.Integer(allow_none=True)
+    mobile = fields.String(allow_none=True, validate=validate.Length(max=20),
+                           metadata={"description": "登记手机（11位）；空字符串或 null 清除"})
 
 
 @bp.post("/auth/login")

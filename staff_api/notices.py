@@ -17,7 +17,7 @@ class NoticeQuery(Schema):
     project_id = fields.Integer(validate=validate.Range(min=1))
     period = fields.String(validate=validate.Length(max=7))
     state = fields.String(validate=validate.OneOf(list(STATES)))
-    channel = fields.String(validate=validate.OneOf(channels.codes()))
+    channel = fields.String(validate=validate.OneOf([c.code for c in channels.from_events()]))
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 

@@ -6,16 +6,19 @@ of theirs (card, applications, subsidies) and acting needs a consent for this si
 code from the resident's own phone, or a photographed signed form that a second person, town staff, checks
 and confirms before it counts. The consent is looked up on the server (staff member + resident), so it
 survives any navigation while it is valid. Every action is audited as done on behalf of the resident, and the
-resident gets an SMS for each act done for them (onecard.citizens.sms.send_notice_sms).
+resident gets an SMS for each act done for them, through the durable notice outbox (channel "assist": sent once,
+retried while the provider is down, never lost with the request that did the act).
 """
 from __future__ import annotations
 
 import io
 import os
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from PIL import Image
 
 from onecard import audit
@@ -30,12 +33,13 @@ from onecard.cards.applications import (
     photo_dir,
     save_upload,
 )
-from onecard.citizens import codes, sms
+from onecard.citizens import codes
 from onecard.citizens.codes import CodeSent
 from onecard.citizens.models import AssistConsent, VerificationCode
 from onecard.complaints.service import file_complaint
 from onecard.errors import Conflict, Forbidden, Invalid, NotFound
 from onecard.extensions import db
+from onecard.notices import service as notice_service
 from onecard.payments.my_subsidies import my_subsidies
 from onecard.people.models import Resident
 from onecard.privacy import blind_indexes, mask_name
@@ -105,9 +109,15 @@ def _helper(actor: Actor) -> str:
 
 
 def _tell(resident: Resident, what: str, helper: str) -> None:
-    """The SMS that tells the resident what was done for them (after the act is committed)."""
-    sms.send_notice_sms(resident.mobile, f"协办员{helper}已{what}。如不是您同意办理的，"
-                                         "请联系村委会或拨打12333。可在社保卡一卡通“首页”查看代办记录。")
+    """The SMS that tells the resident what was done for them, put in the outbox (commits; the acts' services
+    commit their own work first, so the SMS is only ever about an act that happened)."""
+    signature = current_app.config.get("SMS_SIGNATURE", "")
+    notice_service.enqueue_direct(
+        "assist", f"assist:{uuid.uuid4().hex}", mobile=resident.mobile, resident_id=resident.id,
+        town_id=resident.town_id, village_id=resident.village_id,
+        body=f"{signature}协办员{helper}已{what}。如不是您同意办理的，请联系村委会或拨打12333。"
+             "可在社保卡一卡通“首页”查看代办记录。")
+    db.session.commit()
 
 
 def assist_search(actor: Actor, query: str) -> list[dict]:

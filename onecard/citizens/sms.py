@@ -38,17 +38,3 @@ def send_code_sms(mobile: str, text: str) -> None:
         log.warning("code sms not sent: outcome=%s code=%s", result.outcome, result.code)
         raise Unavailable("短信暂时发送失败，请稍后再试", code="sms_unavailable")
 
-
-def send_notice_sms(mobile: str | None, text: str) -> bool:
-    """Tell a resident at once what was done for them (assisted mode); never undoes the act it reports.
-
-    Returns whether the provider accepted it; a failure is logged (the act is in the resident's trail anyway).
-    """
-    if not mobile:
-        return False
-    try:
-        send_code_sms(mobile, text)
-    except Unavailable:
-        log.warning("assisted-act sms not sent")
-        return False
-    return True

@@ -118,8 +118,11 @@ def _no_condition(stmt, cfg):
 class Channel:
     code: str                                            # notices.channel (at most 8 characters)
     title: str
-    address: Callable[..., Address]                      # where it goes, from the addressee's row
     send: Callable[[delivery.ClaimedBatch], list[delivery.Outcome]]
+    # False: the channel's notices are not made from arrival events but written by the use case they report
+    # (``service.enqueue_direct``, in its own transaction); the fields below then do not apply.
+    from_events: bool = True
+    address: Callable[..., Address] | None = None        # where it goes, from the addressee's row
     addressee: Callable[..., sa.ColumnElement] = listed_resident  # who receives it, from the arrival event
     render: Callable[..., str] = sms_text                # the stored text
     enabled: Callable[..., bool] = _always               # from the configuration
@@ -138,6 +141,11 @@ CHANNELS: list[Channel] = [
     # 退汇短信: a credited payment came back from the bank (payments.returns), to the listed resident
     Channel("sms_ret", "退汇短信", address=sms_address, send=delivery.send_sms, render=return_text, sms_switch=True,
             only_when=_returns),
+    # 工作人员提醒: an alert to a staff member's registered mobile (onecard.alerts)
+    Channel("staff", "工作人员提醒短信", send=delivery.send_sms, from_events=False),
+    # 代办告知: a resident told that a village helper acted for them (onecard.citizens.assist); a safeguard, so
+    # the arrival-SMS switch does not turn it off
+    Channel("assist", "代办告知短信", send=delivery.send_sms, from_events=False),
 ]
 
 
@@ -147,6 +155,10 @@ def get(code: str) -> Channel:
 
 def codes() -> list[str]:
     return [c.code for c in CHANNELS]
+
+
+def from_events() -> list[Channel]:
+    return [c for c in CHANNELS if c.from_events]
 
 
 def active(cfg, only: tuple[str, ...] | None = None) -> list[Channel]:

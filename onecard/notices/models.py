@@ -1,7 +1,10 @@
-"""The arrival-notice outbox (到账通知): notices, their attempts, templates and WeChat subscription grants.
+"""The notice outbox (通知): notices, their attempts, templates and WeChat subscription grants.
 
-A notice is one message about one ArrivalEvent on one channel (``channels.CHANNELS``: "sms",
-"wechat"); the unique (event, channel) key makes a replayed event add nothing. The drainer claims notices
+A notice is one message on one channel (``channels.CHANNELS``). Most are about one ArrivalEvent ("sms",
+"wechat", ...): the unique (event, channel) key makes a replayed event add nothing. The others have no
+arrival event but a ``subject_key`` unique per channel: an alert to a staff member ("staff", the subject
+being the alert's recipient row) or a resident told that a village helper acted for them ("assist"). They
+are written in the same transaction as what they report and sent by the same drainer, exactly once. The drainer claims notices
 with a lease; ``uncertain_since`` marks a notice whose last send may have reached the
 provider without us learning the answer (a timeout, a 5xx, a killed process), so the next
 drainer reconciles with the provider before it sends again.
@@ -22,19 +25,22 @@ SKIP_REASONS = {
 
 
 class Notice(db.Model):
-    """到账通知: one message about one payment on one channel, to the resident the channel addresses
-    (``resident_id``: whose opt-out and subscription apply; today the listed resident)."""
+    """通知: one message on one channel. An arrival notice (``event_id``) is about one payment, to the resident
+    the channel addresses (``resident_id``: whose opt-out and subscription apply). A notice without an event
+    has a ``subject_key`` and goes to a staff member (``staff_id``) or a resident."""
     __tablename__ = "notices"
     id = sa.Column(sa.Integer, primary_key=True)
-    event_id = sa.Column(sa.Integer, sa.ForeignKey("arrival_events.id"), nullable=False)
+    event_id = sa.Column(sa.Integer, sa.ForeignKey("arrival_events.id"))
+    subject_key = sa.Column(sa.String(60))               # what a notice without an arrival event is about
     channel = sa.Column(sa.String(8), nullable=False)
-    payment_key = sa.Column(sa.String(40), nullable=False, index=True)   # copied from the event (batch views)
-    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), nullable=False, index=True)
-    project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"), nullable=False)
-    period = sa.Column(sa.String(7), nullable=False)
+    payment_key = sa.Column(sa.String(40), index=True)   # copied from the event (batch views)
+    resident_id = sa.Column(sa.Integer, sa.ForeignKey("residents.id"), index=True)
+    staff_id = sa.Column(sa.Integer, sa.ForeignKey("staff_accounts.id"))
+    project_id = sa.Column(sa.Integer, sa.ForeignKey("projects.id"))
+    period = sa.Column(sa.String(7))
     # scope columns copied in so permissions.scope_filter works without joins
-    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), nullable=False, index=True)
-    town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"), nullable=False)
+    department_id = sa.Column(sa.Integer, sa.ForeignKey("departments.id"), index=True)
+    town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"))
     village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
     # The recipient as AES-GCM ciphertext copied from residents.mobile (or the openid for WeChat):
     # the number on record when the money arrived; decrypted only by the sender.
@@ -59,6 +65,13 @@ class Notice(db.Model):
     state_changed_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     __table_args__ = (
         sa.UniqueConstraint("event_id", "channel"),
+        sa.UniqueConstraint("subject_key", "channel"),
+        # an arrival notice carries its payment and scope; any other carries its subject and addressee
+        sa.CheckConstraint("(event_id is not null and subject_key is null and resident_id is not null "
+                           "and payment_key is not null and project_id is not null and period is not null "
+                           "and department_id is not null and town_id is not null) or "
+                           "(event_id is null and subject_key is not null "
+                           "and (resident_id is not null or staff_id is not null))", name="subject"),
         sa.CheckConstraint("channel in (" + ",".join(f"'{c.code}'" for c in CHANNELS) + ")", name="channel"),
         sa.CheckConstraint("state in (" + ",".join(f"'{s}'" for s in STATES) + ")", name="state"),
         sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name="skip_has_reason"),

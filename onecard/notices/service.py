@@ -29,6 +29,7 @@ from onecard.notices.models import (
 )
 from onecard.payments.models import ArrivalEvent
 from onecard.people.models import Resident
+from onecard.privacy import encrypt, mask_mobile
 from onecard.projects.models import Project
 from onecard.staff import permissions
 from onecard.timeutil import utcnow
@@ -97,11 +98,13 @@ def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
     templates = texts.load_templates()
     now = utcnow()
     counts: dict[str, int] = {}
-    for channel in channels.CHANNELS:
+    for channel in channels.from_events():
         counts[channel.code] = 0
         if channel.sms_switch:
             counts[f"{channel.code}_skipped"] = 0
     for channel in channels.active(current_app.config):
+        if not channel.from_events:
+            continue
         while rows := new_notices(channel, limit=chunk, now=now, templates=templates):
             # Count what this call inserted (RETURNING gives only those), not what it tried: a second scheduler
             # enqueueing the same events at the same time adds nothing and must say so (issue #16).
@@ -111,6 +114,35 @@ def enqueue_arrivals(*, chunk: int = ENQUEUE_CHUNK) -> dict:
                 counts[f"{channel.code}_skipped" if row.skip_reason else channel.code] += 1
     db.session.commit()
     return counts
+
+
+def enqueue_direct(channel_code: str, subject_key: str, *, mobile: str | None, body: str,
+                   resident_id: int | None = None, staff_id: int | None = None, department_id: int | None = None,
+                   town_id: int | None = None, village_id: int | None = None, now=None) -> bool:
+    """Put one SMS that is not about an arrival event into the outbox, in the caller's transaction (no commit):
+    it is sent exactly once by the drainer if and only if what it reports commits. ``subject_key`` is unique per
+    channel, so writing the same subject twice adds nothing (returns False). No mobile: recorded as skipped.
+    The caller words ``body`` without any personal number (it is stored and shown to staff as it is)."""
+    channel = channels.get(channel_code)
+    if channel.from_events:
+        raise ValueError(f"channel {channel_code!r} is filled from arrival events")
+    now = now or utcnow()
+    row = {"channel": channel_code, "subject_key": subject_key, "resident_id": resident_id, "staff_id": staff_id,
+           "department_id": department_id, "town_id": town_id, "village_id": village_id,
+           "recipient": encrypt(mobile) if mobile else None, "recipient_masked": mask_mobile(mobile),
+           "body": body, "state": "pending" if mobile else "skipped",
+           "skip_reason": None if mobile else "no_mobile", "attempts": 0, "next_attempt_at": now,
+           "created_at": now, "state_changed_at": now}
+    return bool(db.session.execute(insert_ignore(Notice).returning(Notice.id), [row]).all())
+
+
+def direct_states(channel_code: str, subject_keys: list[str]) -> dict[str, Notice]:
+    """The outbox rows of notices written by ``enqueue_direct``, by subject key (what became of each SMS)."""
+    if not subject_keys:
+        return {}
+    rows = db.session.execute(sa.select(Notice).where(Notice.channel == channel_code,
+                                                      Notice.subject_key.in_(subject_keys))).scalars()
+    return {n.subject_key: n for n in rows}
 
 
 # ---------------------------------------------------------------- residents' choice
@@ -298,7 +330,7 @@ def list_notices(actor: Actor, flt: NoticeFilter, *, limit: int = 200, offset: i
     permissions.require(actor, "notice.read")
     if flt.batch_id is None and flt.resident_id is None and flt.project_id is None:
         raise Invalid("请按批次、居民或项目查询到账通知", code="notice_filter_required", field="batch_id")
-    stmt = sa.select(Notice).where(permissions.scope_filter(actor, Notice))
+    stmt = sa.select(Notice).where(Notice.event_id.is_not(None), permissions.scope_filter(actor, Notice))
     if flt.batch_id is not None:
         stmt = stmt.where(_batch_condition(flt.batch_id))
     if flt.resident_id is not None:
@@ -317,7 +349,7 @@ def list_notices(actor: Actor, flt: NoticeFilter, *, limit: int = 200, offset: i
 def get_notice(actor: Actor, notice_id: int) -> tuple[Notice, list[NoticeAttempt]]:
     """One notice with every attempt, for staff in scope (404 outside it)."""
     notice = db.session.get(Notice, notice_id)
-    if notice is None:
+    if notice is None or notice.event_id is None:   # staff alerts are read with their alert (onecard.alerts)
         raise NotFound("通知不存在", code="notice_not_found")
     permissions.require(actor, "notice.read", notice, hide=True)
     attempts = db.session.execute(sa.select(NoticeAttempt).where(NoticeAttempt.notice_id == notice_id)
@@ -329,7 +361,7 @@ def retry_notice(actor: Actor, notice_id: int) -> Notice:
     """Staff put a failed, undelivered or skipped notice back in the outbox (admin, department
     operators for their projects). Refuses a resident who switched SMS off, and notices still in flight."""
     notice = db.session.get(Notice, notice_id)
-    if notice is None:
+    if notice is None or notice.event_id is None:
         raise NotFound("通知不存在", code="notice_not_found")
     permissions.require(actor, "notice.retry", notice)
     if channels.get(notice.channel).sms_switch:

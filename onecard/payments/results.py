@@ -3,14 +3,17 @@
 in the same transaction; and reconciliation (对账) of what was sent against what came back and the ledger."""
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import date, datetime
 
 import sqlalchemy as sa
 
 from onecard.actors import Actor
+from onecard.alerts import service as alerts
 from onecard.db import bulk_insert
-from onecard.errors import Conflict
+from onecard.errors import Conflict, Invalid
 from onecard.extensions import db
 from onecard.payments import bankformats, idempotency, ledger, returns
 from onecard.payments.common import (
@@ -26,6 +29,22 @@ from onecard.payments.models import ArrivalEvent, Batch, LedgerEntry, ResultStag
 from onecard.timeutil import local_day_start, to_local, utcnow
 from onecard.validation import format_yuan
 
+# A bank's answer refused for what it says (not for who sent it or when): the department and finance are told.
+RESULT_REFUSALS = frozenset({"result_rejected", "wrong_batch", "result_file_format", "unknown_failure_code"})
+
+
+def _telling_refusals(batch_id: int, content_digest: str, run):
+    """Run the import; when its content is refused, tell the people concerned once per distinct content (the
+    refusal rolled everything back, so the alert is written in a transaction of its own), then refuse."""
+    try:
+        return run()
+    except (Invalid, Conflict) as exc:
+        if exc.code not in RESULT_REFUSALS:
+            raise
+        db.session.rollback()
+        alerts.result_refused(batch_id, exc.message, content_digest)
+        raise
+
 
 def import_result_file(actor: Actor, batch_id: int, stream, *, file_sha256: str,
                        idempotency_key: str | None) -> dict:
@@ -38,8 +57,8 @@ def import_result_file(actor: Actor, batch_id: int, stream, *, file_sha256: str,
         # Read with the format the payment file was written in, whatever the bank uses now.
         header, details, digest = bankformats.format_named(batch.bank_layout).parse_result_file(stream)
         return _apply_results(actor, batch, header, details, digest=digest)
-    return idempotency.run(actor, "batch.results", idempotency_key, {"batch_id": batch_id, "file": file_sha256},
-                           work)
+    return _telling_refusals(batch_id, file_sha256, lambda: idempotency.run(
+        actor, "batch.results", idempotency_key, {"batch_id": batch_id, "file": file_sha256}, work))
 
 
 def import_result_json(actor: Actor, batch_id: int, data: dict, *, idempotency_key: str | None) -> dict:
@@ -55,7 +74,9 @@ def import_result_json(actor: Actor, batch_id: int, data: dict, *, idempotency_k
                    for n, i in enumerate(items, start=1))
         return _apply_results(actor, batch, header, details, digest=None)
     body = {"batch_id": batch_id, "data": data}
-    return idempotency.run(actor, "batch.results", idempotency_key, body, work)
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return _telling_refusals(batch_id, digest,
+                             lambda: idempotency.run(actor, "batch.results", idempotency_key, body, work))
 
 
 def _refuse(message: str, problems: list[str], code: str) -> None:
@@ -108,6 +129,7 @@ def _apply_results(actor: Actor, batch: Batch, header, details, *, digest) -> di
     BATCH_MACHINE.transition(batch, "feedback_received", actor, extra_values={
         "paid_count": paid_count, "paid_fen": paid_fen, "failed_count": failed_count, "failed_fen": failed_fen},
         audit_after={"paid": paid_count, "failed": failed_count})
+    alerts.batch_results_arrived(batch, paid=paid_count, failed=failed_count)
     return batch_view(batch)
 
 

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import relationship
 
 from onecard.extensions import db
+from onecard.privacy import Encrypted
 from onecard.timeutil import utcnow
 
 ROLES = {
@@ -31,7 +32,9 @@ class StaffAccount(db.Model):
     bank_id = sa.Column(sa.Integer, sa.ForeignKey("banks.id"))
     town_id = sa.Column(sa.Integer, sa.ForeignKey("towns.id"))
     village_id = sa.Column(sa.Integer, sa.ForeignKey("villages.id"))
-    mobile_last4 = sa.Column(sa.String(4))
+    # 登记手机: where alerts are sent by SMS (onecard.alerts); encrypted like residents' mobiles
+    mobile = sa.Column(Encrypted)
+    mobile_masked = sa.Column(sa.String(11))
     active = sa.Column(sa.Boolean, nullable=False, default=True)
     must_change_password = sa.Column(sa.Boolean, nullable=False, default=False)
     failed_logins = sa.Column(sa.Integer, nullable=False, default=0)

@@ -11,10 +11,12 @@ from onecard import audit, passwords, tokens
 from onecard.actors import Actor
 from onecard.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, Unavailable
 from onecard.extensions import db
+from onecard.privacy import mask_mobile
 from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff import permissions
 from onecard.staff.models import ROLES, StaffAccount
 from onecard.timeutil import utcnow
+from onecard.validation import normalize_mobile
 
 # Doors whose staff sign-in lives in a cookie: their tokens are bound to them.
 COOKIE_CHANNELS = ("console", "h5")
@@ -179,9 +181,18 @@ def _check_scope(role: str, values: dict) -> None:
         values["town_id"] = village.town_id
 
 
+def _mobile(value: str | None) -> tuple[str | None, str | None]:
+    """The registered mobile (alerts by SMS) and its mask; empty clears it."""
+    if value is None or not str(value).strip():
+        return None, None
+    mobile = normalize_mobile(value, field="mobile")
+    return mobile, mask_mobile(mobile)
+
+
 def create_account(actor: Actor, *, username: str, display_name: str, role: str, password: str,
                    department_id: int | None = None, bank_id: int | None = None, town_id: int | None = None,
-                   village_id: int | None = None, must_change_password: bool = True) -> StaffAccount:
+                   village_id: int | None = None, must_change_password: bool = True,
+                   mobile: str | None = None) -> StaffAccount:
     """The bureau's administrator opens an account with one position and its scope."""
     permissions.require(actor, "staff.manage")
     username = (username or "").strip()
@@ -190,22 +201,29 @@ def create_account(actor: Actor, *, username: str, display_name: str, role: str,
     passwords.check_strength(password, field="password")
     values = {"department_id": department_id, "bank_id": bank_id, "town_id": town_id, "village_id": village_id}
     _check_scope(role, values)
+    plain_mobile, masked = _mobile(mobile)
     if db.session.execute(sa.select(StaffAccount.id).where(StaffAccount.username == username)).first():
         raise Conflict("用户名已被使用", code="username_taken", field="username")
     account = StaffAccount(username=username, display_name=display_name.strip()[:40], role=role,
                            password_hash=passwords.hash_password(password), created_by=actor.id,
-                           must_change_password=must_change_password, **values)
+                           must_change_password=must_change_password, mobile=plain_mobile, mobile_masked=masked,
+                           **values)
     db.session.add(account)
     db.session.flush()
     audit.record("staff.created", actor=actor, entity_type="staff", entity_id=account.id,
-                 after={"username": username, "role": role, **values})
+                 after={"username": username, "role": role, "mobile": masked, **values})
     db.session.commit()
     return account
 
 
+_UNCHANGED = object()
+
+
 def update_account(actor: Actor, account_id: int, *, role: str | None = None, active: bool | None = None,
-                   display_name: str | None = None, reset_password: str | None = None, **scope) -> StaffAccount:
-    """Change a position, its scope, disable or re-enable an account, or reset its password."""
+                   display_name: str | None = None, reset_password: str | None = None, mobile=_UNCHANGED,
+                   **scope) -> StaffAccount:
+    """Change a position, its scope, the registered mobile (empty clears it), disable or re-enable an account,
+    or reset its password."""
     permissions.require(actor, "staff.manage")
     account = db.session.get(StaffAccount, account_id)
     if account is None:
@@ -213,10 +231,13 @@ def update_account(actor: Actor, account_id: int, *, role: str | None = None, ac
     if account.id == actor.id and (active is False or (role and role != account.role)):
         raise Forbidden("不能停用自己的账号或修改自己的岗位", code="self_change")
     before = {"role": account.role, "active": account.active, "department_id": account.department_id,
-              "bank_id": account.bank_id, "town_id": account.town_id, "village_id": account.village_id}
+              "bank_id": account.bank_id, "town_id": account.town_id, "village_id": account.village_id,
+              "mobile": account.mobile_masked}
     new_role = role or account.role
     values = {k: scope.get(k, getattr(account, k)) for k in ("department_id", "bank_id", "town_id", "village_id")}
     _check_scope(new_role, values)
+    if mobile is not _UNCHANGED:
+        account.mobile, account.mobile_masked = _mobile(mobile)
     account.role = new_role
     for k, v in values.items():
         setattr(account, k, v)
@@ -233,7 +254,8 @@ def update_account(actor: Actor, account_id: int, *, role: str | None = None, ac
         account.locked_until = None
         account.failed_logins = 0
         tokens.revoke_all("staff", account.id)
-    after = {"role": account.role, "active": account.active, **values, "password_reset": bool(reset_password)}
+    after = {"role": account.role, "active": account.active, **values, "mobile": account.mobile_masked,
+             "password_reset": bool(reset_password)}
     audit.record("staff.updated", actor=actor, entity_type="staff", entity_id=account.id, before=before, after=after)
     db.session.commit()
     return account

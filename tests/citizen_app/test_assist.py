@@ -45,7 +45,13 @@ def town_staff(make_staff, county):
 
 
 def texts_to(mobile: str) -> list[str]:
-    return [m["text"] for m in sms.console_outbox if m["mobile"] == mobile]
+    """What the resident is told: the verification codes sent at once, and the outbox's assist notices (sent by
+    the drainer, exactly once)."""
+    from onecard.notices.models import Notice
+    from onecard.privacy import decrypt
+    codes = [m["text"] for m in sms.console_outbox if m["mobile"] == mobile]
+    queued = db.session.execute(sa.select(Notice.recipient, Notice.body).where(Notice.channel == "assist")).all()
+    return codes + [body for recipient, body in queued if decrypt(recipient) == mobile]
 
 
 def test_search_by_id_is_a_post_and_shows_only_masked_words_of_own_village(client, village_staff, resident, county):

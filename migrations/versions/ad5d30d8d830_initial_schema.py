@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 9c12a5754a26
+Revision ID: ad5d30d8d830
 Revises: 
-Create Date: 2026-12-03 14:30:24.057555
+Create Date: 2026-12-03 16:15:19.983070
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import onecard.privacy  # noqa: F401  (the Encrypted column type)
 
 
 # revision identifiers, used by Alembic.
-revision = '9c12a5754a26'
+revision = 'ad5d30d8d830'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -369,7 +369,8 @@ def upgrade():
     sa.Column('bank_id', sa.Integer(), nullable=True),
     sa.Column('town_id', sa.Integer(), nullable=True),
     sa.Column('village_id', sa.Integer(), nullable=True),
-    sa.Column('mobile_last4', sa.String(length=4), nullable=True),
+    sa.Column('mobile', onecard.privacy.Encrypted(length=160), nullable=True),
+    sa.Column('mobile_masked', sa.String(length=11), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('must_change_password', sa.Boolean(), nullable=False),
     sa.Column('failed_logins', sa.Integer(), nullable=False),
@@ -974,14 +975,16 @@ def upgrade():
 
     op.create_table('notices',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=True),
+    sa.Column('subject_key', sa.String(length=60), nullable=True),
     sa.Column('channel', sa.String(length=8), nullable=False),
-    sa.Column('payment_key', sa.String(length=40), nullable=False),
-    sa.Column('resident_id', sa.Integer(), nullable=False),
-    sa.Column('project_id', sa.Integer(), nullable=False),
-    sa.Column('period', sa.String(length=7), nullable=False),
-    sa.Column('department_id', sa.Integer(), nullable=False),
-    sa.Column('town_id', sa.Integer(), nullable=False),
+    sa.Column('payment_key', sa.String(length=40), nullable=True),
+    sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.Integer(), nullable=True),
+    sa.Column('period', sa.String(length=7), nullable=True),
+    sa.Column('department_id', sa.Integer(), nullable=True),
+    sa.Column('town_id', sa.Integer(), nullable=True),
     sa.Column('village_id', sa.Integer(), nullable=True),
     sa.Column('recipient', sa.String(length=160), nullable=True),
     sa.Column('recipient_masked', sa.String(length=64), nullable=True),
@@ -1002,18 +1005,21 @@ def upgrade():
     sa.Column('delivered_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('state_changed_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("channel in ('sms','wechat','payee','sms_ret')", name=op.f('ck_notices_channel')),
+    sa.CheckConstraint("channel in ('sms','wechat','payee','sms_ret','staff','assist')", name=op.f('ck_notices_channel')),
     sa.CheckConstraint("state <> 'claimed' or (claim_token is not null and lease_until is not null)", name=op.f('ck_notices_claim_has_lease')),
     sa.CheckConstraint("state <> 'skipped' or skip_reason is not null", name=op.f('ck_notices_skip_has_reason')),
     sa.CheckConstraint("state in ('pending','claimed','retry_wait','unknown','held','sent','delivered','undelivered','failed','skipped')", name=op.f('ck_notices_state')),
+    sa.CheckConstraint('(event_id is not null and subject_key is null and resident_id is not null and payment_key is not null and project_id is not null and period is not null and department_id is not null and town_id is not null) or (event_id is null and subject_key is not null and (resident_id is not null or staff_id is not null))', name=op.f('ck_notices_subject')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_notices_department_id_departments')),
     sa.ForeignKeyConstraint(['event_id'], ['arrival_events.id'], name=op.f('fk_notices_event_id_arrival_events')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_notices_project_id_projects')),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_notices_resident_id_residents')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_notices_staff_id_staff_accounts')),
     sa.ForeignKeyConstraint(['town_id'], ['towns.id'], name=op.f('fk_notices_town_id_towns')),
     sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_notices_village_id_villages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notices')),
-    sa.UniqueConstraint('event_id', 'channel', name=op.f('uq_notices_event_id_channel'))
+    sa.UniqueConstraint('event_id', 'channel', name=op.f('uq_notices_event_id_channel')),
+    sa.UniqueConstraint('subject_key', 'channel', name=op.f('uq_notices_subject_key_channel'))
     )
     with op.batch_alter_table('notices', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notices_department_id'), ['department_id'], unique=False)
@@ -1066,6 +1072,23 @@ def upgrade():
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recipient_rows_list_id'), ['list_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_recipient_rows_resident_id'), ['resident_id'], unique=False)
+
+    op.create_table('staff_alerts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=120), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=True),
+    sa.Column('batch_id', sa.Integer(), nullable=True),
+    sa.Column('title', sa.String(length=120), nullable=False),
+    sa.Column('body', sa.String(length=500), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_staff_alerts_batch_id_batches')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_staff_alerts_department_id_departments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_alerts')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_staff_alerts_dedupe_key'))
+    )
+    with op.batch_alter_table('staff_alerts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_alerts_department_id'), ['department_id'], unique=False)
 
     op.create_table('verification_codes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1172,6 +1195,19 @@ def upgrade():
     )
     with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notice_attempts_notice_id'), ['notice_id'], unique=False)
+
+    op.create_table('staff_alert_recipients',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('alert_id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('read_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['alert_id'], ['staff_alerts.id'], name=op.f('fk_staff_alert_recipients_alert_id_staff_alerts')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_staff_alert_recipients_staff_id_staff_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_alert_recipients')),
+    sa.UniqueConstraint('alert_id', 'staff_id', name=op.f('uq_staff_alert_recipients_alert_id_staff_id'))
+    )
+    with op.batch_alter_table('staff_alert_recipients', schema=None) as batch_op:
+        batch_op.create_index('ix_staff_alert_recipients_staff', ['staff_id', 'read_at'], unique=False)
 
     op.create_table('complaints',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1297,6 +1333,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_complaints_bank_id'))
 
     op.drop_table('complaints')
+    with op.batch_alter_table('staff_alert_recipients', schema=None) as batch_op:
+        batch_op.drop_index('ix_staff_alert_recipients_staff')
+
+    op.drop_table('staff_alert_recipients')
     with op.batch_alter_table('notice_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notice_attempts_notice_id'))
 
@@ -1318,6 +1358,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_verification_codes_created_at'))
 
     op.drop_table('verification_codes')
+    with op.batch_alter_table('staff_alerts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_alerts_department_id'))
+
+    op.drop_table('staff_alerts')
     with op.batch_alter_table('recipient_rows', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recipient_rows_resident_id'))
         batch_op.drop_index(batch_op.f('ix_recipient_rows_list_id'))

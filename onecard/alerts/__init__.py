@@ -1,0 +1,1 @@
+"""Alerts to people (工作提醒): see service."""
