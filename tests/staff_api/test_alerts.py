@@ -204,7 +204,7 @@ def test_the_registered_mobile_is_validated_encrypted_masked_and_audited(client,
     assert raw and "13905370404" not in raw
     assert _register_mobile(client, admin, clerk, "")["mobile"] is None
     audits = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "staff.created",
-                                                            AuditEntry.entity_id == r.json["id"])).scalars().all()
+                                                            AuditEntry.entity_id == str(r.json["id"]))).scalars().all()
     assert audits and "13905370404" not in str(audits[0].after)
     assert client.patch(f"{API}/accounts/{clerk.id}", headers=clerk.auth, json={"mobile": "13905370505"}
                         ).status_code == 403
