@@ -12,7 +12,8 @@ from flask import render_template, request, url_for
 
 from onecard.errors import DomainError
 from onecard.extensions import db
-from onecard.people import access, groups, households, proxies, residents
+from onecard.imports import ImportKind
+from onecard.people import access, groups, households, kinds, proxies, residents
 from onecard.people.models import CATEGORIES, Resident
 from onecard.privacy import mask_last4
 from onecard.reference import places as place_service
@@ -75,12 +76,43 @@ def _post(actor, action, *, done, then: str, again):
     return guarded_post(actor, action, done=done, then=then, on_error=refused)
 
 
-def _upload(actor, run, *, done, then: str, again):
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        notify("error", "请选择要导入的文件")
-        return again(actor, error="请选择要导入的文件", status=422)
-    return _post(actor, lambda: run(upload.stream, upload.filename), done=done, then=then, again=again)
+# ---------------------------------------------------------------- spreadsheet imports
+def _import_endpoint(kind: ImportKind, action: str) -> str:
+    """``people_households_import``: named after the URL its routes hang below (see IMPORT_PAGES)."""
+    return IMPORT_PAGES[kind.key][0].strip("/").replace("/", "_") + "_" + action
+
+
+def _import_form(actor, kind: ImportKind) -> dict:
+    """The upload form for one kind (onecard.people.kinds); a by-department kind asks for the department,
+    except of a department's own operator (the service takes the operator's department)."""
+    department = ([F("department_id", "认定部门", "select", required=True, options="departments")]
+                  if kind.by_department and actor.role != "dept_operator" else [])
+    return {"key": f"{kind.key}-import", "title": f"导入{kind.title}", "button": "导入", "hint": kind.hint,
+            "action": url_for("console." + _import_endpoint(kind, "import")),
+            "template": url_for("console." + _import_endpoint(kind, "template")),
+            "fields": [F("file", "文件", "file", required=True), *department]}
+
+
+def _add_import_routes(kind: ImportKind) -> None:
+    """POST <url>/import and GET <url>/template.xlsx for one kind, guarded by the kind's permissions."""
+    url, host, again = IMPORT_PAGES[kind.key]
+
+    def upload(actor):
+        file = request.files.get("file")
+        if file is None or not file.filename:
+            notify("error", "请选择要导入的文件")
+            return again(actor, error="请选择要导入的文件", status=422)
+        options = {"department_id": form_int(request.form.get("department_id"))} if kind.by_department else {}
+        return _post(actor, lambda: kind.run(actor, file.stream, file.filename, **options), done=kind.summary,
+                     then=url_for(f"console.{host}"), again=again)
+
+    def template(actor):
+        return send_xlsx(kind.template(), kind.template_filename)
+
+    bp.add_url_rule(f"{url}/import", _import_endpoint(kind, "import"), page(kind.permission)(upload),
+                    methods=["POST"])
+    bp.add_url_rule(f"{url}/template.xlsx", _import_endpoint(kind, "template"),
+                    page(kind.template_permission)(template), methods=["GET"])
 
 
 _SPLIT = re.compile(r"[,，\s]+")
@@ -138,10 +170,7 @@ def _households_page(actor, *, error=None, import_errors=None, values=None, stat
              "fields": [F("code", "户号", required=True), F("town_id", "镇街", "select", required=True, options="towns"),
                         F("village_id", "村（社区）", "select", options="villages"), F("address", "地址"),
                         F("members", "成员（每行一人：身份证号,姓名,与户主关系；一人为“户主”）", "textarea", required=True)]},
-            {"key": "import", "title": "导入家庭户", "action": url_for("console.people_households_import"),
-             "template": url_for("console.people_households_template"), "button": "导入",
-             "hint": "每位成员一行，同一户号成一户；未登记的成员按所填镇街、村（社区）登记。",
-             "fields": [F("file", "文件", "file", required=True)]},
+            _import_form(actor, kinds.HOUSEHOLDS),
         ]
     search = {"action": url_for("console.people_households"), "current": {"code": code, "town_id": town_id},
               "fields": [F("code", "户号"), F("town_id", "镇街", "select", options="towns")]}
@@ -166,20 +195,6 @@ def people_household_create(actor):
     return _post(actor, lambda: households.create_household(actor, values)[0],
                  done=lambda h: f"已建户：户号{h.code}", then=url_for("console.people_households"),
                  again=_households_page)
-
-
-@bp.post("/people/households/import")
-@page("household.manage")
-def people_households_import(actor):
-    return _upload(actor, lambda data, name: households.import_households(actor, data, name),
-                   done=lambda r: f"已导入{r['households']}户、{r['members']}人",
-                   then=url_for("console.people_households"), again=_households_page)
-
-
-@bp.get("/people/households/template.xlsx")
-@page("people.read")
-def people_households_template(actor):
-    return send_xlsx(households.HOUSEHOLDS_SHEET.template(), "家庭户成员_模板.xlsx")
 
 
 def _household_page(actor, household_id, *, error=None, import_errors=None, values=None, status=200):
@@ -291,9 +306,7 @@ def _groups_page(actor, *, error=None, import_errors=None, values=None, status=2
                         F("category", "类别", "select", required=True, options="groups"),
                         F("certificate_no", "认定文号或证件编号", required=True), F("since", "起始日期", "date", required=True),
                         F("until", "截止日期", "date"), *dept_field]},
-            {"key": "import", "title": "导入认定名单", "action": url_for("console.people_groups_import"),
-             "template": url_for("console.people_groups_template"), "button": "导入",
-             "fields": [F("file", "文件", "file", required=True), *dept_field]},
+            _import_form(actor, kinds.GROUPS),
         ]
     search = {"action": url_for("console.people_groups"), "current": {"category": category},
               "fields": [F("category", "类别", "select", options="groups")]}
@@ -321,21 +334,6 @@ def people_group_revoke(actor, record_id):
     values = _form_values()
     return _post(actor, lambda: groups.revoke_group(actor, record_id, values), done="认定已撤销",
                  then=url_for("console.people_groups"), again=_groups_page)
-
-
-@bp.post("/people/groups/import")
-@page("group.manage")
-def people_groups_import(actor):
-    department_id = form_int(request.form.get("department_id"))
-    return _upload(actor, lambda data, name: groups.import_groups(actor, data, name, department_id=department_id),
-                   done=lambda r: f"已登记{r['recorded']}条认定", then=url_for("console.people_groups"),
-                   again=_groups_page)
-
-
-@bp.get("/people/groups/template.xlsx")
-@page("people.read")
-def people_groups_template(actor):
-    return send_xlsx(groups.GROUPS_SHEET.template(), "特殊群体认定_模板.xlsx")
 
 
 # ---------------------------------------------------------------- proxies
@@ -366,9 +364,7 @@ def _proxies_page(actor, *, error=None, import_errors=None, values=None, status=
                         F("legal_basis", "法律依据（文书编号）", required=True), F("appointed_by", "指定机关", required=True),
                         F("valid_from", "起始日期", "date"), F("valid_until", "截止日期", "date"),
                         F("account", "收款账号", hint="不填则发放至代管人本人社保卡"), F("bank", "开户银行")]},
-            {"key": "import", "title": "导入代管代持", "action": url_for("console.people_proxies_import"),
-             "template": url_for("console.people_proxies_template"), "button": "导入",
-             "fields": [F("file", "文件", "file", required=True)]},
+            _import_form(actor, kinds.PROXIES),
         ]
     return _render("代管代持", tables=[table], forms=forms, error=error, import_errors=import_errors, values=values,
                    status=status)
@@ -394,20 +390,6 @@ def people_proxy_revoke(actor, appointment_id):
     values = _form_values()
     return _post(actor, lambda: proxies.revoke(actor, appointment_id, values), done="代管代持已撤销",
                  then=url_for("console.people_proxies"), again=_proxies_page)
-
-
-@bp.post("/people/proxies/import")
-@page("proxy.manage")
-def people_proxies_import(actor):
-    return _upload(actor, lambda data, name: proxies.import_appointments(actor, data, name),
-                   done=lambda r: f"已登记{r['appointed']}项代管代持", then=url_for("console.people_proxies"),
-                   again=_proxies_page)
-
-
-@bp.get("/people/proxies/template.xlsx")
-@page("people.read")
-def people_proxies_template(actor):
-    return send_xlsx(proxies.PROXIES_SHEET.template(), "代管代持_模板.xlsx")
 
 
 # ---------------------------------------------------------------- residents and deaths
@@ -437,9 +419,7 @@ def _residents_page(actor, *, error=None, import_errors=None, values=None, statu
                         F("died_on", "死亡日期", "date", required=True),
                         F("source", "来源", "select", required=True, options="death_sources"),
                         F("document", "文书编号", required=True)]},
-            {"key": "deaths-import", "title": "导入死亡名单", "action": url_for("console.people_deaths_import"),
-             "template": url_for("console.people_deaths_template"), "button": "导入",
-             "fields": [F("file", "文件", "file", required=True)]},
+            _import_form(actor, kinds.DEATHS),
         ]
     search = {"action": url_for("console.people_residents"), "current": {"name": name, "town_id": town_id},
               "fields": [F("name", "姓名"), F("town_id", "镇街", "select", options="towns")]}
@@ -471,20 +451,6 @@ def people_death_record(actor):
                  then=url_for("console.people_residents"), again=_residents_page)
 
 
-@bp.post("/people/deaths/import")
-@page("death.record")
-def people_deaths_import(actor):
-    return _upload(actor, lambda data, name: residents.import_deaths(actor, data, name),
-                   done=lambda r: f"已登记{r['recorded']}人死亡（{r['unchanged']}人此前已登记）",
-                   then=url_for("console.people_residents"), again=_residents_page)
-
-
-@bp.get("/people/deaths/template.xlsx")
-@page("death.record")
-def people_deaths_template(actor):
-    return send_xlsx(residents.DEATHS_SHEET.template(), "死亡登记_模板.xlsx")
-
-
 # ---------------------------------------------------------------- towns and villages
 def _places_page(actor, *, error=None, import_errors=None, values=None, status=200):
     town_id = form_int(request.args.get("town_id"))
@@ -497,10 +463,7 @@ def _places_page(actor, *, error=None, import_errors=None, values=None, status=2
         tables.append({"id": "villages-table", "caption": "村（社区）", "headers": ["统计用区划代码", "城乡分类代码", "名称"],
                        "rows": [[v.code, v.urban_rural_code or "", v.name] for v in villages]})
     forms = [
-        {"key": "import", "title": "按统计用区划代码表导入", "action": url_for("console.places_import"),
-         "template": url_for("console.places_template"), "button": "导入",
-         "hint": "国家统计局“统计用区划代码和城乡划分代码”的列：统计用区划代码、城乡分类代码、名称。已有代码更名，新代码新增。",
-         "fields": [F("file", "文件", "file", required=True)]},
+        _import_form(actor, kinds.VILLAGES),
         {"key": "town", "title": "新增镇街", "action": url_for("console.places_town"), "button": "新增",
          "fields": [F("code", "统计用区划代码（12位，以000结尾）", required=True), F("name", "名称", required=True)]},
         {"key": "village", "title": "新增村（社区）", "action": url_for("console.places_village"), "button": "新增",
@@ -512,7 +475,7 @@ def _places_page(actor, *, error=None, import_errors=None, values=None, status=2
         {"key": "rename-town", "title": "镇街更名", "action": url_for("console.places_rename_town"), "button": "更名",
          "fields": [F("town_id", "镇街", "select", required=True, options="towns"), F("name", "新名称", required=True)]},
     ]
-    return _render("镇街与村（社区）", tables=tables, forms=forms, error=error, import_errors=import_errors,
+    return _render("镇街与村（社区）", intro="按统计用区划代码表导入镇街和村（社区），也可逐个新增、更名。", tables=tables, forms=forms, error=error, import_errors=import_errors,
                    values=values, status=status)
 
 
@@ -520,20 +483,6 @@ def _places_page(actor, *, error=None, import_errors=None, values=None, status=2
 @page("place.manage")
 def places(actor):
     return _places_page(actor)
-
-
-@bp.post("/places/import")
-@page("place.manage")
-def places_import(actor):
-    return _upload(actor, lambda data, name: place_service.import_places(actor, data, name),
-                   done=lambda r: f"已导入镇街{r['towns']}个、村（社区）{r['villages']}个",
-                   then=url_for("console.places"), again=_places_page)
-
-
-@bp.get("/places/template.xlsx")
-@page("place.manage")
-def places_template(actor):
-    return send_xlsx(place_service.PLACES_SHEET.template(), "统计用区划代码_模板.xlsx")
 
 
 @bp.post("/places/towns")
@@ -568,3 +517,16 @@ def places_rename_town(actor):
     name = request.form.get("name")
     return _post(actor, lambda: place_service.save_town(actor, {"name": name}, town_id=town_id or 0),
                  done=lambda t: f"已更名为{t.name}", then=url_for("console.places"), again=_places_page)
+
+
+# The page that shows each kind's upload form: (URL its import and template hang below, that page's endpoint,
+# how that page renders with a refusal). A kind missing here fails at start-up, not on a click.
+IMPORT_PAGES = {
+    "villages": ("/places", "places", _places_page),
+    "households": ("/people/households", "people_households", _households_page),
+    "groups": ("/people/groups", "people_groups", _groups_page),
+    "proxies": ("/people/proxies", "people_proxies", _proxies_page),
+    "deaths": ("/people/deaths", "people_residents", _residents_page),
+}
+for _kind in kinds.KINDS:
+    _add_import_routes(_kind)

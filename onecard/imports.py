@@ -6,6 +6,10 @@ name) to ``apply(row_no, values)`` — the very function the single edit calls, 
 turns each ``DomainError`` it raises into a row error naming the column of the error's field. If any row is
 bad, nothing is kept: the transaction is rolled back and one ``sheet_invalid`` 422 lists every bad row.
 The caller commits when it returns.
+
+``ImportKind`` is one such import as every door offers it (an upload and a blank template); the kinds are
+listed once, in ``onecard.people.kinds``, and the staff API, the console and the CLI generate their routes
+and commands from that list.
 """
 from __future__ import annotations
 
@@ -32,6 +36,30 @@ class SheetSpec:
         rows = [list(self.example)] if self.example else []
         return write_xlsx(list(self.columns), rows, sheet_name=self.sheet_name,
                           widths={h: 22 for h in self.columns})
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    """One master-data kind that comes in as a spreadsheet (基础信息导入), as all three doors offer it.
+
+    ``run(actor, data, filename, **options)`` is the domain's import service: it checks ``permission`` itself
+    and answers the counts that ``counts`` (a marshmallow schema) documents. ``by_department``: the rows are
+    recorded for a department, given as ``department_id`` (the API's query, the console's form) or a
+    department code (the CLI's ``--department``)."""
+    key: str                       # the URL segment and command: /deaths/import, /deaths/template, import-deaths
+    title: str                     # what the file holds, in Chinese; also the CLI actor's audit label
+    sheet: SheetSpec
+    run: Callable[..., dict]
+    permission: str                # who may import (the service checks; the console guards its form by it)
+    template_permission: str       # who may download the blank template from the console
+    template_filename: str
+    counts: type                   # marshmallow schema of run's answer
+    summary: Callable[[dict], str]  # run's answer in one sentence, for the console
+    hint: str = ""                 # how the file is read, beyond its columns
+    by_department: bool = False
+
+    def template(self) -> bytes:
+        return self.sheet.template()
 
 
 def import_rows(spec: SheetSpec, data, filename: str, apply: Callable[[int, dict], object], *,

@@ -7,24 +7,30 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from onecard.people import groups, households, proxies, residents
+from onecard.people import groups, households, kinds, proxies, residents
 from onecard.people.models import CATEGORIES
 from onecard.privacy import mask_last4
-from onecard.web import send_xlsx
 from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
-from staff_api.projects import XLSX_RESPONSE, FileSchema
+from staff_api.imports import add_import_routes
 
 bp = Blueprint("staff_people", __name__, url_prefix="/api/staff/v1",
                description="居民、家庭户与户主、特殊群体、代管代持、死亡登记")
 
-SHEET_422 = "文件有错：error.details.errors 列出每个错误的行、列、值（脱敏）和原因；未导入任何数据"
 _DATE = {"description": "日期，如 2026-11-05"}
 
 
 class PageQuery(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+def page_schema(item: type[Schema]) -> type[Schema]:
+    """A list's answer: one page of ``item`` and the paging; ``XSchema`` gives ``XPageSchema`` (the name the
+    OpenAPI document shows, as ``XPage``)."""
+    return Schema.from_dict({"items": fields.List(fields.Nested(item)), "total": fields.Integer(),
+                             "page": fields.Integer(), "page_size": fields.Integer()},
+                            name=item.__name__.removesuffix("Schema") + "PageSchema")
 
 
 def _page(rows, total, args) -> dict:
@@ -46,11 +52,7 @@ class ResidentSchema(Schema):
     mobile = fields.String(attribute="mobile_masked", allow_none=True)
 
 
-class ResidentPageSchema(Schema):
-    items = fields.List(fields.Nested(ResidentSchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
+ResidentPageSchema = page_schema(ResidentSchema)
 
 
 class ResidentQuery(PageQuery):
@@ -126,25 +128,6 @@ class DeathResultSchema(Schema):
     revoked_appointment_ids = fields.List(fields.Integer())
 
 
-class DeathCountsSchema(Schema):
-    recorded = fields.Integer()
-    unchanged = fields.Integer(metadata={"description": "此前已按同一日期登记的行数"})
-
-
-class HouseholdCountsSchema(Schema):
-    households = fields.Integer()
-    members = fields.Integer()
-
-
-class GroupCountsSchema(Schema):
-    recorded = fields.Integer()
-    by_category = fields.Dict(keys=fields.String(), values=fields.Integer())
-
-
-class ProxyCountsSchema(Schema):
-    appointed = fields.Integer()
-
-
 @bp.post("/deaths")
 @bp.arguments(DeathArgs)
 @bp.response(201, DeathResultSchema)
@@ -152,25 +135,6 @@ class ProxyCountsSchema(Schema):
 def record_death(args):
     """登记死亡（人社局管理员、民政局）：其名下发放暂缓；户主死亡则该户待登记新户主；相关代管代持终止。"""
     return residents.record_death(current_actor(), args)
-
-
-@bp.post("/deaths/import")
-@bp.arguments(FileSchema, location="files")
-@bp.response(201, DeathCountsSchema)
-@bp.alt_response(422, description=SHEET_422)
-@bp.doc(security=SECURITY)
-def import_deaths(files):
-    """导入死亡名单（xlsx 或 csv）：逐行校验，全部正确才登记。"""
-    upload = files["file"]
-    return residents.import_deaths(current_actor(), upload.stream, upload.filename or "")
-
-
-@bp.get("/deaths/template")
-@bp.doc(security=SECURITY, responses=XLSX_RESPONSE)
-def death_template():
-    """死亡登记导入模板。"""
-    current_actor()
-    return send_xlsx(residents.DEATHS_SHEET.template(), "死亡登记_模板.xlsx")
 
 
 # ---------------------------------------------------------------- households
@@ -256,11 +220,7 @@ class HouseholdSchema(Schema):
     members = fields.Function(lambda h: MemberSchema(many=True).dump(households.members_of(h)))
 
 
-class HouseholdPageSchema(Schema):
-    items = fields.List(fields.Nested(HouseholdSchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
+HouseholdPageSchema = page_schema(HouseholdSchema)
 
 
 class HouseholdQuery(PageQuery):
@@ -352,25 +312,6 @@ def split_household(args, household_id):
     return households.split_household(current_actor(), household_id, args)[0]
 
 
-@bp.post("/households/import")
-@bp.arguments(FileSchema, location="files")
-@bp.response(201, HouseholdCountsSchema)
-@bp.alt_response(422, description=SHEET_422)
-@bp.doc(security=SECURITY)
-def import_households(files):
-    """导入家庭户（每位成员一行，按户号成户）：逐行校验，全部正确才建户。"""
-    upload = files["file"]
-    return households.import_households(current_actor(), upload.stream, upload.filename or "")
-
-
-@bp.get("/households/template")
-@bp.doc(security=SECURITY, responses=XLSX_RESPONSE)
-def household_template():
-    """家庭户导入模板。"""
-    current_actor()
-    return send_xlsx(households.HOUSEHOLDS_SHEET.template(), "家庭户成员_模板.xlsx")
-
-
 # ---------------------------------------------------------------- protected groups
 class GroupArgs(Schema):
     id_number = fields.String(required=True)
@@ -400,20 +341,12 @@ class GroupRecordSchema(Schema):
     revoke_reason = fields.String(allow_none=True)
 
 
-class GroupRecordPageSchema(Schema):
-    items = fields.List(fields.Nested(GroupRecordSchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
+GroupRecordPageSchema = page_schema(GroupRecordSchema)
 
 
 class GroupQuery(PageQuery):
     category = fields.String()
     live_only = fields.Boolean(load_default=False)
-
-
-class ImportDepartmentQuery(Schema):
-    department_id = fields.Integer(metadata={"description": "认定部门；部门经办省略（本部门）"})
 
 
 @bp.get("/groups")
@@ -443,27 +376,6 @@ def record_group(args):
 def revoke_group(args, record_id):
     """撤销认定（认定部门）。"""
     return groups.revoke_group(current_actor(), record_id, args)
-
-
-@bp.post("/groups/import")
-@bp.arguments(ImportDepartmentQuery, location="query")
-@bp.arguments(FileSchema, location="files")
-@bp.response(201, GroupCountsSchema)
-@bp.alt_response(422, description=SHEET_422)
-@bp.doc(security=SECURITY)
-def import_groups(query, files):
-    """导入特殊群体认定名单：逐行校验，全部正确才登记。"""
-    upload = files["file"]
-    return groups.import_groups(current_actor(), upload.stream, upload.filename or "",
-                                department_id=query.get("department_id"))
-
-
-@bp.get("/groups/template")
-@bp.doc(security=SECURITY, responses=XLSX_RESPONSE)
-def group_template():
-    """特殊群体认定导入模板。"""
-    current_actor()
-    return send_xlsx(groups.GROUPS_SHEET.template(), "特殊群体认定_模板.xlsx")
 
 
 # ---------------------------------------------------------------- proxies
@@ -497,11 +409,7 @@ class ProxySchema(Schema):
     revoke_reason = fields.String(allow_none=True)
 
 
-class ProxyPageSchema(Schema):
-    items = fields.List(fields.Nested(ProxySchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
+ProxyPageSchema = page_schema(ProxySchema)
 
 
 class ProxyQuery(PageQuery):
@@ -545,20 +453,5 @@ def revoke_proxy(args, appointment_id):
     return proxies.revoke(current_actor(), appointment_id, args)
 
 
-@bp.post("/proxies/import")
-@bp.arguments(FileSchema, location="files")
-@bp.response(201, ProxyCountsSchema)
-@bp.alt_response(422, description=SHEET_422)
-@bp.doc(security=SECURITY)
-def import_proxies(files):
-    """导入代管代持名单：逐行校验，全部正确才登记。"""
-    upload = files["file"]
-    return proxies.import_appointments(current_actor(), upload.stream, upload.filename or "")
-
-
-@bp.get("/proxies/template")
-@bp.doc(security=SECURITY, responses=XLSX_RESPONSE)
-def proxy_template():
-    """代管代持导入模板。"""
-    current_actor()
-    return send_xlsx(proxies.PROXIES_SHEET.template(), "代管代持_模板.xlsx")
+for _kind in kinds.PEOPLE:       # POST /<kind>/import and GET /<kind>/template
+    add_import_routes(bp, _kind)

@@ -6,13 +6,13 @@ from marshmallow import Schema, fields, validate
 
 from onecard import audit
 from onecard.extensions import db
+from onecard.people import kinds
 from onecard.reference import branches, places
 from onecard.reference.models import Bank, Department, Town, Village
 from onecard.staff import permissions
-from onecard.web import send_xlsx
 from onecard.web.http import Blueprint
 from staff_api.common import SECURITY, current_actor
-from staff_api.projects import XLSX_RESPONSE, FileSchema
+from staff_api.imports import add_import_routes
 
 bp = Blueprint("staff_reference", __name__, url_prefix="/api/staff/v1", description="基础数据与审计校验")
 
@@ -36,12 +36,6 @@ class TownArgs(Schema):
 class VillageArgs(TownArgs):
     town_id = fields.Integer(metadata={"description": "可省略：由代码前9位确定；填写时须一致"})
     urban_rural_code = fields.String(allow_none=True, metadata={"description": "城乡分类代码（如111、220）"})
-
-
-class PlacesImportSchema(Schema):
-    towns = fields.Integer()
-    villages = fields.Integer()
-    skipped = fields.Integer(metadata={"description": "跳过的县级行"})
 
 
 class BankSchema(Schema):
@@ -142,25 +136,6 @@ def update_village(args, village_id):
     return places.save_village(current_actor(), args, village_id=village_id)
 
 
-@bp.post("/villages/import")
-@bp.arguments(FileSchema, location="files")
-@bp.response(201, PlacesImportSchema)
-@bp.alt_response(422, description="文件有错：error.details.errors 列出每个错误的行、列、值和原因；未导入任何数据")
-@bp.doc(security=SECURITY)
-def import_villages(files):
-    """按国家统计局“统计用区划代码和城乡划分代码”表的格式导入镇街和村（社区）：已有代码更名，新代码新增。"""
-    upload = files["file"]
-    return places.import_places(current_actor(), upload.stream, upload.filename or "")
-
-
-@bp.get("/villages/template")
-@bp.doc(security=SECURITY, responses=XLSX_RESPONSE)
-def village_template():
-    """镇街、村（社区）导入模板（统计用区划代码、城乡分类代码、名称）。"""
-    current_actor()
-    return send_xlsx(places.PLACES_SHEET.template(), "统计用区划代码_模板.xlsx")
-
-
 @bp.get("/banks")
 @bp.response(200, BankSchema(many=True))
 @bp.doc(security=SECURITY)
@@ -215,3 +190,7 @@ def verify_audit_chain():
     actor = current_actor()
     permissions.require(actor, "audit.verify")
     return audit.verify_chain().to_dict()
+
+
+for _kind in kinds.PLACES:       # POST /villages/import and GET /villages/template
+    add_import_routes(bp, _kind)

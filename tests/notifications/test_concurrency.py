@@ -5,9 +5,7 @@ import collections
 import json
 import os
 import signal
-import threading
 import time
-from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 
@@ -15,17 +13,7 @@ from notifications.jobs import drain_once
 from onecard.notices import service
 from onecard.notices.models import Notice, NoticeAttempt
 from onecard.timeutil import utcnow
-
-
-def _sent_per_notice(fake_twilio) -> collections.Counter:
-    return collections.Counter(int(parse_qs(urlsplit(m.status_callback).query)["notice"][0])
-                               for m in fake_twilio.messages)
-
-
-def _fill(arrive, n):
-    for _ in range(n):
-        arrive()
-    service.enqueue_arrivals()
+from tests.notifications.harness import fill, run_together, sent_per_notice
 
 
 def _states(db):
@@ -34,49 +22,32 @@ def _states(db):
 
 
 def test_two_drainer_threads_send_each_notice_exactly_once(twilio_app, db, arrive, fake_twilio):
-    _fill(arrive, 40)
+    fill(arrive, 40)
     ids = set(db.session.execute(sa.select(Notice.id)).scalars())
     db.session.commit()
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def worker():
-        try:
-            with twilio_app.app_context():
-                barrier.wait()
-                drain_once(batch_size=4)
-                from onecard.extensions import db as _db
-                _db.session.remove()
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    _, errors = run_together(twilio_app, *[lambda: drain_once(batch_size=4)] * 2)
     assert not errors
-    sent = _sent_per_notice(fake_twilio)
+    sent = sent_per_notice(fake_twilio)
     assert set(sent) == ids and max(sent.values()) == 1
     assert _states(db) == {"sent": 40}
 
 
 def test_two_drainer_processes_send_each_notice_exactly_once(twilio_app, db, arrive, fake_twilio, drain_process):
-    _fill(arrive, 20)
+    fill(arrive, 20)
     db.session.commit()
     procs = [drain_process("--no-enqueue", "--batch-size", "3", env=twilio_app.fake_twilio_env) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     claimed = [json.loads(out.strip().splitlines()[-1])["claimed"] for out, _ in outputs]
     assert sum(claimed) == 20
-    sent = _sent_per_notice(fake_twilio)
+    sent = sent_per_notice(fake_twilio)
     assert len(sent) == 20 and max(sent.values()) == 1
     assert _states(db) == {"sent": 20}
 
 
 def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twilio_app, db, arrive, fake_twilio,
                                                                             drain_process):
-    _fill(arrive, 5)
+    fill(arrive, 5)
     db.session.commit()
     fake_twilio.set_delay(60)   # the first create is accepted, its answer never arrives
     env = {**twilio_app.fake_twilio_env, "ONECARD_TWILIO_TIMEOUT_SECONDS": "3"}
@@ -98,7 +69,7 @@ def test_drainer_killed_mid_batch_is_finished_by_another_without_duplicates(twil
         time.sleep(0.05)
     stats = drain_once()
     assert (stats.claimed, stats.reconciled, stats.sent) == (5, 1, 4)
-    sent = _sent_per_notice(fake_twilio)
+    sent = sent_per_notice(fake_twilio)
     assert len(sent) == 5 and max(sent.values()) == 1
     assert _states(db) == {"sent": 5}
     outcomes = collections.Counter(db.session.execute(sa.select(NoticeAttempt.outcome)).scalars())
@@ -110,24 +81,7 @@ def test_two_schedulers_enqueueing_at_once_count_each_notice_once(twilio_app, db
     for _ in range(30):
         arrive()
     db.session.commit()
-    barrier = threading.Barrier(2)
-    counts, errors = [], []
-
-    def worker():
-        try:
-            with twilio_app.app_context():
-                barrier.wait()
-                counts.append(service.enqueue_arrivals())
-                from onecard.extensions import db as _db
-                _db.session.remove()
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    counts, errors = run_together(twilio_app, service.enqueue_arrivals, service.enqueue_arrivals)
     assert not errors
     assert sum(c["sms"] for c in counts) == 30, counts
     assert _states(db) == {"pending": 30}

@@ -4,8 +4,6 @@ message list unavailable, leaves the notice 'unknown' (reconciled later), never 
 from __future__ import annotations
 
 import collections
-import threading
-from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 
@@ -13,52 +11,20 @@ from notifications.jobs import drain_once
 from onecard.notices import service
 from onecard.notices.models import Notice, NoticeAttempt
 from onecard.timeutil import utcnow
-
-
-def _sent_per_notice(fake_twilio) -> collections.Counter:
-    return collections.Counter(int(parse_qs(urlsplit(m.status_callback).query)["notice"][0])
-                               for m in fake_twilio.messages)
-
-
-def _fill(arrive, n):
-    for _ in range(n):
-        arrive()
-    service.enqueue_arrivals()
-
-
-def _drain_concurrently(app, *kwargs_per_worker: dict) -> list:
-    barrier = threading.Barrier(len(kwargs_per_worker))
-    errors = []
-
-    def worker(kwargs):
-        try:
-            with app.app_context():
-                barrier.wait()
-                drain_once(**kwargs)
-                from onecard.extensions import db as _db
-                _db.session.remove()
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion of the caller
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(kw,)) for kw in kwargs_per_worker]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return errors
+from tests.notifications.harness import fill, run_together, sent_per_notice
 
 
 def test_two_drainers_against_a_slow_provider_with_a_short_lease_send_each_notice_once(twilio_app, db, arrive,
                                                                                       fake_twilio, monkeypatch):
     monkeypatch.setitem(twilio_app.config, "TWILIO_TIMEOUT_SECONDS", 1.5)
-    _fill(arrive, 24)
+    fill(arrive, 24)
     ids = set(db.session.execute(sa.select(Notice.id)).scalars())
     db.session.commit()
     fake_twilio.set_delay(0.5)
     # a batch of 12 at 0.5 s a send takes 6 s, three times the 2 s lease; the other drainer, claiming 3 at a
     # time, comes back for more while the first is still sending
-    errors = _drain_concurrently(twilio_app, {"batch_size": 12, "lease_seconds": 2},
-                                 {"batch_size": 3, "lease_seconds": 2})
+    _, errors = run_together(twilio_app, lambda: drain_once(batch_size=12, lease_seconds=2),
+                             lambda: drain_once(batch_size=3, lease_seconds=2))
     assert not errors, errors
     # whatever the first pass left claimed or waiting (a lost lease) is finished by a later run
     fake_twilio.set_delay(0)
@@ -71,7 +37,7 @@ def test_two_drainers_against_a_slow_provider_with_a_short_lease_send_each_notic
         while utcnow() <= left:
             pass
         drain_once(lease_seconds=2)
-    sent = _sent_per_notice(fake_twilio)
+    sent = sent_per_notice(fake_twilio)
     assert set(sent) == ids, "lost notices"
     assert max(sent.values()) == 1, {k: v for k, v in sent.items() if v > 1}
     db.session.expire_all()
@@ -80,7 +46,7 @@ def test_two_drainers_against_a_slow_provider_with_a_short_lease_send_each_notic
 
 def test_429_with_retry_after_pauses_the_sender_and_the_outbox_says_so(twilio_app, db, client, admin, arrive,
                                                                        fake_twilio):
-    _fill(arrive, 5)
+    fill(arrive, 5)
     fake_twilio.script([{"status": 429, "retry_after": 30}] * 5)
     stats = drain_once()
     # one 429 stops the run: no more posts until Retry-After has passed
@@ -104,7 +70,7 @@ def test_a_500_after_twilio_created_the_message_with_the_list_down_is_unknown_no
                                                                                         fake_twilio, monkeypatch):
     monkeypatch.setitem(twilio_app.config, "NOTICE_RETRY_BASE_SECONDS", 0.0)
     monkeypatch.setitem(twilio_app.config, "NOTICE_MAX_ATTEMPTS", 2)
-    _fill(arrive, 1)
+    fill(arrive, 1)
     fake_twilio.script([{"status": 500, "create": True}])
     fake_twilio.script([503] * 20, endpoint="list")
     for _ in range(4):
