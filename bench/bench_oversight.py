@@ -32,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench.bulk import BulkLoad, bulk_insert  # noqa: E402
+
 CHUNK = 50_000
 
 
@@ -76,9 +78,12 @@ def build(args, db) -> dict:
     n = args.residents
     log(f"residents: {n}")
     conn = db.session.connection()
+    load = BulkLoad(db.session, [Household.__table__, Resident.__table__, Card.__table__, ResidentCategory.__table__,
+                           LedgerEntry.__table__, RecipientRow.__table__])
+    load.__enter__()
     households = (n + 2) // 3
     for start in range(0, households, CHUNK):
-        conn.execute(sa.insert(Household), [{"id": h + 1, "code": f"H{h + 1:012d}", "town_id": villages[h % len(villages)][1],
+        bulk_insert(conn, Household.__table__, [{"id": h + 1, "code": f"H{h + 1:012d}", "town_id": villages[h % len(villages)][1],
                                              "village_id": villages[h % len(villages)][0]}
                                             for h in range(start, min(households, start + CHUNK))])
     cipher = encrypt("370831195001010000")  # one ciphertext for all: the bench never decrypts them
@@ -107,10 +112,9 @@ def build(args, db) -> dict:
             if cat:
                 pools[cat].append(rid)
                 cats.append({"resident_id": rid, "category": cat})
-        conn.execute(sa.insert(Resident.__table__), rows)
-        conn.execute(sa.insert(Card.__table__), cards)
-        if cats:
-            conn.execute(sa.insert(ResidentCategory.__table__), cats)
+        bulk_insert(conn, Resident.__table__, rows)
+        bulk_insert(conn, Card.__table__, cards)
+        bulk_insert(conn, ResidentCategory.__table__, cats)
     db.session.commit()
 
     months = [f"2025-{m:02d}" for m in range(1, 13)]
@@ -124,10 +128,10 @@ def build(args, db) -> dict:
     def flush(force=False):
         nonlocal ledger_buffer, list_buffer
         if ledger_buffer and (force or len(ledger_buffer) >= CHUNK):
-            conn.execute(sa.insert(LedgerEntry.__table__), ledger_buffer)
+            bulk_insert(conn, LedgerEntry.__table__, ledger_buffer)
             ledger_buffer = []
         if list_buffer and (force or len(list_buffer) >= CHUNK):
-            conn.execute(sa.insert(RecipientRow.__table__), list_buffer)
+            bulk_insert(conn, RecipientRow.__table__, list_buffer)
             list_buffer = []
 
     def pay_month(period: str, approved: datetime) -> None:
@@ -175,6 +179,7 @@ def build(args, db) -> dict:
         log(f"  {period} done, {state['line']} ledger rows")
     line, batch = state["line"], state["batch"]
     flush(force=True)
+    load.__exit__(None, None, None)
     # Planted: a duplicate payment, two strangers on one account, an amount above standard.
     first = projects[0]
     town_id, village_id, bank_id = resident_info[1]

@@ -201,6 +201,21 @@ def test_a_database_failure_is_a_500_without_internals(client, citizen_login, re
 # ---------------------------------------------------------------- the cheap paths the view takes for speed
 
 
+def test_the_connections_the_page_read_used_still_roll_back_what_they_write(client, citizen_login, resident, paid):
+    """The page read runs in autocommit on PostgreSQL; the pool must lend its connections on transactional."""
+    auth = citizen_login(resident)
+    for _ in range(3):      # more reads than one connection: whichever the pool lends next was used
+        assert client.get(f"{API}/subsidies", headers=auth).status_code == 200
+    for _ in range(3):
+        with db.engine.connect() as conn:
+            conn.execute(sa.update(LedgerEntry).where(LedgerEntry.resident_id == resident.id)
+                         .values(amount_fen=1))
+            conn.rollback()
+    kept = db.session.execute(sa.select(sa.func.sum(LedgerEntry.amount_fen))
+                              .where(LedgerEntry.resident_id == resident.id)).scalar()
+    assert kept == 5 * 12345 + 10000 + 5000      # five paid, the failed one (its amount too), last year's
+
+
 def test_the_page_sent_as_is_is_what_the_documented_schema_dumps(client, citizen_login, resident, paid, county):
     """The view returns the page already shaped (flask-smorest sends a Response as is): SubsidyPage must not
     change it, for an item of every kind (paid, failed, received for someone else)."""
