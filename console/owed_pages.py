@@ -26,10 +26,11 @@ GROUP_TITLES = (("town", "按镇街"), ("village", "按村（社区）"), ("reas
 PAGE_SIZE = 200
 
 
-def _filters(source) -> dict:
-    """The list's filters from the query string (or the cancel form's copy of it): ids as int, text trimmed."""
-    ints = {k: form_int(source.get(k)) for k in ("project_id", "town_id", "village_id")}
-    reason = (source.get("reason") or "").strip() or None
+def _filters(source, prefix: str = "") -> dict:
+    """The list's filters from the query string, or from the cancel form's copy of them (prefixed ``filter_``, so
+    the filter's ``reason`` never stands in for the cancellation's own): ids as int, text trimmed."""
+    ints = {k: form_int(source.get(prefix + k)) for k in ("project_id", "town_id", "village_id")}
+    reason = (source.get(prefix + "reason") or "").strip() or None
     return {**{k: v for k, v in ints.items() if v}, **({"reason": reason} if reason else {})}
 
 
@@ -55,7 +56,7 @@ def owed_payments(actor):
 @bp.post("/owed-payments/<int:line_id>/cancel")
 @page("payment.owed.cancel")
 def owed_cancel(actor, line_id):
-    filters = _filters(request.form)
+    filters = _filters(request.form, "filter_")
     then = url_for("console.owed_payments", **filters)
     reason = request.form.get("reason", "")
 
@@ -65,5 +66,5 @@ def owed_cancel(actor, line_id):
     return guarded_post(
         actor, lambda: owed.cancel(actor, line_id, reason,
                                    idempotency_key="console:" + request.environ.get("onecard.console.nonce", "")),
-        done=lambda x: f"已取消 {mask_name(x['name'])} {x['period']} 的应发未发（{x['amount_yuan']} 元），原因已记入审计",
+        done=lambda x: f"已取消 {mask_name(x['name'])} {x['period']} 的应发未发（{x['amount_yuan']}），原因已记入审计",
         then=then, on_error=refused)
