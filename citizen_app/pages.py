@@ -317,9 +317,35 @@ def complaints(ctx):
         except DomainError as exc:
             db.session.rollback()
             errors = field_errors(exc)
-    return _page("m/complaints.html", items=complaint_service.my_complaints(ctx.resident_id), errors=errors,
-                 done=done,
+    return _complaints_page(ctx, errors=errors, done=done or COMPLAINT_DONE.get(request.args.get("done", "")))
+
+
+COMPLAINT_DONE = {"confirm": "已确认办结，感谢您的反馈。",
+                  "reopen": "已提交您的意见，主管部门会重新办理并在期限内答复。"}
+
+
+def _complaints_page(ctx, *, errors=None, done=None, case_error=None, status: int = 200):
+    return _page("m/complaints.html", status, items=complaint_service.my_complaints(ctx.resident_id),
+                 errors=errors or {}, done=done, case_error=case_error,
                  ledger_entry_id=request.values.get("ledger_entry_id", ""))
+
+
+@bp.post("/complaints/<int:complaint_id>/<any(confirm, reopen):step>")
+@resident_page
+def complaint_step(ctx, complaint_id, step):
+    """确认办结 / 不满意重新办理: the same service calls as the citizen API; the state rule is the core's."""
+    try:
+        if step == "confirm":
+            complaint_service.confirm_complaint(ctx.actor(), ctx.resident_id, complaint_id)
+        else:
+            complaint_service.reopen_complaint(ctx.actor(), ctx.resident_id, complaint_id,
+                                               request.form.get("text", ""))
+    except DomainError as exc:
+        db.session.rollback()
+        # Shown beside that case's buttons (or at the top when the case is not one of mine).
+        return _complaints_page(ctx, case_error={"id": complaint_id, "step": step, "message": exc.message,
+                                                 "text": request.form.get("text", "")}, status=exc.status)
+    return redirect(url_for("citizen_pages.complaints", done=step, _anchor=f"complaint-{complaint_id}"))
 
 
 @bp.route("/settings", methods=["GET", "POST"])

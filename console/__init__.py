@@ -23,7 +23,7 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 # Page modules, imported for their routes. Append new ones here.
 PAGE_MODULES = ("core", "guard", "auth_pages", "home", "accounts", "reference_pages", "audit_pages", "guide", "placeholder",
                 "oversight_pages", "payments_pages", "lists_pages", "people_pages", "exclusion_pages",
-                "alert_pages")
+                "alert_pages", "owed_pages")
 
 for _name in PAGE_MODULES:
     importlib.import_module(f"{__name__}.{_name}")

@@ -40,6 +40,7 @@ MENU: list[MenuEntry] = [
     MenuEntry("exclusions", "互斥补贴规则", "exclusion.read", "console.exclusion_rules", "项目与名单"),
     MenuEntry("batches", "发放批次", "batch.read", "console.pay_batches", "资金发放"),
     MenuEntry("bank_files", "银行文件", "batch.export", "console.pay_bank_files", "资金发放"),
+    MenuEntry("owed", "应发未发", "payment.owed.read", "console.owed_payments", "资金发放"),
     MenuEntry("reissue", "失败重发", "payment.reissue", "console.pay_reissue", "资金发放"),
     MenuEntry("ledger", "台账", "ledger.export", "console.pay_ledger", "资金发放"),
     MenuEntry("stats", "统计", "oversight.stats", "console.oversight_stats", "监督"),

@@ -39,6 +39,9 @@ COMPLAINT_MACHINE = StateMachine(
     transitions={"open": frozenset({"replied"}), "replied": frozenset({"closed", "open"}), "closed": frozenset()},
     labels={"open": "待答复", "replied": "已答复，待确认", "closed": "已办结"},
 )
+# The resident's two answers to a reply, as moves of COMPLAINT_MACHINE: what the pages offer (case_fields'
+# can_confirm / can_reopen) and what confirm() and reopen() accept are both read from the machine.
+RESIDENT_STEPS = {"confirm": "closed", "reopen": "open"}
 DEFAULT_DEADLINE_DAYS = 5
 AGE_BUCKETS = ((0, 2, "0-2天"), (3, 5, "3-5天"), (6, 10, "6-10天"), (11, None, "10天以上"))
 
@@ -166,10 +169,15 @@ def _mine(resident_id: int, complaint_id: int) -> Complaint:
     return complaint
 
 
+def resident_may(complaint: Complaint, step: str) -> bool:
+    """Whether the case's state lets the resident take ``step`` ('confirm' or 'reopen') now."""
+    return COMPLAINT_MACHINE.allowed(complaint.status, RESIDENT_STEPS[step])
+
+
 def confirm(actor: Actor, resident_id: int, complaint_id: int) -> Complaint:
     """The resident is satisfied with the answer: the case is closed."""
     complaint = _mine(resident_id, complaint_id)
-    if complaint.status != "replied":
+    if not resident_may(complaint, "confirm"):
         raise Conflict("只有已答复的投诉咨询可以确认办结", code="complaint_not_replied", field="status")
     now = utcnow()
     COMPLAINT_MACHINE.transition(complaint, "closed", actor, action="complaint.confirmed",
@@ -183,7 +191,7 @@ def reopen(actor: Actor, resident_id: int, complaint_id: int, text: str) -> Comp
     """The resident is not satisfied: back to the handler with a new deadline."""
     complaint = _mine(resident_id, complaint_id)
     text = normalize_text(text, field="text", max_len=500, label="不满意的原因")
-    if complaint.status != "replied":
+    if not resident_may(complaint, "reopen"):
         raise Conflict("只有已答复的投诉咨询可以重新办理", code="complaint_not_replied", field="status")
     now = utcnow()
     COMPLAINT_MACHINE.transition(complaint, "open", actor, action="complaint.reopened", note=text,
@@ -241,6 +249,7 @@ def case_fields(c: Complaint) -> dict:
             "due_date": local_str(c.due_at - timedelta(seconds=1), "%Y-%m-%d") if c.due_at else None,
             "overdue": is_overdue(c), "escalated": c.escalated_at is not None,
             "closed_at": local_str(c.closed_at) or None, "reopened_count": c.reopened_count,
+            "can_confirm": resident_may(c, "confirm"), "can_reopen": resident_may(c, "reopen"),
             "messages": [{"kind": m.kind, "label": MESSAGE_KINDS[m.kind], "author": m.author, "text": m.text,
                           "at": local_str(m.at)} for m in messages]}
 

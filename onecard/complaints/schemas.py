@@ -30,6 +30,8 @@ class ComplaintSchema(Schema):
     escalated = fields.Boolean()
     closed_at = fields.String(allow_none=True)
     reopened_count = fields.Integer()
+    can_confirm = fields.Boolean(metadata={"description": "居民现在可以确认办结"})
+    can_reopen = fields.Boolean(metadata={"description": "居民现在可以不满意并要求重新办理"})
     messages = fields.List(fields.Dict())
 
 
