@@ -21,6 +21,35 @@ describe.each(h.MODES)('投诉咨询 (%s)', mode => {
     expect(JSON.parse(sent.body).ledger_entry_id).toBe(failed.id)
   })
 
+  test('an answered case is confirmed, or sent back with a reason, as the API allows', async () => {
+    const resident = await h.newResident({card: 'active'})
+    await h.signIn(resident)
+    let page = await h.open('complaints')
+    await page.type('#text', '高龄津贴什么时候发？')
+    await page.tap('#submit')
+    expect(page.has('.confirm')).toBe(false)               // not answered yet: nothing to confirm
+    expect(page.has('.reopen')).toBe(false)
+    await h.departmentReplies(resident, '每月10日前发放到社保卡。')
+    page = await h.open('complaints')
+    expect(page.text('.reply')).toBe('答复：每月10日前发放到社保卡。')
+    await page.tap('.reopen')
+    await page.tap('#send-reopen')                         // no reason: refused in the API's words
+    expect(page.text('#error')).toMatch(/[\u4e00-\u9fa5]/)
+    await page.type('#reopen-text', '本月10日已过还没到账')
+    await page.tap('#send-reopen')
+    expect(page.text('#notice')).toBe('已提交您的意见，主管部门会重新办理并在期限内答复。')
+    expect(page.text('.complaint-status')).toBe('待答复')
+    expect(page.has('.confirm')).toBe(false)
+    h.expectLayout(page, mode)
+    await h.departmentReplies(resident, '已核实，11日补发。')
+    page = await h.open('complaints')
+    await page.tap('.confirm')
+    expect(page.text('#notice')).toBe('已确认办结，感谢您的反馈。')
+    expect(page.text('.complaint-status')).toBe('已办结')
+    expect(page.has('.confirm') || page.has('.reopen')).toBe(false)
+    h.expectLayout(page, mode)
+  })
+
   test("an empty question is refused in the API's words", async () => {
     await h.signIn(await h.newResident({card: 'none'}))
     const page = await h.open('complaints')

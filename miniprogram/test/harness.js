@@ -130,6 +130,8 @@ const newResident = spec => control('POST', '/residents', spec)
 const smsCode = resident => control('GET', `/sms?resident_id=${resident.id}`).then(r => r.code)
 const pickDemoResidents = () => control('POST', '/demo/pick')
 const expireToken = token => control('POST', '/tokens/expire', {token})
+// The department answers the resident's newest open complaint (as its clerk would in the console).
+const departmentReplies = (resident, text) => control('POST', '/complaints/reply', {resident_id: resident.id, text})
 
 // A fresh phone before each test: empty storage, rate-limit counters reset, the chosen layout.
 async function freshPhone(mode) {
@@ -213,5 +215,5 @@ function expectSentToSignIn() {
   expect(phone.storage.has('onecard.token')).toBe(false)
 }
 
-module.exports = {apiGet, lastForm, pickDemoResidents, expectLayout, signInThenExpire, expectSentToSignIn, phone, open, idle, newResident, smsCode, expireToken, freshPhone, signIn, lastNavigation,
+module.exports = {apiGet, departmentReplies, lastForm, pickDemoResidents, expectLayout, signInThenExpire, expectSentToSignIn, phone, open, idle, newResident, smsCode, expireToken, freshPhone, signIn, lastNavigation,
   tempPicture, elderSizeProblems, fontPx, config, MODES: ['standard', 'elder']}

@@ -9,6 +9,8 @@ the resident's phone would supply comes from this small HTTP server, ``MiniProgr
 * ``POST /residents {"card", "bound", "paid", "failed", "assisted", "name"}`` -> a new resident (known
   fixtures, one per test, so tests never depend on each other's changes);
 * ``GET /sms?resident_id=`` -> ``{"code"}``: the last verification code texted to that resident's phone;
+* ``POST /complaints/reply {"resident_id", "text"}``: the department answers the resident's newest open case
+  (``onecard.complaints.cases.reply``, as its clerk would in the console);
 * ``POST /tokens/expire {"token"}``: the token's expiry moves into the past (the same as waiting it out);
 * ``POST /demo/pick``: the demo step that picks the development login's demo residents (``onecard demo``);
 * ``POST /limits/reset``: empty rate-limit counters between tests (each test is a different phone in life).
@@ -54,7 +56,8 @@ class MiniProgramControl(FakeHTTPServer):
     def handle(self, req: RecordedRequest) -> Reply:
         routes = {("POST", "/wx/login"): self._login, ("POST", "/residents"): self._resident,
                   ("GET", "/sms"): self._sms, ("POST", "/tokens/expire"): self._expire,
-                  ("POST", "/limits/reset"): self._reset_limits, ("POST", "/demo/pick"): self._pick_demo}
+                  ("POST", "/limits/reset"): self._reset_limits, ("POST", "/demo/pick"): self._pick_demo,
+                  ("POST", "/complaints/reply"): self._reply}
         route = routes.get((req.method, req.path))
         if route is None:
             return Reply(404, {"error": f"no control route {req.method} {req.path}"})
@@ -101,6 +104,16 @@ class MiniProgramControl(FakeHTTPServer):
             if message["mobile"] == mobile:
                 return {"code": re.search(r"验证码(\d{6})", message["text"]).group(1)}
         return {"code": None}
+
+    def _reply(self, body: dict) -> dict:
+        from onecard.actors import SYSTEM
+        from onecard.complaints import cases
+        from onecard.complaints.models import Complaint
+        complaint = db.session.execute(sa.select(Complaint).where(
+            Complaint.resident_id == int(body["resident_id"]), Complaint.status == "open")
+            .order_by(Complaint.id.desc()).limit(1)).scalar_one()
+        cases.reply(SYSTEM, complaint.id, body.get("text") or "已核实，款项将随下一批发放。")
+        return {"id": complaint.id}
 
     def _expire(self, body: dict) -> dict:
         expired = db.session.execute(sa.update(AuthToken).where(AuthToken.token_hash == tokens.digest(body["token"]))
