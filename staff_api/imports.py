@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 from onecard.imports import ImportKind
 from onecard.web import send_xlsx
 from onecard.web.http import Blueprint
-from staff_api.common import SECURITY, current_actor
+from staff_api.common import SECURITY, current_actor, signed_in
 from staff_api.projects import XLSX_RESPONSE, FileSchema
 
 SHEET_422 = "文件有错：error.details.errors 列出每个错误的行、列、值（脱敏）和原因；未导入任何数据"
@@ -40,6 +40,7 @@ def add_import_routes(bp: Blueprint, kind: ImportKind) -> None:
     view = bp.arguments(FileSchema, location="files")(view)
     if kind.by_department:
         view = bp.arguments(ImportDepartmentQuery, location="query")(view)
+    view = signed_in(view)     # a caller without a valid token is 401 whatever the upload holds
     bp.route(f"/{kind.key}/import", methods=["POST"], endpoint=f"import_{kind.key}")(view)
     bp.route(f"/{kind.key}/template", methods=["GET"], endpoint=f"{kind.key}_template")(
         bp.doc(security=SECURITY, responses=XLSX_RESPONSE)(template))
