@@ -227,3 +227,22 @@ def test_the_console_shows_unread_alerts_and_marks_them_read(client, db, pay, pe
     after = console.get("/console/alerts").get_data(as_text=True)
     assert "已将 1 条提醒标为已读" in after and 'id="alerts-unread">0<' in after
     assert "badge-alert" not in after
+
+
+def test_the_administrator_registers_a_staff_mobile_in_the_console(client, db, make_staff, admin):
+    clerk = make_staff("finance", "cz_mobile")
+    console = client.application.test_client()
+    login(console, admin.username)
+    page = console.get(f"/console/accounts/{clerk.id}")
+    assert "未登记（工作提醒只在工作台显示）" in page.get_data(as_text=True)
+    r = console.post(f"/console/accounts/{clerk.id}/mobile", data={**hidden(page), "mobile": "1390537"})
+    assert r.status_code == 302
+    shown = console.get(f"/console/accounts/{clerk.id}")
+    assert "手机号格式不正确" in shown.get_data(as_text=True)
+    assert db.session.get(StaffAccount, clerk.id).mobile is None
+    console.post(f"/console/accounts/{clerk.id}/mobile", data={**hidden(shown), "mobile": "13905370606"})
+    listing = console.get("/console/accounts").get_data(as_text=True)
+    db.session.expire_all()
+    account = db.session.get(StaffAccount, clerk.id)
+    assert account.mobile == "13905370606" and account.mobile_masked in listing
+    assert "13905370606" not in listing
