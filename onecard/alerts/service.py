@@ -3,7 +3,8 @@
 The cases, each in ``KINDS`` with its audience:
 * a batch's bank results arrived (``batch_results``) and a bank result file was refused (``result_refused``):
   the department's clerks (经办、审核) and finance, written by ``onecard.payments.results`` — the first in the
-  results' own transaction, the second in a transaction of its own after the refusal rolled back;
+  results' own transaction, the second in a transaction of its own after the refusal rolled back; likewise
+  credited payments the bank returned later (``payment_returned``, from ``onecard.payments.returns``);
 * a batch has waited for review or approval longer than ``ALERT_APPROVAL_WAIT_HOURS`` (``approval_wait``):
   the same people;
 * the SMS outbox's oldest due notice is older than ``ALERT_OUTBOX_STALE_MINUTES`` (``outbox_stale``) and a
@@ -38,6 +39,7 @@ from onecard.serving.models import JobHeartbeat
 from onecard.staff import permissions
 from onecard.staff.models import StaffAccount
 from onecard.timeutil import local_str, utcnow
+from onecard.validation import format_yuan
 
 permissions.register({"alert.read": permissions.ALL_STAFF})
 
@@ -55,6 +57,7 @@ class Kind:
 KINDS = {k.code: k for k in (
     Kind("batch_results", "银行回盘已到", BATCH_PEOPLE),
     Kind("result_refused", "银行回盘被拒收", BATCH_PEOPLE),
+    Kind("payment_returned", "已入账款项被银行退回", BATCH_PEOPLE),
     Kind("approval_wait", "批次等待审核审批超时", BATCH_PEOPLE),
     Kind("outbox_stale", "到账短信发送积压", ADMINS),
     Kind("job_missed", "定时任务未按时运行", ADMINS),
@@ -113,6 +116,14 @@ def batch_results_arrived(batch: Batch, *, paid: int, failed: int) -> None:
     raise_alert("batch_results", f"batch_results:{batch.id}",
                 f"{_batch_name(batch)}银行回盘已到：成功{paid}笔，失败{failed}笔，请核对并处理失败记录。",
                 department_id=batch.department_id, batch_id=batch.id)
+
+
+def payments_returned(batch: Batch, returned: list[dict]) -> None:
+    """In the returns' transaction (退汇): the department must check the accounts and re-issue."""
+    fen = sum(r["amount_fen"] for r in returned)
+    raise_alert("payment_returned", f"payment_returned:{batch.id}:{min(r['id'] for r in returned)}",
+                f"{_batch_name(batch)}有{len(returned)}笔已入账的款项被银行退回，共{format_yuan(fen)}元，"
+                "已转为应发未发，请核实账户后补发。", department_id=batch.department_id, batch_id=batch.id)
 
 
 def result_refused(batch_id: int, message: str, content_digest: str) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from onecard import audit
 from onecard.actors import Actor
+from onecard.alerts import service as alerts
 from onecard.errors import Conflict, Invalid, NotFound
 from onecard.extensions import db
 from onecard.payments import idempotency, ledger
@@ -205,6 +206,11 @@ def _apply(actor: Actor, items: list[ReturnItem], *, source: str, file_sha256: s
                             "source": source})
         out.append(return_view(ret))
     db.session.flush()
+    by_batch: dict[int, list[dict]] = {}
+    for r in out:
+        by_batch.setdefault(r["batch_id"], []).append(r)
+    for batch_id, returned in by_batch.items():
+        alerts.payments_returned(db.session.get(Batch, batch_id), returned)
     return out
 
 

@@ -246,3 +246,19 @@ def test_the_administrator_registers_a_staff_mobile_in_the_console(client, db, m
     account = db.session.get(StaffAccount, clerk.id)
     assert account.mobile == "13905370606" and account.mobile_masked in listing
     assert "13905370606" not in listing
+
+
+def test_a_payment_the_bank_returns_later_tells_the_department_and_finance(client, db, pay, pension_list):
+    from tests.onecard.payments.test_returns import give_back
+    batch, details = _sent_batch(client, pay)
+    assert _upload(client, pay, batch, result_file(bankformats.RCB, batch["number"], details, {})).status_code == 200
+    line_id = int(details[0][1])
+    assert give_back(client, pay.rcb, line_id).status_code == 201
+    for staff in (pay.operator, pay.reviewer, pay.finance):
+        kinds = [i["kind"] for i in _alerts(client, staff)["items"]]
+        assert kinds == ["payment_returned", "batch_results"]
+    body = _alerts(client, pay.operator)["items"][0]["body"]
+    assert "1笔已入账的款项被银行退回，共183.00元" in body and "补发" in body
+    assert give_back(client, pay.rcb, line_id).status_code == 409      # refused twice: nobody told again
+    assert len(_alerts(client, pay.operator)["items"]) == 2
+    assert _alerts(client, pay.agri_operator)["items"] == []
