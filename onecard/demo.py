@@ -137,8 +137,11 @@ def _staff(ctx: DemoContext) -> None:
     for code in banks:
         accounts.append((f"bank_{code.lower()}", f"{banks[code].name}经办（演示）", "bank_operator",
                          {"bank_id": banks[code].id}))
-    for username, display, role, scope in accounts:
-        account = StaffAccount(username=username, display_name=display, role=role, password_hash=pw, **scope)
+    for n, (username, display, role, scope) in enumerate(accounts):
+        # a synthetic registered mobile each, so the demo's 工作提醒 also show their SMS (console provider)
+        mobile = f"199053{n:05d}"
+        account = StaffAccount(username=username, display_name=display, role=role, password_hash=pw,
+                               mobile=mobile, mobile_masked=mask_mobile(mobile), **scope)
         db.session.add(account)
         db.session.flush()
         ctx.staff[username] = account.id
