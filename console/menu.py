@@ -50,6 +50,7 @@ MENU: list[MenuEntry] = [
     MenuEntry("audit", "审计", "audit.read", "console.oversight_audit", "监督"),
     MenuEntry("audit_verify", "审计链校验", "audit.verify", "console.audit_verify", "监督"),
     MenuEntry("complaints", "投诉咨询", "complaint.read", "console.oversight_complaints", "居民服务"),
+    MenuEntry("complaint_calendar", "办理时限与节假日", "holiday.manage", "console.complaint_calendar", "居民服务"),
     MenuEntry("card_applications", "制卡申请", "card_application.read", "console.oversight_card_applications",
               "居民服务"),
     MenuEntry("households", "家庭户与户主", "people.read", "console.people_households", "基础信息"),

@@ -7,7 +7,7 @@ staff_api/card_applications.py.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask import Response, render_template, request, url_for
 from marshmallow import EXCLUDE, ValidationError
@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, ValidationError
 from onecard.cards import applications as card_applications
 from onecard.cards import schemas as card_schemas
 from onecard.cards.lifecycle import APPLICATION_LABELS, APPLICATION_MACHINE
+from onecard.complaints import cases as complaint_cases
 from onecard.complaints import schemas as complaint_schemas
 from onecard.complaints import service as complaint_service
 from onecard.oversight import auditlog, disclosure, progress, risks, stats
@@ -29,8 +30,10 @@ from onecard.oversight.schemas import (
 )
 from onecard.projects import service as projects_service
 from onecard.staff import permissions
-from onecard.timeutil import SHANGHAI
+from onecard.timeutil import SHANGHAI, local_today
+from onecard.validation import parse_date
 from onecard.web import send_xlsx
+from onecard.web.http import form_int
 
 from . import bp, charts
 from .core import error_page, page
@@ -231,7 +234,8 @@ def oversight_complaints(actor):
         return refusal
     return render_template("console/oversight_complaints.html",
                            items=complaint_service.staff_complaints(actor, args["status"]), status=args["status"],
-                           can_reply=permissions.can(actor, "complaint.reply"))
+                           can_reply=permissions.can(actor, "complaint.reply"),
+                           can_manage_calendar=permissions.can(actor, "holiday.manage"))
 
 
 @bp.post("/complaints/<int:complaint_id>/reply")
@@ -242,6 +246,90 @@ def oversight_complaint_reply(actor, complaint_id):
         return refusal
     return guarded_post(actor, lambda: complaint_service.reply_complaint(actor, complaint_id, args["reply"]),
                         done="答复已发送，居民可在手机上查看。", then=url_for("console.oversight_complaints"))
+
+
+# ------------------------------------------------------------------------------------ 办理时限与节假日
+
+HOLIDAY_KINDS = {"holiday": "放假", "workday": "调休上班"}
+WEEKDAYS = "一二三四五六日"
+
+
+def _calendar_page(actor, year: int, *, error: dict | None = None, status: int = 200):
+    """The answer deadline and one year's calendar, as the complaints' deadlines read them (onecard.complaints.cases)."""
+    days = complaint_cases.deadline_days()
+    today = local_today()
+    listed = [{**h, "weekday": WEEKDAYS[date.fromisoformat(h["day"]).weekday()]}
+              for h in complaint_cases.list_holidays(year)]
+    return render_template("console/complaint_calendar.html", year=year, deadline_days=days, holidays=listed,
+                           kinds=HOLIDAY_KINDS, today=today.isoformat(),
+                           due_today=complaint_cases.add_working_days(today, days).isoformat(),
+                           error=error or {}), status
+
+
+def _calendar_year(raw) -> int | None:
+    """The year asked for (this year when none); None when it is not a year the calendar can hold."""
+    if raw in (None, ""):
+        return local_today().year
+    year = form_int(raw)
+    return year if year is not None and 2000 <= year <= 2100 else None
+
+
+@bp.get("/complaints/calendar")
+@page("holiday.manage")
+def complaint_calendar(actor):
+    year = _calendar_year(request.args.get("year"))
+    if year is None:
+        return error_page(422, "填写的内容不正确：年份。请填写2000至2100之间的年份。")
+    return _calendar_page(actor, year)
+
+
+def _calendar_refused(actor, year: int, form: str, values: dict):
+    """A refusal from the core, shown beside the form it came from with what was typed (the service's status)."""
+    return lambda exc: _calendar_page(actor, year, status=exc.status,
+                                      error={"form": form, "field": exc.field, "message": exc.message, **values})
+
+
+@bp.post("/complaints/calendar/deadline")
+@page("holiday.manage")
+def complaint_deadline_set(actor):
+    raw = request.form.get("working_days", "")
+    # Not a whole number is 0 here, so the core's own range check refuses it with its own words.
+    return guarded_post(actor, lambda: complaint_cases.set_deadline_days(actor, form_int(raw) or 0),
+                        done=lambda n: f"答复期限已改为 {n} 个工作日，此后登记或重新办理的投诉咨询按新期限计算。",
+                        then=url_for("console.complaint_calendar"),
+                        on_error=_calendar_refused(actor, local_today().year, "deadline", {"working_days": raw}))
+
+
+@bp.post("/complaints/calendar/days")
+@page("holiday.manage")
+def complaint_holiday_put(actor):
+    f = request.form
+    values = {"day": f.get("day", ""), "kind": f.get("kind", ""), "name": f.get("name", "")}
+    year = _calendar_year(f.get("year")) or local_today().year
+
+    def put():
+        return complaint_cases.put_holiday(actor, parse_date(values["day"], field="day"), values["kind"],
+                                           values["name"])
+    # After the change, the year of the day entered (every date format parse_date reads begins with the year).
+    then_year = _calendar_year(values["day"].strip()[:4]) or year
+    return guarded_post(actor, put,
+                        done=lambda h: f"已登记 {h['day']}：{h['name']}（{HOLIDAY_KINDS[h['kind']]}）。",
+                        then=url_for("console.complaint_calendar", year=then_year),
+                        on_error=_calendar_refused(actor, year, "day", values))
+
+
+@bp.post("/complaints/calendar/days/<day>/delete")
+@page("holiday.manage")
+def complaint_holiday_delete(actor, day):
+    year = _calendar_year(request.form.get("year")) or local_today().year
+
+    def delete():
+        when = parse_date(day, field="day")
+        complaint_cases.delete_holiday(actor, when)
+        return when
+    return guarded_post(actor, delete, done=lambda when: f"已删除 {when.isoformat()} 的节假日安排。",
+                        then=url_for("console.complaint_calendar", year=year),
+                        on_error=_calendar_refused(actor, year, "delete", {"deleted_day": day}))
 
 
 # ------------------------------------------------------------------------------------ 制卡申请

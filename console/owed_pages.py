@@ -1,5 +1,5 @@
 """应发未发 (console): the owed payments follow-up list with its filters, the totals by town, village and reason
-with the oldest age, and the owning department's cancellation of an owed line with a reason.
+with their age bands and the oldest age, and the owning department's cancellation of an owed line with a reason.
 
 The same service calls as staff_api/owed_payments.py (onecard.payments.owed): the rules of who may read or cancel,
 the scope of every list and the audit entry all live there. The cancel form's one-time nonce is the idempotency
@@ -42,6 +42,7 @@ def _render(actor, filters: dict, *, error: dict | None = None, status: int = 20
     return render_template(
         "console/owed_payments.html", lines=lines, summaries=summaries, group_titles=GROUP_TITLES,
         filters=filters, choices=scope_choices(), projects=projects,
+        age_bands=[(band, label) for band, label, *_ in owed.AGE_BANDS],
         project_names={p.id: p.name for p in projects}, page_size=PAGE_SIZE,
         reasons=[r["key"] for r in summaries["reason"] if r["key"]],
         can_cancel=permissions.can(actor, "payment.owed.cancel"), error=error or {}), status

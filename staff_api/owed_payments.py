@@ -83,13 +83,24 @@ class SummaryQuery(Schema):
     period = fields.String(load_default=None)
 
 
+class AgeBand(Schema):
+    band = fields.String(metadata={"description": "账龄段：under_30 不满30天、30_90、91_180、over_180 超过180天",
+                                   "enum": [b[0] for b in owed.AGE_BANDS]})
+    label = fields.String(metadata={"description": "账龄段名称，如“30至90天”"})
+    count = fields.Integer(metadata={"description": "该账龄段的笔数"})
+    fen = fields.Integer(metadata={"description": "该账龄段的金额（分）"})
+    yuan = fields.String(metadata={"description": "该账龄段的金额（元，如 183.00元）"})
+
+
 class SummaryRow(Schema):
     key = fields.Raw()
     label = fields.String()
     count = fields.Integer()
     fen = fields.Integer()
     yuan = fields.String()
-    oldest_age_days = fields.Integer(allow_none=True)
+    oldest_age_days = fields.Integer(allow_none=True, metadata={"description": "其中最早一笔已等待的天数"})
+    age_bands = fields.List(fields.Nested(AgeBand), metadata={
+        "description": "按账龄（自暂缓、失败或退汇起已等待的天数）分段的笔数与金额，固定四段，从短到长"})
 
 
 class CancelIn(KeyIn):
@@ -159,7 +170,8 @@ def get_owed(args):
 @bp.response(200, SummaryRow(many=True))
 @bp.doc(security=SECURITY)
 def get_owed_summary(args):
-    """应发未发统计：按镇街、村（社区）或原因汇总笔数、金额与最长等待天数。"""
+    """应发未发统计：按镇街、村（社区）或原因汇总笔数、金额、最长等待天数，以及各账龄段（不满30天、30至90天、
+    91至180天、180天以上）的笔数与金额。"""
     return owed.owed_summary(current_actor(), **args)
 
 

@@ -18,7 +18,7 @@ Owed: 暂缓 (held: no usable card, no head, ...), 待随下一批发放 (releas
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +39,7 @@ from onecard.people.models import Household, ProxyAppointment, Resident
 from onecard.projects.models import Project
 from onecard.reference.models import Town, Village
 from onecard.staff import permissions
-from onecard.timeutil import local_today, to_local
+from onecard.timeutil import local_day_start, local_today, to_local
 from onecard.validation import format_yuan, normalize_text, parse_period
 
 permissions.register({
@@ -252,25 +252,58 @@ def _reason_of(x: BatchLine) -> str | None:
 
 GROUPS = {"town": (BatchLine.town_id, Town.name), "village": (BatchLine.village_id, Village.name),
           "reason": None}
+# How long money has been owed (days since the line became owed, as ``age_days``): one small record per band,
+# youngest first; the last is open-ended. The summary, the API's schema and the console all read this list.
+AGE_BANDS = (("under_30", "不满30天", 0, 29), ("30_90", "30至90天", 30, 90), ("91_180", "91至180天", 91, 180),
+             ("over_180", "180天以上", 181, None))
+
+
+def _band_conditions(since, today: date) -> list:
+    """Per AGE_BANDS, the SQL condition on ``since`` (naive UTC) for an age in the band on local ``today``: an
+    age of at most N days is owed since the start of local day today − N, so each band is a range of timestamps."""
+    def start(days: int):
+        return local_day_start(today - timedelta(days=days))
+    conditions = []
+    for _, _, low, high in AGE_BANDS:
+        cond = [since < start(low - 1)] if low > 0 else []
+        if high is not None:
+            cond.append(since >= start(high))
+        conditions.append(sa.and_(*cond))
+    return conditions
 
 
 def owed_summary(actor: Actor, *, by: str = "town", project_id=None, period=None) -> list[dict]:
-    """应发未发 statistics: count, money and the oldest age per town, village or reason, in the actor's scope."""
+    """应发未发 statistics per town, village or reason, in the actor's scope: count, money, the oldest age, and the
+    count and money in each AGE_BANDS band (one aggregate query; a line whose owed date is unknown is in no band)."""
     permissions.require(actor, "payment.owed.read")
     if by not in GROUPS:
         raise Invalid("分组只能是 town、village 或 reason", code="group_invalid", field="by")
     reason = _reason()
     key, label = GROUPS[by] if by != "reason" else (reason, reason)
-    stmt = (sa.select(key.label("key"), label.label("label"), sa.func.count().label("n"),
-                      sa.func.sum(BatchLine.amount_fen).label("fen"), sa.func.min(_since()).label("oldest"))
-            .select_from(BatchLine)
-            .outerjoin(Town, Town.id == BatchLine.town_id).outerjoin(Village, Village.id == BatchLine.village_id)
-            .where(*_owed_where(actor, project_id, period, None, None, None))
-            .group_by(key, label).order_by(sa.func.count().desc()))
+    owed_lines = (sa.select(key.label("key"), label.label("label"), BatchLine.amount_fen.label("fen"),
+                            _since().label("since"))
+                  .select_from(BatchLine)
+                  .outerjoin(Town, Town.id == BatchLine.town_id)
+                  .outerjoin(Village, Village.id == BatchLine.village_id)
+                  .where(*_owed_where(actor, project_id, period, None, None, None))).subquery()
     today = local_today()
-    return [{"key": k, "label": lab or "（未填写）", "count": int(n), "fen": int(fen or 0),
-             "yuan": format_yuan(int(fen or 0)), "oldest_age_days": _age_days(oldest, today)}
-            for k, lab, n, fen, oldest in db.session.execute(stmt)]
+    bands = []
+    for i, cond in enumerate(_band_conditions(owed_lines.c.since, today)):
+        bands += [sa.func.sum(sa.case((cond, 1), else_=0)).label(f"n{i}"),
+                  sa.func.sum(sa.case((cond, owed_lines.c.fen), else_=0)).label(f"fen{i}")]
+    stmt = (sa.select(owed_lines.c.key, owed_lines.c.label, sa.func.count().label("n"),
+                      sa.func.sum(owed_lines.c.fen).label("fen"), sa.func.min(owed_lines.c.since).label("oldest"),
+                      *bands)
+            .group_by(owed_lines.c.key, owed_lines.c.label).order_by(sa.func.count().desc(), owed_lines.c.label))
+    out = []
+    for row in db.session.execute(stmt).mappings():
+        fen = int(row["fen"] or 0)
+        out.append({"key": row["key"], "label": row["label"] or "（未填写）", "count": int(row["n"]), "fen": fen,
+                    "yuan": format_yuan(fen), "oldest_age_days": _age_days(row["oldest"], today),
+                    "age_bands": [{"band": band, "label": text, "count": int(row[f"n{i}"] or 0),
+                                   "fen": int(row[f"fen{i}"] or 0), "yuan": format_yuan(int(row[f"fen{i}"] or 0))}
+                                  for i, (band, text, _, _) in enumerate(AGE_BANDS)]})
+    return out
 
 
 # ---------------------------------------------------------------- the resident's own page

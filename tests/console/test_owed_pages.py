@@ -4,6 +4,7 @@ for a role that may not cancel, without a reason, and for another department's l
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
@@ -12,12 +13,12 @@ import sqlalchemy as sa
 from console.guard import new_nonce
 from onecard.audit import AuditEntry
 from onecard.payments.models import BatchLine
-from onecard.timeutil import local_today
+from onecard.timeutil import local_day_start, local_today
 from tests.console.test_auth import login
 from tests.console.test_pages import menu_keys
 from tests.console.test_payments import client_for, form_fields, press, text
 from tests.onecard.payments.test_flow import post
-from tests.onecard.payments.test_owed import lines_of, pay_through
+from tests.onecard.payments.test_owed import lines_of, owed_since, pay_through
 
 PAGE = "/console/owed-payments"
 REASON = "本人已迁出本县，经核实不再发放"
@@ -88,6 +89,30 @@ def test_owed_lines_are_filtered_and_totalled_by_town_village_and_reason(app, pa
     html = text(village.get(PAGE))
     assert _rows(html) == {owed_world["returned"]} and "data-cancel" not in html
     assert _rows(text(client_for(app, pay.agri_operator).get(PAGE))) == set()
+
+
+def _band_cells(html: str, by: str) -> list[dict[str, str]]:
+    """Each row of a totals table: its age band cells as {band: text} (笔数 and 金额, or — when none)."""
+    table = html[html.index(f'id="owed-by-{by}"'):]
+    table = table[:table.index("</table>")]
+    return [dict(re.findall(r'data-band="([a-z0-9_]+)">(.*?)</td>', row))
+            for row in re.findall(r'<tr data-group="[a-z]+">(.*?)</tr>', table, re.S)]
+
+
+def test_the_totals_show_owed_money_by_age_band(app, db, pay, owed_world):
+    # 孙玉凤's hold (town 0) is 100 days old; 李建国's return (town 1) is today's.
+    owed_since(db, {owed_world["held"]: local_day_start(local_today() - timedelta(days=100)) + timedelta(hours=9)})
+    html = text(client_for(app, pay.operator).get(PAGE))
+    for title in ("不满30天", "30至90天", "91至180天", "180天以上"):
+        assert f'<th scope="col">{title}</th>' in html
+    rows = _band_cells(html, "town")
+    assert sorted(rows, key=lambda r: r["under_30"]) == sorted([
+        {"under_30": "—", "30_90": "—", "91_180": "1 笔<br>183.00元", "over_180": "—"},
+        {"under_30": "1 笔<br>183.00元", "30_90": "—", "91_180": "—", "over_180": "—"}],
+        key=lambda r: r["under_30"])
+    assert [r["91_180"] for r in _band_cells(html, "reason")].count("1 笔<br>183.00元") == 1
+    # The oldest age beside the bands.
+    assert re.search(r'data-band="over_180">—</td>\s*<td class="num">100</td>', html)
 
 
 def test_the_owning_department_cancels_an_owed_line_with_a_reason_audited(app, db, pay, owed_world):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,8 @@ from onecard.audit import AuditEntry
 from onecard.notices import service as notice_service
 from onecard.payments import bankformats, owed
 from onecard.payments.models import BatchLine, LedgerEntry
+from onecard.timeutil import local_day_start, local_today
+from onecard.validation import format_yuan
 from tests.factories import make_card, make_resident
 from tests.fixtures_payments import make_list, parse_bank_file
 from tests.onecard.payments.test_flow import API, post, result_file, run_to_approved
@@ -140,6 +143,64 @@ def test_owed_lines_are_listed_and_counted_by_town_village_and_reason_with_their
     assert client.get(f"{API}/owed-payments/summary?by=bank", headers=pay.operator.auth).status_code == 422
     assert client.get(f"{API}/owed-payments", headers=pay.agri_operator.auth).json == []
     assert client.get(f"{API}/owed-payments", headers=pay.rcb.auth).status_code == 403
+
+
+def owed_since(db, moments: dict[int, datetime]) -> None:
+    """Backdate held lines: a held line is owed since its batch made it (test data only, as if months had passed)."""
+    for line_id, at in moments.items():
+        db.session.execute(sa.update(BatchLine).where(BatchLine.id == line_id).values(created_at=at))
+    db.session.commit()
+
+
+def test_owed_money_is_counted_by_age_band_per_town_and_reason(client, db, pay, make_staff):
+    """Bands by days owed, on the county's (Shanghai) calendar: under 30, 30-90, 91-180, over 180; the boundaries
+    fall at local midnight, and a line owed since 23:59 local (15:59 UTC) is in its local day's band."""
+    towns, villages = pay.county["towns"], pay.county["villages"]
+    ages = [0, 29, 30, 90, 91, 180, 181, 400]
+    sleepers = []
+    for i, age in enumerate(ages):
+        r = make_resident(towns[i % 2], villages[i % 2], name=f"欠发{age}")
+        make_card(r, pay.county["banks"]["RCB"], status="issued")
+        sleepers.append(r)
+    # Each its own amount, so every band's money says which lines it holds.
+    make_list(pay.pension, [(r, 10000 + 100 * i, "not_activated") for i, r in enumerate(sleepers)]
+              + [(pay.people["王秀英"], 18300, "usable")], period="2026-10")
+    batch = post(client, "/batches", pay.operator, project_id=pay.pension.id, period="2026-10").json
+    pay_through(client, pay, batch)
+    held = {x["name"]: x["id"] for x in lines_of(client, pay, batch["id"]) if x["status"] == "held"}
+    today = local_today()
+    day_start = lambda n: local_day_start(today - timedelta(days=n))  # noqa: E731
+    moments = {}
+    for age in ages:
+        # Ages 29 and 180: the first minute of the local day; 30 and 181: its last; others mid-day.
+        at = (day_start(age) if age in (29, 180) else day_start(age - 1) - timedelta(minutes=1)
+              if age in (30, 181) else day_start(age) + timedelta(hours=12))
+        moments[held[f"欠发{age}"]] = at
+    owed_since(db, moments)
+    listed = {x["name"]: x["age_days"] for x in client.get(f"{API}/owed-payments", headers=pay.operator.auth).json}
+    assert listed == {f"欠发{a}": a for a in ages}          # the list's own age of each line, as set up
+
+    def bands(row):
+        return {b["band"]: (b["count"], b["fen"]) for b in row["age_bands"]}
+    [by_reason] = client.get(f"{API}/owed-payments/summary?by=reason", headers=pay.operator.auth).json
+    assert by_reason["count"] == 8 and by_reason["oldest_age_days"] == 400
+    assert [b["band"] for b in by_reason["age_bands"]] == ["under_30", "30_90", "91_180", "over_180"]
+    assert [b["label"] for b in by_reason["age_bands"]] == ["不满30天", "30至90天", "91至180天", "180天以上"]
+    assert bands(by_reason) == {"under_30": (2, 10000 + 10100), "30_90": (2, 10200 + 10300),
+                                "91_180": (2, 10400 + 10500), "over_180": (2, 10600 + 10700)}
+    assert sum(b["fen"] for b in by_reason["age_bands"]) == by_reason["fen"]
+    assert by_reason["age_bands"][3]["yuan"] == format_yuan(10600 + 10700)
+
+    # By town: ages 0, 30, 91, 181 live in the first town, 29, 90, 180, 400 in the second.
+    by_town = {x["key"]: x for x in client.get(f"{API}/owed-payments/summary?by=town", headers=pay.finance.auth).json}
+    assert bands(by_town[towns[0]]) == {"under_30": (1, 10000), "30_90": (1, 10200), "91_180": (1, 10400),
+                                        "over_180": (1, 10600)}
+    assert bands(by_town[towns[1]]) == {"under_30": (1, 10100), "30_90": (1, 10300), "91_180": (1, 10500),
+                                        "over_180": (1, 10700)}
+    # Village staff: their own village's bands only.
+    village = make_staff("village_staff", "cx_bands", village_id=villages[1])
+    [mine] = client.get(f"{API}/owed-payments/summary?by=village", headers=village.auth).json
+    assert mine["count"] == 4 and bands(mine)["over_180"] == (1, 10700)
 
 
 def test_only_the_owning_department_cancels_an_owed_line_with_a_reason(client, db, pay, pension_list):
