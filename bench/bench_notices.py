@@ -7,7 +7,15 @@ Fills the outbox (arrival events -> enqueue_arrivals), then measures in the same
   of processes as drainers;
 * the drain: `drainers` processes running notices.jobs.drain_once with the rate limit off.
 Counts duplicates (a notice texted more than once) and lost notices (never texted) from what the
-fake received, and checks the outbox says 'sent' for all. Prints one final JSON line.
+fake received, and checks the outbox says 'sent' for all the SMS notices (the outbox also holds the
+"staff" and "assist" channels, not made from arrival events: the bench neither fills nor drains them).
+Each send is fenced per notice (issue #16), so a drainer's ``lost`` count (a claimed notice another
+drainer took over before the fence) is printed as ``taken_over``; it is not a lost notice.
+The load average at the start and end is printed too (the machine is shared).
+
+``--profile DIR`` runs each drainer under cProfile (slower: for where the time goes, not for the
+figures), writes DIR/drain-N.prof and prints the drainers' time in claim / fence / send / write-back
+and their commits and statements per notice.
 """
 from __future__ import annotations
 
@@ -35,14 +43,45 @@ def _app(database_url: str):
 
 # ------------------------------------------------------------------ worker processes
 
+# The drainer's steps whose cumulative time --profile reports: (label, module file suffix, function name).
+PROFILED_STEPS = (("claim", "notifications/jobs.py", "claim"), ("fence", "notifications/jobs.py", "fence"),
+                  ("send", "onecard/notices/senders.py", "send"),
+                  ("write_back", "notifications/jobs.py", "_write_back"))
+
+
 def worker_drain(args) -> None:
     app = _app(args.database_url)
     from notifications import jobs
     with app.app_context():
+        counts = {"commits": 0, "statements": 0}
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            import sqlalchemy as sa
+
+            from onecard.extensions import db
+
+            # listeners only count: nothing of the drainer's I/O is replaced
+            sa.event.listen(db.engine, "commit", lambda conn: counts.__setitem__("commits", counts["commits"] + 1))
+            sa.event.listen(db.engine, "before_cursor_execute",
+                            lambda *a: counts.__setitem__("statements", counts["statements"] + 1))
+            profiler = cProfile.Profile()
+            profiler.enable()
         t0 = time.time()
         stats = jobs.drain_once(batch_size=args.batch_size, channels=("sms",))
         t1 = time.time()
-    print(json.dumps({"t0": t0, "t1": t1, **stats.to_dict()}))
+        steps = {}
+        if profiler is not None:
+            import pstats
+            profiler.disable()
+            path = os.path.join(args.profile, f"drain-{os.getpid()}.prof")
+            profiler.dump_stats(path)
+            table = pstats.Stats(path).stats
+            for label, suffix, name in PROFILED_STEPS:
+                steps[label] = round(sum(v[3] for (file, _line, fn), v in table.items()
+                                         if fn == name and file.endswith(suffix)), 3)
+    print(json.dumps({"t0": t0, "t1": t1, **stats.to_dict(), "steps": steps, **counts}))
 
 
 def worker_ceiling(args) -> None:
@@ -137,6 +176,7 @@ def main() -> None:
     ap.add_argument("--token")
     ap.add_argument("--base-url")
     ap.add_argument("--count", type=int)
+    ap.add_argument("--profile", default=None, help="a directory: run the drainers under cProfile")
     args = ap.parse_args()
     if args.worker == "drain":
         return worker_drain(args)
@@ -144,6 +184,7 @@ def main() -> None:
         return worker_ceiling(args)
 
     from tests.fakes.twilio import FakeTwilio
+    load_start = os.getloadavg()
     tmp = tempfile.mkdtemp(prefix="bench_notices_")
     url = args.database_url or "sqlite:///" + os.path.join(tmp, "bench.db")
     app = _app(url)
@@ -167,8 +208,11 @@ def main() -> None:
         ceiling = sum(r["count"] for r in res) / (max(r["t1"] for r in res) - min(r["t0"] for r in res))
         ceiling_messages = len(fake.messages)
 
-        res = _collect([_spawn(["--worker", "drain", "--database-url", url, "--batch-size", str(args.batch_size)],
-                               env) for _ in range(args.drainers)])
+        drain_args = ["--worker", "drain", "--database-url", url, "--batch-size", str(args.batch_size)]
+        if args.profile:
+            os.makedirs(args.profile, exist_ok=True)
+            drain_args += ["--profile", os.path.abspath(args.profile)]
+        res = _collect([_spawn(drain_args, env) for _ in range(args.drainers)])
         seconds = max(r["t1"] for r in res) - min(r["t0"] for r in res)
         sent_msgs = fake.messages[ceiling_messages:]
         per_notice = collections.Counter(parse_qs(urlsplit(m.status_callback).query)["notice"][0] for m in sent_msgs)
@@ -180,9 +224,17 @@ def main() -> None:
     from onecard.extensions import db
     from onecard.notices.models import Notice
     with app.app_context():
-        states = dict(collections.Counter(db.session.execute(sa.select(Notice.state)).scalars()))
-        ids = {str(i) for i in db.session.execute(sa.select(Notice.id)).scalars()}
+        sms = sa.select(Notice).where(Notice.channel == "sms")
+        states = dict(collections.Counter(db.session.execute(sms.with_only_columns(Notice.state)).scalars()))
+        ids = {str(i) for i in db.session.execute(sms.with_only_columns(Notice.id)).scalars()}
     duplicates = sum(c - 1 for c in per_notice.values() if c > 1)
+    profile = {}
+    if args.profile:
+        sent = sum(r["sent"] + r["reconciled"] for r in res) or 1
+        profile = {"drainer_seconds": round(sum(r["t1"] - r["t0"] for r in res), 2),
+                   "steps_seconds": {k: round(sum(r["steps"][k] for r in res), 2) for k in res[0]["steps"]},
+                   "commits_per_notice": round(sum(r["commits"] for r in res) / sent, 2),
+                   "statements_per_notice": round(sum(r["statements"] for r in res) / sent, 2)}
     lost = len(ids - set(per_notice)) + sum(v for k, v in states.items() if k != "sent")
     nps = args.notices / seconds
     rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
@@ -191,7 +243,10 @@ def main() -> None:
                       "seconds": round(seconds, 2), "notices_per_second": round(nps, 1),
                       "ceiling_per_second": round(ceiling, 1), "floor_seconds": round(args.notices / ceiling, 2),
                       "ratio": round(nps / ceiling, 3), "duplicates": duplicates, "lost": lost,
-                      "claims": sum(r["claimed"] for r in res), "peak_rss_mb": round(rss / 1024, 1)}))
+                      "claims": sum(r["claimed"] for r in res), "taken_over": sum(r["lost"] for r in res),
+                      "states": states, "peak_rss_mb": round(rss / 1024, 1),
+                      "load_start": [round(x, 2) for x in load_start],
+                      "load_end": [round(x, 2) for x in os.getloadavg()], **profile}))
 
 
 if __name__ == "__main__":
