@@ -14,8 +14,9 @@ Safety, step by step:
   ``uncertain_since``. A fence that finds it set from an earlier send reconciles with Twilio
   (messages to that number since then, same text) before sending, so a message that got through
   before a timeout, a 5xx or a SIGKILL is recorded, not sent again.
-* Each result is written back at once with a compare-and-set on the claim token, in a short
-  transaction separate from any payment transaction: a notice can never hold up or undo a payment.
+* Each result is written back right after its send with a compare-and-set on the claim token, in the same
+  short transaction as the next notice's fence (one commit per SMS), separate from any payment transaction: a
+  notice can never hold up or undo a payment.
 * An unknown outcome (maybe sent) is the state ``unknown``: reconciled on a later run, never
   ``failed`` by counting attempts.
 * A 429 pauses the channel for its Retry-After (or the backoff): the rest of the batch goes back
@@ -161,12 +162,18 @@ def claim(channel: str, limit: int, lease_seconds: float, now: datetime) -> tupl
 FENCE_MARGIN_SECONDS = 2.0
 
 
-def fence(row, token: str, lease_seconds: float, now: datetime):
+def fence(row, token: str, lease_seconds: float, now: datetime, *, settle: Outcome | None = None,
+          stats: DrainStats | None = None):
     """Take ownership of one claimed notice for its send: a compare-and-set on our claim token that renews its
     lease to ``lease_seconds`` from ``now`` and marks the send as possibly happening (``uncertain_since``).
     Commits, so another drainer sees the renewed lease. Returns the row with the notice's ``uncertain_since``
     (an earlier value than ``now`` means an earlier send may have gone out), or None when the notice is no
-    longer ours (its lease ran out and another drainer claimed it)."""
+    longer ours (its lease ran out and another drainer claimed it).
+
+    ``settle`` is the previous send's outcome: written back in the same transaction, so a drain costs one commit
+    per SMS, not two (the write-back still follows its send at once; only the commit is shared)."""
+    if settle is not None:
+        _write_back(token, [settle], stats, commit=False)
     stmt = (sa.update(Notice).where(Notice.id == row.id, Notice.claim_token == token, Notice.state == "claimed")
             .values(lease_until=now + timedelta(seconds=lease_seconds),
                     uncertain_since=sa.func.coalesce(Notice.uncertain_since, now))
@@ -203,8 +210,9 @@ def hold_for_quiet_hours(until: datetime, now: datetime) -> int:
     return n
 
 
-def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
-    """Record a batch's outcomes in one transaction; a row whose claim we lost is left alone."""
+def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats, *, commit: bool = True) -> None:
+    """Record a batch's outcomes in one transaction (committed unless the caller commits it with more); a row
+    whose claim we lost is left alone."""
     base = float(_cfg("NOTICE_RETRY_BASE_SECONDS", 30.0))
     max_attempts = int(_cfg("NOTICE_MAX_ATTEMPTS", 8))
     attempts_rows = []
@@ -259,7 +267,8 @@ def _write_back(token: str, outcomes: list[Outcome], stats: DrainStats) -> None:
                     lease_until=None, uncertain_since=None, error_code=None, error_message=None), sent_rows)
     if attempts_rows:
         db.session.execute(sa.insert(NoticeAttempt.__table__), attempts_rows)
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 def _status_callback(notice_id: int) -> str:
@@ -300,27 +309,30 @@ def drain_once(*, sender: SmsSender | None = None, batch_size: int | None = None
             stats.batches += 1
             stats.claimed += len(rows)
             outcomes = []
+            unsettled = None     # the last send's outcome, written back with the next fence (one commit per SMS)
             for i, row in enumerate(rows):
                 at = now_fn()
-                owned = fence(row, token, send_lease, at)
+                owned = fence(row, token, send_lease, at, settle=unsettled, stats=stats)
+                unsettled = None
                 if owned is None:
                     stats.lost += 1
                     continue
                 [outcome] = channel.send(ClaimedBatch(rows=[owned], claimed_at=at, now=now_fn, sender=sender,
                                                       pace=bucket.acquire, status_callback=_status_callback))
-                throttled = outcome.result.http_status == 429
-                if throttled:
+                outcomes.append(outcome)
+                if outcome.result.http_status == 429:
                     # the provider asks us to slow down: the whole channel waits as long as this notice
                     if outcome.result.retry_after is None:
                         outcome.result.retry_after = backoff_seconds(outcome.attempts, base)
                     until = outcome.at + timedelta(seconds=outcome.result.retry_after)
-                _write_back(token, [outcome], stats)
-                outcomes.append(outcome)
-                if throttled:
+                    _write_back(token, [outcome], stats)
                     notice_service.pause_sender(channel.code, until, "429")
                     stats.paused += release(token, [r.id for r in rows[i + 1:]], until, now_fn())
                     paused = True
                     break
+                unsettled = outcome
+            if unsettled is not None:
+                _write_back(token, [unsettled], stats)
             if now is not None and all(o.kind in ("retry", "unknown") for o in outcomes):
                 break   # a fixed clock would re-claim the same rows forever once their backoff is zero
     return stats
