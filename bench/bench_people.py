@@ -379,7 +379,9 @@ def main() -> None:
                     profiler.disable()
                     import pstats
                     pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
-                    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+                    stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative")
+                    stats.print_stats(r"onecard/", 30)
+                    stats.print_callees(r"_write_imported|register_residents|record_many|import_rows")
                 assert counts == {"households": args.households, "members": rows}, counts
             results[which] = outcome()
             log(f"{which}: {seconds[which]:.2f}s; {results[which]}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 
@@ -196,8 +197,9 @@ def register_residents(actor: Actor, people: list[dict]) -> dict[str, int]:
             sa.select(Resident.id_bidx, Resident.id).where(Resident.id_bidx.in_(bidxs[start:start + _IN_CHUNK]))))
     # Audited as registered before joining (what register_resident then the membership would record).
     audit.record_many([{"action": "resident.registered", "entity_type": "resident", "entity_id": ids[p["id_number"]],
-                        "after": snapshot(Resident(name=p["name"], id_masked=mask_id(p["id_number"]),
-                                                   town_id=p["town_id"], village_id=p["village_id"]))}
+                        "after": snapshot(SimpleNamespace(
+                            name=p["name"], id_masked=mask_id(p["id_number"]), town_id=p["town_id"],
+                            village_id=p["village_id"], household_id=None, relation_to_head=None, deceased_on=None))}
                        for p in people], actor=actor)
     return ids
 
