@@ -213,7 +213,7 @@ def test_an_imported_file_registers_new_members_joins_registered_ones_and_contin
         ("head_registered", tuple(sorted((new[head2].id, new[child2].id))), h2.id)]
     assert audit.verify_chain().ok
     [created] = audit.entries_for("household", h1.id)
-    assert created.action == "household.created" and '"head_id":%d' % known.id in created.after
+    assert created.action == "household.created" and f'"head_id":{known.id}' in created.after
     assert [e.action for e in audit.entries_for("resident", new[spouse].id)] == ["resident.registered"]
 
 
