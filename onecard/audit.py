@@ -131,13 +131,15 @@ def _entry_hash(prev_hash: str, fields: dict) -> str:
     return _mac(prev_hash + payload)
 
 
-def _hashed_fields(e: AuditEntry) -> dict:
-    return {
-        "seq": e.seq, "at": e.at.isoformat(timespec="microseconds"), "actor_kind": e.actor_kind,
-        "actor_id": e.actor_id, "actor_label": e.actor_label, "on_behalf_of": e.on_behalf_of,
-        "action": e.action, "entity_type": e.entity_type, "entity_id": e.entity_id,
-        "before": e.before, "after": e.after, "note": e.note, "ip": e.ip, "channel": e.channel,
-    }
+# What an entry's hash covers: every column but its id and the two hashes.
+_HASHED = ("seq", "at", "actor_kind", "actor_id", "actor_label", "on_behalf_of", "action", "entity_type", "entity_id",
+           "before", "after", "note", "ip", "channel")
+
+
+def _hashed_fields(e) -> dict:
+    """``e``: an AuditEntry, or a dict of the _HASHED columns (``record_many``)."""
+    values = e if isinstance(e, dict) else {k: getattr(e, k) for k in _HASHED}
+    return {**values, "at": values["at"].isoformat(timespec="microseconds")}
 
 
 def record(action: str, *, actor: Actor, entity_type: str, entity_id=None, before=None, after=None,
@@ -159,6 +161,41 @@ def record(action: str, *, actor: Actor, entity_type: str, entity_id=None, befor
     session.add(entry)
     session.execute(sa.update(AuditHead).where(AuditHead.id == 1).values(last_hash=entry.hash))
     return entry
+
+
+def record_many(items: list[dict], *, actor: Actor) -> int:
+    """Append one entry per item (keys ``action``, ``entity_type``, ``entity_id``, ``before``, ``after``,
+    ``note``, as ``record`` takes them) in the caller's transaction, in order: the same entries, chained the
+    same way, as calling ``record`` for each, but the head row is taken once for all of them and the entries go
+    in with one executemany (an import of 200,000 households writes half a million). Returns the count."""
+    from onecard.db import bulk_insert
+    if not items:
+        return 0
+    session = db.session
+    head = session.execute(
+        sa.update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + len(items))
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    ).one()
+    seq, prev_hash = head.last_seq - len(items), head.last_hash
+    label, on_behalf_of = (actor.label or "")[:100], actor.on_behalf_of
+    rows = []
+    masked_notes: dict[str, str] = {}     # an import notes its file name on every entry: mask it once
+    for item in items:
+        seq += 1
+        entity_id, note = item.get("entity_id"), item.get("note")
+        if note and note not in masked_notes:
+            masked_notes[note] = mask_text(note)[:500]
+        values = {"seq": seq, "at": utcnow(), "actor_kind": actor.kind, "actor_id": actor.id, "actor_label": label,
+                  "on_behalf_of": on_behalf_of, "action": item["action"], "entity_type": item["entity_type"],
+                  "entity_id": None if entity_id is None else str(entity_id),
+                  "before": _canonical(item.get("before")), "after": _canonical(item.get("after")),
+                  "note": masked_notes[note] if note else None, "ip": actor.ip, "channel": actor.channel}
+        digest = _entry_hash(prev_hash, _hashed_fields(values))
+        rows.append((*values.values(), prev_hash, digest))
+        prev_hash = digest
+    bulk_insert(AuditEntry.__table__, (*_HASHED, "prev_hash", "hash"), rows, convert=True)
+    session.execute(sa.update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev_hash))
+    return len(rows)
 
 
 @dataclass

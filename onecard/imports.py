@@ -64,11 +64,14 @@ class ImportKind:
 
 def import_rows(spec: SheetSpec, data, filename: str, apply: Callable[[int, dict], object], *,
                 order: Callable[[dict], object] | None = None,
+                prepare: Callable[[list[tuple[int, dict]]], None] | None = None,
                 finish: Callable[[Callable[..., None]], None] | None = None) -> int:
     """Apply every row; returns the number applied. Raises ``sheet_invalid`` (and rolls back) if any is bad.
 
     ``order(values)``, when given, sorts the rows before applying (stable: file order within equal keys), for
-    files whose rows refer to each other (a village to its town). ``finish(report)``, when given, runs after
+    files whose rows refer to each other (a village to its town). ``prepare(rows)``, when given, sees every
+    ``(row_no, values)`` before any is applied, to load at once what the rows will look up (a county's file
+    checked one look-up per row takes hours). ``finish(report)``, when given, runs after
     the rows for checks across rows (a household without a head); ``report(row_no, field, message, value=None)``
     adds an error to the same report."""
     keys = {header_key(h): f for h, f in spec.columns.items()}
@@ -82,6 +85,8 @@ def import_rows(spec: SheetSpec, data, filename: str, apply: Callable[[int, dict
         rows.append((row_no, {keys[k]: v for k, v in cells.items() if k in keys}))
     if order is not None:
         rows.sort(key=lambda item: order(item[1]))
+    if prepare is not None:
+        prepare(rows)
     for row_no, values in rows:
         try:
             apply(row_no, values)

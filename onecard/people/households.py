@@ -23,15 +23,16 @@ import sqlalchemy as sa
 
 from onecard import audit
 from onecard.actors import Actor
+from onecard.db import bulk_insert
 from onecard.errors import Conflict, DomainError, Invalid, NotFound
 from onecard.extensions import db
 from onecard.imports import SheetSpec, import_rows
-from onecard.people import access, events
+from onecard.people import access, events, residents
 from onecard.people.models import HEAD, Household, HouseholdMembership, Resident
-from onecard.people.residents import _place, ensure_resident, resident_by_id_number
-from onecard.privacy import blind_index, mask_name
+from onecard.people.residents import _place, ensure_resident, registrable_name, resident_by_id_number
+from onecard.privacy import mask_name
 from onecard.staff import permissions
-from onecard.timeutil import local_today
+from onecard.timeutil import local_today, utcnow
 from onecard.validation import normalize_id_number, normalize_text, parse_date
 
 _CODE_RE = re.compile(r"[0-9A-Za-z-]{1,20}")
@@ -119,18 +120,25 @@ def _start_membership(resident: Resident, household: Household, relation: str, *
     access.flush_or_conflict("该居民或该户的户主刚被他人登记，请刷新后重试", code="membership_conflict")
 
 
-def _check_joinable(resident: Resident, *, field: str, moving_from: int | None = None) -> None:
+def _check_joinable(resident, *, field: str, moving_from: int | None = None, code_of=None) -> None:
+    """A dead resident joins no household, nor a member of another (``resident``: a Resident or
+    ``residents.Known``; ``code_of(household_id)`` gives the other household's code when already loaded)."""
     if resident.deceased_on is not None:
         raise Invalid(f"该居民已于{resident.deceased_on}登记死亡", code="resident_deceased", field=field)
     if resident.household_id is not None and resident.household_id != moving_from:
-        other = db.session.get(Household, resident.household_id)
-        raise Conflict(f"该居民已是户号{other.code}的成员，请先在原户办理迁出", code="already_member", field=field)
+        code = code_of(resident.household_id) if code_of else db.session.get(Household, resident.household_id).code
+        raise Conflict(f"该居民已是户号{code}的成员，请先在原户办理迁出", code="already_member", field=field)
 
 
 def snapshot(h: Household) -> dict:
-    return {"code": h.code, "town_id": h.town_id, "village_id": h.village_id, "address": h.address,
-            "head_id": h.head_id, "members": [{"resident_id": m.resident_id, "relation": m.relation}
-                                              for m in live_memberships(h.id)]}
+    return _snapshot(h.code, h.town_id, h.village_id, h.address, h.head_id,
+                     [(m.resident_id, m.relation) for m in live_memberships(h.id)])
+
+
+def _snapshot(code: str, town_id: int, village_id: int | None, address: str | None, head_id: int | None,
+              members: list[tuple[int, str]]) -> dict:
+    return {"code": code, "town_id": town_id, "village_id": village_id, "address": address, "head_id": head_id,
+            "members": [{"resident_id": rid, "relation": relation} for rid, relation in members]}
 
 
 def _load(actor: Actor, household_id: int, *, manage: bool) -> Household:
@@ -364,13 +372,48 @@ HOUSEHOLDS_SHEET = SheetSpec(
 def import_households(actor: Actor, data, filename: str) -> dict:
     """One row per member, grouped by 户号 into new households. The head is the row whose 与户主关系 is 户主
     (or whose 身份证号 is the group's 户主身份证号). Members not registered yet are registered minimally.
-    All or nothing; each bad row named with its column."""
+    All or nothing; each bad row named with its column.
+
+    A county's first day is 200,000 households in one file, so the rows are checked against what ``prepare``
+    loads for the whole file (taken codes, registered members, their households' codes) and written set-based
+    after the checks (households, new residents, memberships, audit entries): the same rules and records as
+    ``create_household`` and ``ensure_resident`` one by one, in a few statements."""
     permissions.require(actor, "household.manage")
     access.require_department_in(actor, access.HOUSEHOLD_KEEPERS, "家庭户登记")
-    existing: set[str] = set()
+    taken: set[str] = set()                    # codes already registered
+    known: dict[str, residents.Known] = {}     # registered members, by ID number
+    codes_of: dict[int, str] = {}              # their households' codes
+    places: dict[tuple, tuple[int, int | None]] = {}
+    pending: dict[str, dict] = {}              # members to register, by ID number
     groups: dict[str, dict] = {}
     incomplete: set[str] = set()      # households with a bad row: their head is not checked again
-    seen_people: dict[int, int] = {}
+    seen_people: dict[str, int] = {}
+
+    def prepare(rows: list[tuple[int, dict]]) -> None:
+        codes, id_numbers = set(), set()
+        for _row_no, values in rows:
+            for normalize, key, into in ((normalize_code, "code", codes), (normalize_id_number, "id_number",
+                                                                           id_numbers)):
+                try:
+                    into.add(normalize(values.get(key)))
+                except DomainError:
+                    pass    # reported when the row is applied
+        code_list = list(codes)
+        for start in range(0, len(code_list), 2000):
+            taken.update(db.session.execute(sa.select(Household.code).where(
+                Household.code.in_(code_list[start:start + 2000]))).scalars())
+        known.update(residents.known_by_id_number(id_numbers))
+        ids = list({k.household_id for k in known.values() if k.household_id is not None})
+        for start in range(0, len(ids), 2000):
+            codes_of.update(db.session.execute(sa.select(Household.id, Household.code).where(
+                Household.id.in_(ids[start:start + 2000]))).all())
+
+    def place_of(values: dict) -> tuple[int, int | None]:
+        key = (values.get("town"), values.get("village"))
+        if key not in places:
+            town, village = _place({"town": key[0], "village": key[1]})
+            places[key] = (town.id, village.id if village else None)
+        return places[key]
 
     def apply(row_no: int, values: dict) -> None:
         code = normalize_code(values.get("code"))
@@ -381,41 +424,45 @@ def import_households(actor: Actor, data, filename: str) -> dict:
             raise
 
     def add_row(row_no: int, code: str, values: dict) -> None:
-        if code in existing or (code not in groups and db.session.execute(
-                sa.select(Household.id).where(Household.code == code)).first()):
-            existing.add(code)
+        if code in taken:
             raise Conflict("该户号已登记，增减成员请在家庭户页面逐项办理", code="household_code_taken", field="code")
-        town, village = _place({"town": values.get("town"), "village": values.get("village")})
-        access.require_town(actor, town.id, field="town")
-        group = groups.setdefault(code, {"first_row": row_no, "town_id": town.id,
-                                         "village_id": village.id if village else None,
-                                         "address": values.get("address"), "head_bidx": None,
+        town_id, village_id = place_of(values)
+        access.require_town(actor, town_id, field="town")
+        group = groups.setdefault(code, {"first_row": row_no, "town_id": town_id, "village_id": village_id,
+                                         "address": values.get("address"), "head_id_number": None,
                                          "members": []})
-        if town.id != group["town_id"]:
+        if town_id != group["town_id"]:
             raise Invalid(f"同一户的镇街应一致（见第{group['first_row']}行）", code="town_mismatch", field="town")
-        resident, _ = ensure_resident(actor, {"id_number": values.get("id_number"), "name": values.get("name"),
-                                              "town_id": town.id, "village_id": village.id if village else None})
-        _check_joinable(resident, field="id_number")
-        if resident.id in seen_people:
-            raise Invalid(f"与第{seen_people[resident.id]}行是同一人", code="duplicate_member", field="id_number")
-        seen_people[resident.id] = row_no
+        id_number = normalize_id_number(values.get("id_number"), field="id_number")
+        person = known.get(id_number) or pending.get(id_number)
+        if person is None:    # registered as ensure_resident would, when the households are written
+            person = pending[id_number] = {"name": registrable_name(actor, values.get("name")),
+                                           "id_number": id_number, "town_id": town_id, "village_id": village_id}
+        else:
+            residents.check_same_name(person.name if isinstance(person, residents.Known) else person["name"],
+                                      values.get("name"))
+            if isinstance(person, residents.Known):
+                _check_joinable(person, field="id_number", code_of=codes_of.__getitem__)
+        if id_number in seen_people:
+            raise Invalid(f"与第{seen_people[id_number]}行是同一人", code="duplicate_member", field="id_number")
+        seen_people[id_number] = row_no
         head_value = values.get("head_id_number")
         if head_value not in (None, ""):
-            head_bidx = blind_index(normalize_id_number(head_value, field="head_id_number"), "id")
-            if group["head_bidx"] not in (None, head_bidx):
+            head_id_number = normalize_id_number(head_value, field="head_id_number")
+            if group["head_id_number"] not in (None, head_id_number):
                 raise Invalid(f"同一户的户主身份证号应一致（见第{group['first_row']}行）", code="head_mismatch",
                               field="head_id_number")
-            group["head_bidx"] = head_bidx
+            group["head_id_number"] = head_id_number
         if values.get("relation") not in (None, ""):
             relation = normalize_relation(values.get("relation"))
         elif head_value not in (None, ""):
-            relation = HEAD if group["head_bidx"] == resident.id_bidx else "其他"
+            relation = HEAD if group["head_id_number"] == id_number else "其他"
         else:
             raise Invalid("请填写与户主关系，或填写户主身份证号", code="relation_required", field="relation")
         if relation == HEAD and any(m[2] == HEAD for m in group["members"]):
             first = next(m[0] for m in group["members"] if m[2] == HEAD)
             raise Invalid(f"一户只能有一位户主（第{first}行已是户主）", code="one_head", field="relation")
-        group["members"].append((row_no, resident, relation))
+        group["members"].append((row_no, id_number, relation))
 
     def finish(report) -> None:
         for code, group in groups.items():
@@ -424,26 +471,65 @@ def import_households(actor: Actor, data, filename: str) -> dict:
             heads = [m for m in group["members"] if m[2] == HEAD]
             if not heads:
                 report(group["first_row"], "relation", f"户号{code}没有户主：请在户主的一行填写与户主关系“户主”")
-            elif group["head_bidx"] is not None and heads[0][1].id_bidx != group["head_bidx"]:
+            elif group["head_id_number"] is not None and heads[0][1] != group["head_id_number"]:
                 report(heads[0][0], "head_id_number", f"户号{code}的户主身份证号与与户主关系为“户主”的成员不符")
 
-    count = import_rows(HOUSEHOLDS_SHEET, data, filename, apply, finish=finish)
-    changes: list = []
-    today = local_today()
-    for code, group in groups.items():
-        household = Household(code=code, town_id=group["town_id"], village_id=group["village_id"],
-                              address=normalize_text(group["address"], field="address", max_len=200, required=False,
-                                                     label="地址"))
-        db.session.add(household)
-        db.session.flush()
-        for _row_no, resident, relation in group["members"]:
-            _start_membership(resident, household, relation, on=today, reason="导入建户")
-        audit.record("household.created", actor=actor, entity_type="household", entity_id=household.id,
-                     after=snapshot(household), note=f"家庭户导入：{filename}"[:500])
-        changes.append(events.PayeeChange("head_registered", member_ids(household), actor, household_id=household.id))
+    count = import_rows(HOUSEHOLDS_SHEET, data, filename, apply, prepare=prepare, finish=finish)
+    changes = _write_imported(actor, groups, known, pending, f"家庭户导入：{filename}"[:500])
     db.session.commit()
     events.publish(changes)
     return {"households": len(groups), "members": count}
+
+
+def _write_imported(actor: Actor, groups: dict[str, dict], known: dict, pending: dict, note: str) -> list:
+    """The checked households of an import, written set-based: what ``create_household`` writes for each."""
+    now, today = utcnow(), local_today()
+    for group in groups.values():
+        group["address"] = normalize_text(group["address"], field="address", max_len=200, required=False,
+                                          label="地址")
+    try:
+        bulk_insert(Household.__table__, ("code", "town_id", "village_id", "address", "created_at"),
+                    [(code, g["town_id"], g["village_id"], g["address"], now) for code, g in groups.items()],
+                    convert=True)
+        codes = list(groups)
+        id_of: dict[str, int] = {}
+        for start in range(0, len(codes), 2000):
+            id_of.update(db.session.execute(sa.select(Household.code, Household.id).where(
+                Household.code.in_(codes[start:start + 2000]))).all())
+        for code, group in groups.items():
+            for _row_no, id_number, relation in group["members"]:
+                if id_number in pending:
+                    pending[id_number].update(household_id=id_of[code], relation_to_head=relation)
+        new_ids = residents.register_residents(actor, list(pending.values()))
+        rid = {**{n: k.id for n, k in known.items()}, **new_ids}
+        memberships, joined, heads, audits, changes = [], [], [], [], []
+        for code, group in groups.items():
+            hid = id_of[code]
+            members = [(rid[id_number], relation) for _row_no, id_number, relation in group["members"]]
+            head = next(r for r, relation in members if relation == HEAD)
+            heads.append({"h": hid, "head": head})
+            for resident_id, relation in members:
+                memberships.append((hid, resident_id, relation, today, "导入建户", now))
+            joined += [{"r": rid[n], "h": hid, "rel": rel} for _row, n, rel in group["members"] if n in known]
+            audits.append({"action": "household.created", "entity_type": "household", "entity_id": hid, "note": note,
+                           "after": _snapshot(code, group["town_id"], group["village_id"], group["address"], head,
+                                              members)})
+            changes.append(events.PayeeChange("head_registered", tuple(sorted(r for r, _ in members)), actor,
+                                              household_id=hid))
+        resident_table, household_table = Resident.__table__, Household.__table__
+        if joined:
+            db.session.execute(sa.update(resident_table).where(resident_table.c.id == sa.bindparam("r"))
+                               .values(household_id=sa.bindparam("h"), relation_to_head=sa.bindparam("rel")), joined)
+        bulk_insert(HouseholdMembership.__table__, ("household_id", "resident_id", "relation", "since",
+                                                    "start_reason", "created_at"), memberships, convert=True)
+        db.session.execute(sa.update(household_table).where(household_table.c.id == sa.bindparam("h"))
+                           .values(head_id=sa.bindparam("head")), heads)
+    except sa.exc.IntegrityError as exc:
+        # Another clerk registered one of these codes or members meanwhile: the unique keys refuse the write.
+        db.session.rollback()
+        raise Conflict("该居民或该户的户主刚被他人登记，请刷新后重试", code="membership_conflict") from exc
+    audit.record_many(audits, actor=actor)
+    return changes
 
 
 def describe(household: Household) -> str:

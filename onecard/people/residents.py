@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 
 from onecard import audit
 from onecard.actors import Actor
+from onecard.db import bulk_insert
 from onecard.errors import Conflict, Invalid, NotFound
 from onecard.extensions import db
 from onecard.imports import SheetSpec, import_rows
@@ -29,7 +31,7 @@ from onecard.privacy import blind_index, blind_indexes, mask_id, mask_mobile, ma
 from onecard.reference import places
 from onecard.reference.models import Town, Village
 from onecard.staff import permissions
-from onecard.timeutil import local_today
+from onecard.timeutil import local_today, utcnow
 from onecard.validation import (
     id_birth_date,
     id_birth_year,
@@ -120,11 +122,7 @@ def ensure_resident(actor: Actor, values: dict, *, id_field: str = "id_number", 
     id_number = normalize_id_number(values.get(id_field), field=id_field)
     resident = find_by_id_number(id_number)
     if resident is not None:
-        if values.get(name_field) not in (None, ""):
-            name = normalize_name(values.get(name_field), field=name_field)
-            if name != resident.name:
-                raise Invalid(f"姓名与已登记的“{mask_name(resident.name)}”不符，请核对", code="name_mismatch",
-                              field=name_field)
+        check_same_name(resident.name, values.get(name_field), field=name_field)
         return resident, False
     if values.get(name_field) in (None, ""):
         raise Invalid("该身份证号的居民尚未登记，请填写姓名以便登记", code="resident_unknown", field=name_field)
@@ -132,6 +130,78 @@ def ensure_resident(actor: Actor, values: dict, *, id_field: str = "id_number", 
                                         **{k: values.get(k) for k in ("town", "village", "town_id", "village_id")}},
                                 commit=False)
     return created, True
+
+
+def check_same_name(registered: str, value: object, *, field: str = "name") -> None:
+    """A name given for a registered resident must be theirs (a blank one claims nothing)."""
+    if value not in (None, ""):
+        if normalize_name(value, field=field) != registered:
+            raise Invalid(f"姓名与已登记的“{mask_name(registered)}”不符，请核对", code="name_mismatch", field=field)
+
+
+# ---------------------------------------------------------------- many at once (imports)
+@dataclass(frozen=True)
+class Known:
+    """What an import needs of a registered resident, without loading the entity."""
+    id: int
+    name: str
+    household_id: int | None
+    deceased_on: date | None
+
+
+def known_by_id_number(id_numbers) -> dict[str, Known]:
+    """The registered residents among these (normalised) ID numbers, by ID number: ``find_by_id_number`` for
+    many, a few statements for a whole file (blind indexes under every key, as there)."""
+    of_bidx = {b: n for n in set(id_numbers) for b in blind_indexes(n, "id")}
+    bidxs = list(of_bidx)
+    found: dict[str, Known] = {}
+    for start in range(0, len(bidxs), _IN_CHUNK):
+        for rid, name, bidx, household_id, deceased_on in db.session.execute(
+                sa.select(Resident.id, Resident.name, Resident.id_bidx, Resident.household_id, Resident.deceased_on)
+                .where(Resident.id_bidx.in_(bidxs[start:start + _IN_CHUNK]))):
+            found.setdefault(of_bidx[bidx], Known(rid, name, household_id, deceased_on))
+    return found
+
+
+_IN_CHUNK = 2000   # values per IN (...): under SQLite's 32,766 variables, few round trips
+
+
+def registrable_name(actor: Actor, value: object, *, field: str = "name") -> str:
+    """The name to register someone unknown under, with ``ensure_resident``'s and ``register_resident``'s
+    refusals (no name given, no right to register)."""
+    if value in (None, ""):
+        raise Invalid("该身份证号的居民尚未登记，请填写姓名以便登记", code="resident_unknown", field=field)
+    permissions.require(actor, "resident.register")
+    return normalize_name(value)
+
+
+def register_residents(actor: Actor, people: list[dict]) -> dict[str, int]:
+    """Register many residents at once, as ``register_resident`` each (``people``: checked ``name``,
+    normalised ``id_number`` not registered, ``town_id``, ``village_id``, and the ``household_id`` and
+    ``relation_to_head`` they join with), audited the same, in the caller's transaction. Returns their ids by
+    ID number."""
+    if not people:
+        return {}
+    now = utcnow()
+    rows = [(p["name"], p["id_number"], blind_index(p["id_number"], "id"), mask_id(p["id_number"]),
+             id_gender(p["id_number"]), id_birth_year(p["id_number"]), "01", p["town_id"], p["village_id"],
+             p.get("household_id"), p.get("relation_to_head"), False, now, now) for p in people]
+    bulk_insert(Resident.__table__, ("name", "id_number", "id_bidx", "id_masked", "gender", "birth_year",
+                                     "ethnicity", "town_id", "village_id", "household_id", "relation_to_head",
+                                     "sms_opt_out", "created_at", "updated_at"), rows, convert=True)
+    ids: dict[str, int] = {}
+    of_bidx = {r[2]: r[1] for r in rows}
+    bidxs = list(of_bidx)
+    for start in range(0, len(bidxs), _IN_CHUNK):
+        ids.update((of_bidx[b], rid) for b, rid in db.session.execute(
+            sa.select(Resident.id_bidx, Resident.id).where(Resident.id_bidx.in_(bidxs[start:start + _IN_CHUNK]))))
+    # Audited as registered before joining (what register_resident then the membership would record).
+    audit.record_many([{"action": "resident.registered", "entity_type": "resident", "entity_id": ids[p["id_number"]],
+                        "after": snapshot(SimpleNamespace(
+                            name=p["name"], id_masked=mask_id(p["id_number"]), town_id=p["town_id"],
+                            village_id=p["village_id"], household_id=None, relation_to_head=None, deceased_on=None))}
+                       for p in people], actor=actor)
+    return ids
 
 
 def get_resident(actor: Actor, resident_id: int) -> Resident:

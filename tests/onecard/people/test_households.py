@@ -174,3 +174,66 @@ def test_two_clerks_moving_one_person_into_two_households_at_once_store_one_memb
     live = _db.session.execute(sa.select(sa.func.count(HouseholdMembership.id)).where(
         HouseholdMembership.resident_id == newcomer.id, HouseholdMembership.until.is_(None))).scalar()
     assert live == 1
+
+
+def _household_file(rows) -> bytes:
+    lines = ["户号,户主身份证号,与户主关系,姓名,身份证号,镇街,村（社区）,地址"] + [",".join(r) for r in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def test_an_imported_file_registers_new_members_joins_registered_ones_and_continues_the_audit_chain(db, county):
+    from onecard import audit
+    from onecard.people.models import Household, Resident
+    from onecard.reference.models import Town
+    town = _db.session.get(Town, county["towns"][0])
+    known = make_resident(town.id, name="王登记")
+    spouse, head2, child2 = new_id_number(date(1952, 1, 1)), new_id_number(date(1960, 1, 1)), new_id_number()
+    seen = []
+    events.subscribe(seen.append)
+    try:
+        counts = households.import_households(SYSTEM, _household_file([
+            ["IMP1", "", "户主", "王登记", known.id_number, town.name, "", "一号"],
+            ["IMP1", "", "配偶", "李新", spouse, town.name, "", ""],
+            ["IMP2", head2, "", "赵户主", head2, town.name, "", ""],
+            ["IMP2", head2, "", "赵小", child2, town.name, "", ""]]), "家庭户.csv")
+    finally:
+        events.unsubscribe(seen.append)
+    assert counts == {"households": 2, "members": 4}
+    h1 = _db.session.execute(sa.select(Household).where(Household.code == "IMP1")).scalar_one()
+    h2 = _db.session.execute(sa.select(Household).where(Household.code == "IMP2")).scalar_one()
+    new = {r.id_number: r for r in _db.session.execute(sa.select(Resident).where(Resident.id != known.id)).scalars()}
+    _db.session.refresh(known)
+    assert (h1.head_id, h1.address, known.household_id, known.relation_to_head) == (known.id, "一号", h1.id, "户主")
+    assert (new[spouse].name, new[spouse].household_id, new[spouse].relation_to_head) == ("李新", h1.id, "配偶")
+    assert h2.head_id == new[head2].id and new[child2].relation_to_head == "其他"
+    assert {(m.resident_id, m.relation) for m in households.history(SYSTEM, h2.id)} == {
+        (new[head2].id, "户主"), (new[child2].id, "其他")}
+    assert [(c.kind, c.resident_ids, c.household_id) for c in seen] == [
+        ("head_registered", tuple(sorted((known.id, new[spouse].id))), h1.id),
+        ("head_registered", tuple(sorted((new[head2].id, new[child2].id))), h2.id)]
+    assert audit.verify_chain().ok
+    [created] = audit.entries_for("household", h1.id)
+    assert created.action == "household.created" and f'"head_id":{known.id}' in created.after
+    assert [e.action for e in audit.entries_for("resident", new[spouse].id)] == ["resident.registered"]
+
+
+def test_an_imported_file_is_refused_whole_for_dead_repeated_unnamed_or_misnamed_members(db, county):
+    from onecard.errors import DomainError
+    from onecard.people.models import Household
+    from onecard.reference.models import Town
+    town = _db.session.get(Town, county["towns"][0])
+    dead = make_resident(town.id, name="故去者", deceased_on=date(2025, 1, 1))
+    known = make_resident(town.id, name="王登记")
+    fresh, unnamed, other_head = new_id_number(), new_id_number(), new_id_number()
+    with pytest.raises(DomainError) as refused:
+        households.import_households(SYSTEM, _household_file([
+            ["BAD1", "", "户主", "王登记", known.id_number, town.name, "", ""],
+            ["BAD1", "", "配偶", "故去者", dead.id_number, town.name, "", ""],      # dead
+            ["BAD1", "", "子", "钱新", fresh, town.name, "", ""],
+            ["BAD1", "", "子", "钱改", fresh, town.name, "", ""],                   # another name for row 4
+            ["BAD1", "", "子", "钱新", fresh, town.name, "", ""],                   # the same person again
+            ["BAD2", "", "户主", "", unnamed, town.name, "", ""],                    # unknown, no name
+            ["BAD3", other_head, "户主", "王别名", known.id_number, town.name, "", ""]]), "家庭户.csv")
+    errors = {(e["row"], e["column"]) for e in refused.value.details["errors"]}
+    assert errors == {(3, "身份证号"), (5, "姓名"), (6, "身份证号"), (7, "姓名"), (8, "姓名")}
+    assert _db.session.execute(sa.select(Household.id).where(Household.code.like("BAD%"))).first() is None
