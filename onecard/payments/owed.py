@@ -353,13 +353,25 @@ def release_all(*, today: date | None = None) -> dict:
 
 
 
+# Residents re-evaluated per statement: under SQLite's bound-parameter limit, and a county's household import
+# (600,000 members) becomes a few hundred statements.
+RELEASE_CHUNK = 900
+
+
 @people_events.subscribe
-def _on_payee_change(change: people_events.PayeeChange) -> None:
-    """A head or proxy registered or lost, or a death, changes who can receive: re-evaluate the owed lines it
-    concerns (a released line whose new payee is gone goes back to 暂缓).
+def _on_payee_change(changes: list[people_events.PayeeChange]) -> None:
+    """Heads or proxies registered or lost, or deaths, change who can receive: re-evaluate the owed lines they
+    concern (a released line whose new payee is gone goes back to 暂缓), all the residents of one published list
+    together, in chunks, one commit.
 
     The master-data change is already committed (events are published after commit), so this is its own unit of
     work; if it fails, the nightly ``release_all`` re-checks every owed line.
     """
-    release(db.session, change.resident_ids, actor=change.actor)
+    by_actor: dict[int, tuple] = {}      # by identity: an Actor holds a dict, so it is not hashable
+    for change in changes:
+        by_actor.setdefault(id(change.actor), (change.actor, set()))[1].update(change.resident_ids)
+    for actor, ids in by_actor.values():
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), RELEASE_CHUNK):
+            release(db.session, ordered[start:start + RELEASE_CHUNK], actor=actor)
     db.session.commit()

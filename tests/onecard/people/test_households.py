@@ -59,9 +59,9 @@ def test_a_household_recorded_before_memberships_gets_its_history_started(db, fa
 def test_registering_a_head_or_a_proxy_tells_the_subscribers_after_commit(db, family):
     seen = []
 
-    def listener(change):
+    def listener(changes):
         # runs after the commit: a fresh query sees the new head
-        seen.append((change.kind, change.resident_ids, change.household_id))
+        seen.extend((change.kind, change.resident_ids, change.household_id) for change in changes)
 
     events.subscribe(listener)
     try:
@@ -189,7 +189,7 @@ def test_an_imported_file_registers_new_members_joins_registered_ones_and_contin
     known = make_resident(town.id, name="王登记")
     spouse, head2, child2 = new_id_number(date(1952, 1, 1)), new_id_number(date(1960, 1, 1)), new_id_number()
     seen = []
-    events.subscribe(seen.append)
+    events.subscribe(seen.extend)
     try:
         counts = households.import_households(SYSTEM, _household_file([
             ["IMP1", "", "户主", "王登记", known.id_number, town.name, "", "一号"],
@@ -197,7 +197,7 @@ def test_an_imported_file_registers_new_members_joins_registered_ones_and_contin
             ["IMP2", head2, "", "赵户主", head2, town.name, "", ""],
             ["IMP2", head2, "", "赵小", child2, town.name, "", ""]]), "家庭户.csv")
     finally:
-        events.unsubscribe(seen.append)
+        events.unsubscribe(seen.extend)
     assert counts == {"households": 2, "members": 4}
     h1 = _db.session.execute(sa.select(Household).where(Household.code == "IMP1")).scalar_one()
     h2 = _db.session.execute(sa.select(Household).where(Household.code == "IMP2")).scalar_one()
