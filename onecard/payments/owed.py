@@ -352,7 +352,6 @@ def release_all(*, today: date | None = None) -> dict:
     return totals
 
 
-
 # Residents re-evaluated per statement: under SQLite's bound-parameter limit, and a county's household import
 # (600,000 members) becomes a few hundred statements.
 RELEASE_CHUNK = 900
