@@ -271,7 +271,8 @@ def _calendar_year(raw) -> int | None:
     if raw in (None, ""):
         return local_today().year
     year = form_int(raw)
-    return year if year is not None and 2000 <= year <= 2100 else None
+    low, high = complaint_cases.CALENDAR_YEARS
+    return year if year is not None and low <= year <= high else None
 
 
 @bp.get("/complaints/calendar")
@@ -279,7 +280,8 @@ def _calendar_year(raw) -> int | None:
 def complaint_calendar(actor):
     year = _calendar_year(request.args.get("year"))
     if year is None:
-        return error_page(422, "填写的内容不正确：年份。请填写2000至2100之间的年份。")
+        low, high = complaint_cases.CALENDAR_YEARS
+        return error_page(422, f"填写的内容不正确：年份。请填写{low}至{high}之间的年份。")
     return _calendar_page(actor, year)
 
 

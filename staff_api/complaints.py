@@ -37,7 +37,7 @@ class HolidayIn(Schema):
 
 
 class HolidayQuery(Schema):
-    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
+    year = fields.Integer(load_default=None, validate=validate.Range(*cases.CALENDAR_YEARS))
 
 
 class HolidayOut(Schema):

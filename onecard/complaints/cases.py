@@ -43,6 +43,8 @@ COMPLAINT_MACHINE = StateMachine(
 # can_confirm / can_reopen) and what confirm() and reopen() accept are both read from the machine.
 RESIDENT_STEPS = {"confirm": "closed", "reopen": "open"}
 DEFAULT_DEADLINE_DAYS = 5
+# The years the holiday calendar holds (the API's query and the console's year picker both read it).
+CALENDAR_YEARS = (2000, 2100)
 AGE_BUCKETS = ((0, 2, "0-2天"), (3, 5, "3-5天"), (6, 10, "6-10天"), (11, None, "10天以上"))
 
 
